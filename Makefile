@@ -1,0 +1,145 @@
+# jplprof build.  `make` builds ./jplprof, `make test` runs every test.
+#
+# Options (make VAR=value):
+#   CUDA=auto|1|0   auto: build the CUDA backend when nvcc and cudnn.h are found
+#                   under CUDA_HOME; 1: require it (error without); 0: CPU only.
+#   CUDA_HOME       default /usr/local/cuda
+#   CUDA_ARCH       nvcc -gencode list; default covers sm_75..sm_90 of this nvcc.
+#                   Jetson: CUDA_ARCH="-gencode arch=compute_87,code=sm_87" (Orin),
+#                   72 (Xavier), 62 (TX2, needs CUDA <= 10.2 / JetPack 4).
+#   DEBUG=1         -O0 -g
+#   SANITIZE=1      address + undefined behaviour sanitizers (CPU code)
+#   NATIVE=1        -march=native (default 1; 0 for a binary that runs on any x86-64)
+#   STATIC_DEPS=1   link OpenBLAS and stb statically and copy libcjson next to
+#                   the binary (build/lib): a build that travels to a machine
+#                   without those packages (../shared/GPU.md).
+
+CUDA        ?= auto
+CUDA_HOME   ?= /usr/local/cuda
+DEBUG       ?= 0
+SANITIZE    ?= 0
+NATIVE      ?= 1
+STATIC_DEPS ?= 0
+PKG_CONFIG  ?= pkg-config
+
+BUILD := build
+CC    ?= cc
+
+DEPS := openblas libcjson stb
+ifneq ($(MAKECMDGOALS),clean)
+  ifneq ($(shell $(PKG_CONFIG) --exists $(DEPS) && echo ok),ok)
+    $(error pkg-config cannot find all of: $(DEPS). On Debian/Ubuntu: sudo apt-get install libopenblas-dev libcjson-dev libstb-dev pkg-config)
+  endif
+endif
+
+CFLAGS_OPT := -O3
+ifeq ($(DEBUG),1)
+  CFLAGS_OPT := -O0 -g
+endif
+ifeq ($(NATIVE),1)
+  CFLAGS_OPT += -march=native
+endif
+SAN_FLAGS :=
+ifeq ($(SANITIZE),1)
+  SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+endif
+
+CPPFLAGS += -Iengine -Ikernels -Iprofiler -MMD -MP \
+            $(shell $(PKG_CONFIG) --cflags $(DEPS))
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(CFLAGS_OPT) -g -Wall -Wextra -Wno-unused-parameter \
+            -fopenmp -pthread $(SAN_FLAGS)
+LDFLAGS  += -fopenmp -pthread $(SAN_FLAGS)
+
+ifeq ($(STATIC_DEPS),1)
+  OPENBLAS_LIBDIR := $(shell $(PKG_CONFIG) --variable=libdir openblas)
+  LDLIBS += $(OPENBLAS_LIBDIR)/libopenblas.a -lgfortran \
+            $(shell $(PKG_CONFIG) --variable=libdir stb)/libstb.a \
+            -L$(BUILD)/lib -lcjson -Wl,-rpath,'$$ORIGIN/lib'
+else
+  LDLIBS += $(shell $(PKG_CONFIG) --libs $(DEPS))
+endif
+LDLIBS += -ldl -lm
+
+# ---- CUDA detection: one place -------------------------------------------
+NVCC := $(CUDA_HOME)/bin/nvcc
+HAVE_NVCC := $(shell test -x $(NVCC) && test -f $(CUDA_HOME)/include/cudnn.h && echo 1)
+ifeq ($(CUDA),auto)
+  ifeq ($(HAVE_NVCC),1)
+    USE_CUDA := 1
+  else
+    USE_CUDA := 0
+  endif
+else ifeq ($(CUDA),1)
+  ifneq ($(HAVE_NVCC),1)
+    $(error CUDA=1 but $(NVCC) or $(CUDA_HOME)/include/cudnn.h is missing; set CUDA_HOME or build with CUDA=0)
+  endif
+  USE_CUDA := 1
+else
+  USE_CUDA := 0
+endif
+
+CUDA_ARCH ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=sm_80 \
+             -gencode arch=compute_86,code=sm_86 -gencode arch=compute_87,code=sm_87 \
+             -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+
+SRCS := $(wildcard engine/*.c kernels/*.c kernels/cpu/*.c profiler/*.c)
+MAIN_SRC := engine/main.c
+LIB_SRCS := $(filter-out $(MAIN_SRC),$(SRCS))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CU_SRCS  :=
+ifeq ($(USE_CUDA),1)
+  CU_SRCS := $(wildcard kernels/cuda/*.cu)
+  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart_static -lrt -lstdc++
+  LDLIBS += $(CUDA_LIBS)
+  # The build flag reaches the registry only: the CLI asks it for a backend.
+  $(BUILD)/obj/kernels/registry.o : CPPFLAGS += -DJP_HAVE_CUDA
+endif
+CU_OBJS := $(CU_SRCS:%.cu=$(BUILD)/obj/%.o)
+
+TEST_SRCS  := $(wildcard tests/test_*.c)
+TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+TOOL_SRCS  := $(filter-out $(TEST_SRCS) tests/fake_nvml.c,$(wildcard tests/*.c))
+TOOL_BINS  := $(TOOL_SRCS:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test clean tests-build bench
+all: jplprof
+
+$(info jplprof: CUDA backend $(if $(filter 1,$(USE_CUDA)),ON ($(NVCC)),OFF)$(if $(filter 1,$(STATIC_DEPS)), with static OpenBLAS/stb,))
+
+jplprof: $(BUILD)/obj/$(MAIN_SRC:.c=.o) $(BUILD)/libjp.a $(if $(filter 1,$(STATIC_DEPS)),$(BUILD)/lib/libcjson.so)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
+
+$(BUILD)/libjp.a: $(LIB_OBJS) $(CU_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -O3 -std=c++17 $(CUDA_ARCH) -Iengine -Ikernels -Xcompiler -fPIC,-Wall -MMD -MP -c $< -o $@
+
+$(BUILD)/lib/libcjson.so:
+	@mkdir -p $(dir $@)
+	cp -L $(shell $(PKG_CONFIG) --variable=libdir libcjson)/libcjson.so.1 $(BUILD)/lib/libcjson.so.1
+	ln -sf libcjson.so.1 $@
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libjp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libjp.a $(LDLIBS)
+
+tests-build: jplprof $(TEST_BINS) $(TOOL_BINS)
+
+# Every test: C unit tests, the converter, every model against torchvision.
+test: tests-build
+	JP_BUILD_DIR=$(BUILD) bash tests/run_tests.sh
+
+bench: jplprof $(BUILD)/tests/bench_cpu_kernels
+	@echo "end-to-end benchmark: bash tests/bench/run_bench.sh (see docs/benchmarks.md)"
+
+clean:
+	rm -rf $(BUILD) jplprof
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

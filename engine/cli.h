@@ -1,0 +1,88 @@
+/*
+ * cli.h: what the subcommands of jplprof share: option spelling, the project
+ * root, loading a model (graph + weights) and the input.
+ *
+ * Only the CLI prints errors and chooses exit codes; everything it calls
+ * returns jp_status.  Exit codes: 0 success, 1 runtime failure (bad file,
+ * device error), 2 usage error (unknown option, bad value).
+ */
+#ifndef JP_CLI_H
+#define JP_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jp_error.h"
+#include "jp_exec.h"
+#include "jp_graph.h"
+#include "jp_weights.h"
+
+#define JP_EXIT_FAILURE 1
+#define JP_EXIT_USAGE 2
+
+#define JP_VERSION "0.1.0"
+
+/* Rewrites "--tgr_interval" to "--tgr-interval" (the seed's spelling and
+ * ours) in place, up to an '='; leaves everything else alone. */
+void jp_cli_normalize_options(int argc, char **argv);
+
+/* Prints "jplprof <cmd>: <err.msg>" on stderr and returns JP_EXIT_FAILURE
+ * (JP_EXIT_USAGE for JP_ERR_ARG). */
+int jp_cli_fail(const char *cmd, const jp_error *err);
+
+/* Parses a whole decimal integer in [lo, hi]; JP_ERR_ARG naming the option. */
+jp_status jp_cli_parse_int(const char *option, const char *text, long lo, long hi, long *out, jp_error *err);
+jp_status jp_cli_parse_double(const char *option, const char *text, double lo, double hi, double *out,
+                              jp_error *err);
+
+/* The folder holding AvailableModel.txt, weights/ and data/: $JPLPROF_ROOT,
+ * else the current directory when it has AvailableModel.txt, else the folder
+ * of the executable. */
+const char *jp_cli_root(void);
+
+/* Joins root and a relative path into buf; returns buf. */
+char *jp_cli_path(char *buf, size_t buf_bytes, const char *relative);
+
+/* Reads AvailableModel.txt: *names (count *n) are owned by the caller
+ * (jp_cli_free_models). */
+jp_status jp_cli_read_models(char ***names, int *n, jp_error *err);
+void jp_cli_free_models(char **names, int n);
+
+/* Fails with JP_ERR_ARG listing the available models unless name is one. */
+jp_status jp_cli_check_model(const char *name, jp_error *err);
+
+/* Parses "cpu" / "cuda" (also "gpu"). */
+jp_status jp_cli_parse_device(const char *text, jp_device *device, jp_error *err);
+
+/* Initialises the backend for device (and its threads); a clear error when
+ * the build or the machine has none. */
+jp_status jp_cli_init_device(jp_device device, int threads, jp_error *err);
+
+/* A model ready to run: graph (shapes inferred), weights, and the input. */
+typedef struct jp_cli_model {
+    jp_graph graph;
+    jp_weights weights;
+    float *input;            /* [1, 3, h, w] host, preprocessed          */
+    char input_desc[512];    /* "data/imagenet/chelsea.jpg" or "tensor X" */
+} jp_cli_model;
+
+typedef struct jp_cli_model_options {
+    const char *model;
+    const char *weights_path; /* NULL: weights/<model>.safetensors, synthetic when absent */
+    const char *image;        /* NULL with input_tensor, or for a synthetic input */
+    const char *input_tensor; /* safetensors file holding "input" [1,3,h,w] */
+    uint64_t seed;            /* synthetic weights                          */
+    bool quiet;               /* no notice on stderr about synthetic weights */
+} jp_cli_model_options;
+
+/* Loads graph, weights and input; prints the synthetic-weights notice on
+ * stderr unless quiet.  On failure everything is released. */
+jp_status jp_cli_model_load(jp_cli_model *m, const jp_cli_model_options *opt, jp_error *err);
+void jp_cli_model_free(jp_cli_model *m);
+
+/* The subcommands. */
+int jp_cmd_models(int argc, char **argv);
+int jp_cmd_layers(int argc, char **argv);
+int jp_cmd_infer(int argc, char **argv);
+
+#endif /* JP_CLI_H */

@@ -1,0 +1,396 @@
+/*
+ * cmd_infer.c: `jplprof infer`: one input through a model; prints the top-5
+ * classes and the time of each layer (or op) and of the whole pass, and can
+ * dump every layer's output for comparison with PyTorch.
+ *
+ * Timing: --warmup untimed passes, then --runs timed passes; each layer's
+ * time is read around its call by the executor's hooks (the executor
+ * synchronises the device first) and the median over the runs is printed.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "cli.h"
+#include "jp_safetensors.h"
+
+typedef struct infer_options {
+    jp_cli_model_options model;
+    jp_device device;
+    long threads;
+    bool op_level;
+    bool fuse;
+    long runs, warmup, top;
+    bool quiet;
+    const char *dump_path;
+} infer_options;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: jplprof infer --model MODEL [--image FILE | --input-tensor FILE] [options]\n"
+            "\n"
+            "Runs one image through MODEL and prints the top classes and the time of\n"
+            "each layer.  Without --image or --input-tensor a synthetic input is used.\n"
+            "  --model NAME            a model of `jplprof models` (required)\n"
+            "  --image FILE            a JPEG or PNG, preprocessed as torchvision does\n"
+            "                          (resize 256, center crop 224, ImageNet mean/std)\n"
+            "  --input-tensor FILE     a safetensors file with \"input\" float32 [1, 3, H, W]\n"
+            "  --weights FILE          converted weights (default weights/MODEL.safetensors;\n"
+            "                          synthetic weights when that file is absent)\n"
+            "  --seed N                seed of synthetic weights (default 0)\n"
+            "  --device cpu|cuda       default cpu\n"
+            "  --threads N             CPU threads (default: all online cores)\n"
+            "  --granularity layer|op  time layers (default) or single ops (no fusion)\n"
+            "  --no-fuse               run every op alone (no batch-norm folding)\n"
+            "  --runs N                timed passes (default 5); --warmup N untimed first (1)\n"
+            "  --top K                 classes to print (default 5)\n"
+            "  --dump-layers FILE      write every layer's output (layer.<i>), the input and\n"
+            "                          the logits as safetensors; at op granularity also op.<name>\n"
+            "  --quiet                 print only the summary line and the classes\n");
+}
+
+static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *err)
+{
+    static const struct option options[] = {
+        {"model", required_argument, NULL, 'm'},   {"image", required_argument, NULL, 'i'},
+        {"input-tensor", required_argument, NULL, 'T'}, {"weights", required_argument, NULL, 'w'},
+        {"seed", required_argument, NULL, 'S'},    {"device", required_argument, NULL, 'd'},
+        {"threads", required_argument, NULL, 't'}, {"granularity", required_argument, NULL, 'g'},
+        {"no-fuse", no_argument, NULL, 'F'},       {"runs", required_argument, NULL, 'r'},
+        {"warmup", required_argument, NULL, 'W'},  {"top", required_argument, NULL, 'k'},
+        {"dump-layers", required_argument, NULL, 'D'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},          {0},
+    };
+    long seed = 0;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->model.model = optarg; break;
+        case 'i': o->model.image = optarg; break;
+        case 'T': o->model.input_tensor = optarg; break;
+        case 'w': o->model.weights_path = optarg; break;
+        case 'S':
+            if (jp_cli_parse_int("--seed", optarg, 0, LONG_MAX, &seed, err))
+                return err->status;
+            o->model.seed = (uint64_t)seed;
+            break;
+        case 'd':
+            if (jp_cli_parse_device(optarg, &o->device, err))
+                return err->status;
+            break;
+        case 't':
+            if (jp_cli_parse_int("--threads", optarg, 1, 1024, &o->threads, err))
+                return err->status;
+            break;
+        case 'g':
+            if (strcmp(optarg, "op") == 0)
+                o->op_level = true;
+            else if (strcmp(optarg, "layer") == 0)
+                o->op_level = false;
+            else
+                return jp_error_set(err, JP_ERR_ARG, "--granularity \"%s\": expected layer or op", optarg);
+            break;
+        case 'F': o->fuse = false; break;
+        case 'r':
+            if (jp_cli_parse_int("--runs", optarg, 1, 1000000, &o->runs, err))
+                return err->status;
+            break;
+        case 'W':
+            if (jp_cli_parse_int("--warmup", optarg, 0, 1000000, &o->warmup, err))
+                return err->status;
+            break;
+        case 'k':
+            if (jp_cli_parse_int("--top", optarg, 0, 1000000, &o->top, err))
+                return err->status;
+            break;
+        case 'D': o->dump_path = optarg; break;
+        case 'q': o->quiet = true; break;
+        case 'h': return JP_STATUS_COUNT; /* help printed by the caller */
+        case ':':
+            return jp_error_set(err, JP_ERR_ARG, "option \"%s\" needs a value (see jplprof infer --help)",
+                                argv[optind - 1]);
+        default:
+            return jp_error_set(err, JP_ERR_ARG, "unknown option \"%s\" (see jplprof infer --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return jp_error_set(err, JP_ERR_ARG, "unexpected argument \"%s\" (see jplprof infer --help)", argv[optind]);
+    if (!o->model.model)
+        return jp_error_set(err, JP_ERR_ARG, "--model is required (see jplprof models)");
+    if (o->model.image && o->model.input_tensor)
+        return jp_error_set(err, JP_ERR_ARG, "--image and --input-tensor exclude each other");
+    return JP_OK;
+}
+
+/* Per-run timing state for the hooks. */
+typedef struct timing {
+    int n_units;         /* layers or steps                          */
+    int run;             /* current timed run, -1 while warming up   */
+    int64_t start_ns;
+    double *unit_s;      /* [runs][n_units] seconds                  */
+} timing;
+
+static jp_status hook_before(void *ctx, int unit, jp_error *err)
+{
+    ((timing *)ctx)->start_ns = jp_clock_ns();
+    return JP_OK;
+}
+
+static jp_status hook_after(void *ctx, int unit, jp_error *err)
+{
+    timing *t = ctx;
+    int64_t now = jp_clock_ns();
+    if (t->run >= 0)
+        t->unit_s[(size_t)t->run * (size_t)t->n_units + (size_t)unit] = (double)(now - t->start_ns) * 1e-9;
+    return JP_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of column `unit` of a [runs][n] table (scratch: runs doubles). */
+static double median_of(const double *table, int runs, int n, int unit, double *scratch)
+{
+    for (int r = 0; r < runs; r++)
+        scratch[r] = table[(size_t)r * (size_t)n + (size_t)unit];
+    qsort(scratch, (size_t)runs, sizeof *scratch, cmp_double);
+    return runs % 2 ? scratch[runs / 2] : 0.5 * (scratch[runs / 2 - 1] + scratch[runs / 2]);
+}
+
+static jp_status read_labels(char ***labels, int n, jp_error *err)
+{
+    char path[PATH_MAX];
+    jp_cli_path(path, sizeof path, "weights/imagenet_classes.txt");
+    *labels = calloc((size_t)n, sizeof **labels);
+    if (!*labels)
+        return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return JP_OK; /* labels are a convenience: indices still print */
+    char line[512];
+    for (int i = 0; i < n && fgets(line, sizeof line, f); i++) {
+        line[strcspn(line, "\r\n")] = '\0';
+        (*labels)[i] = strdup(line);
+    }
+    fclose(f);
+    return JP_OK;
+}
+
+static void print_top(const float *logits, int n, int k)
+{
+    char **labels = NULL;
+    jp_error err;
+    read_labels(&labels, n, &err);
+    double maxv = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++)
+        maxv = fmax(maxv, logits[i]);
+    for (int i = 0; i < n; i++)
+        sum += exp(logits[i] - maxv);
+    bool *taken = calloc((size_t)n, 1);
+    printf("top-%d:\n", k);
+    for (int r = 0; r < k && r < n && taken; r++) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (!taken[i] && (best < 0 || logits[i] > logits[best]))
+                best = i;
+        taken[best] = true;
+        printf("  %4d  %-40s p=%.4f  logit=%.4f\n", best, labels && labels[best] ? labels[best] : "",
+               exp(logits[best] - maxv) / sum, logits[best]);
+    }
+    free(taken);
+    if (labels)
+        for (int i = 0; i < n; i++)
+            free(labels[i]);
+    free(labels);
+}
+
+/* Writes input, layer.<i>, op.<name> (op granularity) and logits. */
+static jp_status dump_values(const jp_exec *ex, const jp_cli_model *m, bool op_level, const char *path, jp_error *err)
+{
+    const jp_graph *g = &m->graph;
+    jp_st_writer w;
+    jp_st_writer_init(&w);
+    float *host = NULL;
+    jp_status st = jp_st_writer_add_copy(&w, "input", g->input_rank, g->input_dims, m->input, err);
+    char name[600];
+    for (int i = 0; st == JP_OK && i < g->n_ops; i++) {
+        bool layer_out = i == g->layers[g->ops[i].layer].first_op + g->layers[g->ops[i].layer].n_ops - 1;
+        if (!layer_out && !op_level)
+            continue;
+        jp_tensor t = jp_exec_value(ex, i);
+        if (!t.data)
+            continue;
+        size_t bytes = (size_t)jp_tensor_numel(&t) * sizeof(float);
+        free(host);
+        host = malloc(bytes);
+        if (!host) {
+            st = jp_error_set(err, JP_ERR_NOMEM, "--dump-layers: out of memory");
+            break;
+        }
+        if ((st = jp_exec_download(ex, i, host, err)))
+            break;
+        if (layer_out) {
+            snprintf(name, sizeof name, "layer.%d", g->ops[i].layer);
+            if ((st = jp_st_writer_add_copy(&w, name, t.rank, t.dims, host, err)))
+                break;
+        }
+        if (op_level) {
+            snprintf(name, sizeof name, "op.%s", g->ops[i].name);
+            if ((st = jp_st_writer_add_copy(&w, name, t.rank, t.dims, host, err)))
+                break;
+        }
+        if (i == g->output && (st = jp_st_writer_add_copy(&w, "logits", t.rank, t.dims, host, err)))
+            break;
+    }
+    if (st == JP_OK) {
+        jp_st_writer_set_metadata(&w, "model", g->model, err);
+        jp_st_writer_set_metadata(&w, "weights", m->weights.synthetic ? "synthetic" : m->weights.path, err);
+        st = jp_st_writer_write(&w, path, err);
+    }
+    free(host);
+    jp_st_writer_free(&w);
+    return st;
+}
+
+int jp_cmd_infer(int argc, char **argv)
+{
+    infer_options o = {.device = JP_DEVICE_CPU, .fuse = true, .runs = 5, .warmup = 1, .top = 5};
+    jp_error err = {0};
+    jp_status st = parse_args(argc, argv, &o, &err);
+    if (st == JP_STATUS_COUNT) {
+        usage(stdout);
+        return 0;
+    }
+    if (st)
+        return jp_cli_fail("infer", &err);
+    if (!o.threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = n > 0 ? n : 1;
+    }
+    o.model.quiet = false;
+    if (jp_cli_init_device(o.device, (int)o.threads, &err))
+        return jp_cli_fail("infer", &err);
+
+    jp_cli_model m;
+    if (jp_cli_model_load(&m, &o.model, &err))
+        return jp_cli_fail("infer", &err);
+    const jp_graph *g = &m.graph;
+    jp_exec ex;
+    jp_exec_options eo = {
+        .device = o.device,
+        .fuse = o.fuse && !o.op_level,
+        .keep_all_values = o.op_level && o.dump_path,
+    };
+    timing t = {.run = -1};
+    double *scratch = NULL, *total_s = NULL;
+    int rc = 0;
+    if (jp_exec_build(&ex, g, &eo, &err)) {
+        jp_cli_model_free(&m);
+        return jp_cli_fail("infer", &err);
+    }
+    t.n_units = o.op_level ? ex.n_steps : g->n_layers;
+    t.unit_s = calloc((size_t)o.runs * (size_t)t.n_units, sizeof *t.unit_s);
+    scratch = calloc((size_t)o.runs, sizeof *scratch);
+    total_s = calloc((size_t)o.runs, sizeof *total_s);
+    if (!t.unit_s || !scratch || !total_s) {
+        jp_error_set(&err, JP_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    jp_exec_hooks hooks = {.ctx = &t};
+    if (o.op_level)
+        hooks.before_step = hook_before, hooks.after_step = hook_after;
+    else
+        hooks.before_layer = hook_before, hooks.after_layer = hook_after;
+
+    int64_t t_in = jp_clock_ns();
+    if (jp_exec_set_input(&ex, m.input, &err) || ex.backend->synchronize(&err))
+        goto fail;
+    double upload_s = (double)(jp_clock_ns() - t_in) * 1e-9;
+    for (long r = 0; r < o.warmup; r++)
+        if (jp_exec_forward(&ex, NULL, &err))
+            goto fail;
+    for (long r = 0; r < o.runs; r++) {
+        t.run = (int)r;
+        int64_t t0 = jp_clock_ns();
+        if (jp_exec_forward(&ex, &hooks, &err))
+            goto fail;
+        total_s[r] = (double)(jp_clock_ns() - t0) * 1e-9;
+    }
+
+    if (!o.quiet) {
+        printf("model %s | device %s (%ld threads) | weights %s | %s [1, 3, %lld, %lld]\n", g->model,
+               jp_device_name(o.device), o.threads, m.weights.synthetic ? "SYNTHETIC" : m.weights.path, m.input_desc,
+               (long long)g->input_dims[2], (long long)g->input_dims[3]);
+        printf("%-5s %-34s %-22s %-20s %-28s %10s\n", o.op_level ? "op" : "layer", "path", "type", "output",
+               "kernel", "median_ms");
+    }
+    double sum_s = 0;
+    for (int u = 0; u < t.n_units; u++) {
+        double med = median_of(t.unit_s, (int)o.runs, t.n_units, u, scratch);
+        sum_s += med;
+        if (o.quiet)
+            continue;
+        char shape[64];
+        if (o.op_level) {
+            const jp_exec_step *es = &ex.steps[u];
+            jp_shape_str(es->step.out.rank, es->step.out.dims, shape, sizeof shape);
+            printf("%-5d %-34s %-22s %-20s %-28s %10.4f\n", u, es->step.op->name, jp_op_type_name(es->step.op->type),
+                   shape, es->kernel->name, med * 1e3);
+        } else {
+            const jp_layer *l = &g->layers[u];
+            const jp_op *last = &g->ops[l->first_op + l->n_ops - 1];
+            jp_shape_str(last->out_rank, last->out_dims, shape, sizeof shape);
+            const jp_exec_step *first = &ex.steps[ex.layer_first_step[u]];
+            int n_steps = ex.layer_first_step[u + 1] - ex.layer_first_step[u];
+            char kernel[64];
+            snprintf(kernel, sizeof kernel, "%s%s", first->kernel->name, n_steps > 1 ? " +" : "");
+            printf("%-5d %-34s %-22s %-20s %-28s %10.4f\n", u, l->path, l->module, shape, kernel, med * 1e3);
+        }
+    }
+    qsort(total_s, (size_t)o.runs, sizeof *total_s, cmp_double);
+    double med_total = o.runs % 2 ? total_s[o.runs / 2] : 0.5 * (total_s[o.runs / 2 - 1] + total_s[o.runs / 2]);
+    printf("forward: median %.3f ms, min %.3f ms over %ld runs; sum of %s medians %.3f ms; input upload %.3f ms\n",
+           med_total * 1e3, total_s[0] * 1e3, o.runs, o.op_level ? "op" : "layer", sum_s * 1e3, upload_s * 1e3);
+
+    jp_tensor logits = jp_exec_value(&ex, g->output);
+    float *host = malloc((size_t)jp_tensor_numel(&logits) * sizeof(float));
+    if (!host) {
+        jp_error_set(&err, JP_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (jp_exec_download(&ex, g->output, host, &err)) {
+        free(host);
+        goto fail;
+    }
+    if (o.top > 0)
+        print_top(host, (int)logits.dims[logits.rank - 1], (int)o.top);
+    if (m.weights.synthetic && o.top > 0)
+        printf("(synthetic weights: these classes mean nothing)\n");
+    free(host);
+    if (o.dump_path) {
+        if (dump_values(&ex, &m, o.op_level, o.dump_path, &err))
+            goto fail;
+        if (!o.quiet)
+            printf("wrote %s\n", o.dump_path);
+    }
+    goto done;
+fail:
+    rc = jp_cli_fail("infer", &err);
+done:
+    free(t.unit_s);
+    free(scratch);
+    free(total_s);
+    jp_exec_free(&ex);
+    jp_cli_model_free(&m);
+    return rc;
+}

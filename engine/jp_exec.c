@@ -1,0 +1,351 @@
+/*
+ * jp_exec.c: step building (fusion), memory planning and running; see
+ * jp_exec.h for the contract.
+ */
+#include "jp_exec.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_ALIGN_BYTES 64
+
+static size_t align_up(size_t n) { return (n + ARENA_ALIGN_BYTES - 1) & ~(size_t)(ARENA_ALIGN_BYTES - 1); }
+
+static size_t value_bytes(const jp_op *op)
+{
+    size_t n = 1;
+    for (int i = 0; i < op->out_rank; i++)
+        n *= (size_t)op->out_dims[i];
+    return n * sizeof(float);
+}
+
+/* Number of ops reading value v, and the last one. */
+static int consumers(const jp_graph *g, int v, int *last)
+{
+    int n = 0;
+    *last = -1;
+    for (int i = v + 1; i < g->n_ops; i++)
+        for (int k = 0; k < g->ops[i].n_inputs; k++)
+            if (g->ops[i].inputs[k] == v) {
+                n++;
+                *last = i;
+            }
+    return n;
+}
+
+/* Can op i+1 be folded into the step that ends with op i?  It must read
+ * only op i's value, op i's value must have no other reader, both must be in
+ * the same layer, and op i must not be the graph output. */
+static bool fusable_next(const jp_graph *g, int i, jp_op_type want)
+{
+    if (i + 1 >= g->n_ops || g->ops[i + 1].type != want)
+        return false;
+    const jp_op *next = &g->ops[i + 1];
+    int last;
+    return next->layer == g->ops[i].layer && next->n_inputs == 1 && next->inputs[0] == i &&
+           consumers(g, i, &last) == 1 && g->output != i;
+}
+
+static jp_activation activation_of(jp_op_type t)
+{
+    switch (t) {
+    case JP_OP_RELU: return JP_ACT_RELU;
+    case JP_OP_SILU: return JP_ACT_SILU;
+    case JP_OP_SIGMOID: return JP_ACT_SIGMOID;
+    default: return JP_ACT_NONE;
+    }
+}
+
+/* Splits the graph into steps (without buffers yet). */
+static jp_status plan_steps(jp_exec *ex, jp_error *err)
+{
+    const jp_graph *g = ex->graph;
+    ex->steps = calloc((size_t)g->n_ops, sizeof *ex->steps);
+    ex->layer_first_step = calloc((size_t)g->n_layers + 1, sizeof *ex->layer_first_step);
+    if (!ex->steps || !ex->layer_first_step)
+        return jp_error_set(err, JP_ERR_NOMEM, "executor: out of memory");
+    int n = 0;
+    for (int i = 0; i < g->n_ops;) {
+        jp_exec_step *s = &ex->steps[n];
+        s->first_op = i;
+        s->n_ops = 1;
+        s->layer = g->ops[i].layer;
+        s->step.op = &g->ops[i];
+        int last = i;
+        if (ex->options.fuse && g->ops[i].type == JP_OP_CONV2D) {
+            if (fusable_next(g, last, JP_OP_BATCH_NORM2D)) {
+                s->step.fused_bn = &g->ops[last + 1];
+                last++;
+            }
+            for (jp_op_type t = JP_OP_RELU; t <= JP_OP_SIGMOID; t++)
+                if (fusable_next(g, last, t)) {
+                    s->step.act = activation_of(t);
+                    last++;
+                    break;
+                }
+        }
+        s->n_ops = last - i + 1;
+        i = last + 1;
+        n++;
+    }
+    ex->n_steps = n;
+    int layer = 0;
+    for (int si = 0; si < n; si++)
+        while (layer <= ex->steps[si].layer)
+            ex->layer_first_step[layer++] = si;
+    while (layer <= g->n_layers)
+        ex->layer_first_step[layer++] = n;
+    return JP_OK;
+}
+
+typedef struct live_block {
+    size_t offset, bytes;
+    int last_use; /* op index after which the block is free */
+} live_block;
+
+/* Assigns every materialised value an offset in the arena.  Persistent values
+ * are laid out first; scratch values share the region after them. */
+static jp_status plan_memory(jp_exec *ex, size_t *offsets, jp_error *err)
+{
+    const jp_graph *g = ex->graph;
+    bool *materialised = calloc((size_t)g->n_ops, sizeof *materialised);
+    bool *persistent = calloc((size_t)g->n_ops, sizeof *persistent);
+    live_block *live = calloc((size_t)g->n_ops, sizeof *live);
+    if (!materialised || !persistent || !live) {
+        free(materialised), free(persistent), free(live);
+        return jp_error_set(err, JP_ERR_NOMEM, "executor: out of memory");
+    }
+    int *step_first_op = calloc((size_t)g->n_ops, sizeof *step_first_op);
+    if (!step_first_op) {
+        free(materialised), free(persistent), free(live);
+        return jp_error_set(err, JP_ERR_NOMEM, "executor: out of memory");
+    }
+    for (int s = 0; s < ex->n_steps; s++) {
+        const jp_exec_step *es = &ex->steps[s];
+        materialised[es->first_op + es->n_ops - 1] = true;
+        for (int i = 0; i < es->n_ops; i++)
+            step_first_op[es->first_op + i] = es->first_op;
+    }
+
+    size_t input_elems = 1;
+    for (int i = 0; i < g->input_rank; i++)
+        input_elems *= (size_t)g->input_dims[i];
+    size_t persistent_bytes = align_up(input_elems * sizeof(float));
+    for (int v = 0; v < g->n_ops; v++) {
+        if (!materialised[v])
+            continue;
+        int last;
+        consumers(g, v, &last);
+        bool crosses = v == g->output || last < 0 || ex->options.keep_all_values;
+        for (int i = v + 1; i < g->n_ops && !crosses; i++)
+            for (int k = 0; k < g->ops[i].n_inputs; k++)
+                if (g->ops[i].inputs[k] == v && g->ops[i].layer != g->ops[v].layer)
+                    crosses = true;
+        persistent[v] = crosses;
+        if (crosses) {
+            offsets[v] = persistent_bytes;
+            persistent_bytes += align_up(value_bytes(&g->ops[v]));
+        }
+    }
+    /* Scratch: first fit among the blocks still live, per layer. */
+    size_t scratch_bytes = 0;
+    int n_live = 0;
+    int layer = -1;
+    for (int v = 0; v < g->n_ops; v++) {
+        if (g->ops[v].layer != layer) {
+            layer = g->ops[v].layer;
+            n_live = 0;
+        }
+        if (!materialised[v] || persistent[v])
+            continue;
+        /* Drop the blocks whose last reader is a step before the one that
+         * produces v (that step still reads its inputs while writing v). */
+        int j = 0;
+        for (int i = 0; i < n_live; i++)
+            if (live[i].last_use >= step_first_op[v])
+                live[j++] = live[i];
+        n_live = j;
+        size_t bytes = align_up(value_bytes(&g->ops[v]));
+        size_t at = 0;
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (int i = 0; i < n_live; i++)
+                if (at < live[i].offset + live[i].bytes && live[i].offset < at + bytes) {
+                    at = live[i].offset + live[i].bytes;
+                    moved = true;
+                }
+        }
+        int last;
+        consumers(g, v, &last);
+        live[n_live++] = (live_block){at, bytes, last};
+        offsets[v] = persistent_bytes + at;
+        if (at + bytes > scratch_bytes)
+            scratch_bytes = at + bytes;
+    }
+    for (int v = 0; v < g->n_ops; v++)
+        if (!materialised[v])
+            offsets[v] = SIZE_MAX;
+    ex->arena_bytes = persistent_bytes + scratch_bytes;
+    free(materialised), free(persistent), free(live), free(step_first_op);
+    return JP_OK;
+}
+
+static jp_tensor value_tensor(const jp_exec *ex, int v)
+{
+    jp_tensor t = {.device = ex->options.device};
+    jp_graph_value_shape(ex->graph, v, &t.rank, t.dims);
+    t.data = v < 0 ? ex->input : ex->value_data[v];
+    return t;
+}
+
+jp_status jp_exec_build(jp_exec *ex, const jp_graph *graph, const jp_exec_options *options, jp_error *err)
+{
+    memset(ex, 0, sizeof *ex);
+    ex->graph = graph;
+    ex->options = *options;
+    ex->backend = jp_backend_get(options->device);
+    if (!ex->backend)
+        return jp_error_set(err, JP_ERR_UNSUPPORTED, "--device %s: this build of jplprof has no %s backend",
+                            jp_device_name(options->device), jp_device_name(options->device));
+    size_t *offsets = NULL;
+    if (plan_steps(ex, err))
+        goto fail;
+    offsets = calloc((size_t)graph->n_ops, sizeof *offsets);
+    ex->value_data = calloc((size_t)graph->n_ops, sizeof *ex->value_data);
+    if (!offsets || !ex->value_data) {
+        jp_error_set(err, JP_ERR_NOMEM, "executor: out of memory");
+        goto fail;
+    }
+    if (plan_memory(ex, offsets, err))
+        goto fail;
+    if (ex->backend->alloc(ex->arena_bytes, &ex->arena, err))
+        goto fail;
+    ex->input = ex->arena;
+    for (int v = 0; v < graph->n_ops; v++)
+        if (offsets[v] != SIZE_MAX)
+            ex->value_data[v] = (float *)((char *)ex->arena + offsets[v]);
+    free(offsets);
+    offsets = NULL;
+
+    for (int s = 0; s < ex->n_steps; s++) {
+        jp_exec_step *es = &ex->steps[s];
+        const jp_op *op = es->step.op;
+        es->step.n_in = op->n_inputs;
+        for (int k = 0; k < op->n_inputs; k++)
+            es->step.in[k] = value_tensor(ex, op->inputs[k]);
+        es->step.out = value_tensor(ex, es->first_op + es->n_ops - 1);
+        const char *want = options->kernel_for_op ? options->kernel_for_op(options->kernel_for_op_ctx, op) : NULL;
+        if (want) {
+            es->kernel = jp_kernel_find(want);
+            if (!es->kernel) {
+                jp_error_set(err, JP_ERR_ARG, "op %s: no kernel named \"%s\"", op->name, want);
+                goto fail;
+            }
+            if (es->kernel->device != options->device || es->kernel->op_type != op->type ||
+                !es->kernel->supports(&es->step)) {
+                jp_error_set(err, JP_ERR_UNSUPPORTED, "op %s: kernel %s does not support this op", op->name, want);
+                goto fail;
+            }
+        } else {
+            es->kernel = jp_kernel_choose(options->device, &es->step);
+        }
+        if (!es->kernel) {
+            jp_error_set(err, JP_ERR_UNSUPPORTED, "op %s (%s%s%s): no %s kernel supports it", op->name,
+                         jp_op_type_name(op->type), es->step.fused_bn ? " + batch_norm2d" : "",
+                         es->step.act ? " + activation" : "", jp_device_name(options->device));
+            goto fail;
+        }
+        if (es->kernel->prepare && es->kernel->prepare(&es->step, &es->state, err)) {
+            jp_error_prefix(err, "op %s, kernel %s: ", op->name, es->kernel->name);
+            goto fail;
+        }
+    }
+    return JP_OK;
+fail:
+    free(offsets);
+    jp_exec_free(ex);
+    return err->status;
+}
+
+void jp_exec_free(jp_exec *ex)
+{
+    if (!ex)
+        return;
+    for (int s = 0; s < ex->n_steps; s++)
+        if (ex->steps[s].kernel && ex->steps[s].kernel->release && ex->steps[s].state)
+            ex->steps[s].kernel->release(ex->steps[s].state);
+    if (ex->arena && ex->backend)
+        ex->backend->free(ex->arena);
+    free(ex->steps);
+    free(ex->layer_first_step);
+    free(ex->value_data);
+    memset(ex, 0, sizeof *ex);
+}
+
+jp_status jp_exec_set_input(jp_exec *ex, const float *host_input, jp_error *err)
+{
+    const jp_graph *g = ex->graph;
+    size_t bytes = sizeof(float);
+    for (int i = 0; i < g->input_rank; i++)
+        bytes *= (size_t)g->input_dims[i];
+    return ex->backend->upload(ex->input, host_input, bytes, err);
+}
+
+static jp_status run_step(jp_exec *ex, int s, jp_error *err)
+{
+    jp_exec_step *es = &ex->steps[s];
+    if (es->kernel->run(es->state, &es->step, err))
+        return jp_error_prefix(err, "op %s, kernel %s: ", es->step.op->name, es->kernel->name);
+    return JP_OK;
+}
+
+static jp_status sync(jp_exec *ex, jp_error *err)
+{
+    return ex->backend->synchronize ? ex->backend->synchronize(err) : JP_OK;
+}
+
+jp_status jp_exec_forward(jp_exec *ex, const jp_exec_hooks *hooks, jp_error *err)
+{
+    static const jp_exec_hooks none = {0};
+    const jp_exec_hooks *h = hooks ? hooks : &none;
+    bool any = h->before_layer || h->after_layer || h->before_step || h->after_step;
+    for (int l = 0; l < ex->graph->n_layers; l++) {
+        if (h->before_layer && (sync(ex, err) || h->before_layer(h->ctx, l, err)))
+            return err->status;
+        for (int s = ex->layer_first_step[l]; s < ex->layer_first_step[l + 1]; s++) {
+            if (h->before_step && (sync(ex, err) || h->before_step(h->ctx, s, err)))
+                return err->status;
+            if (run_step(ex, s, err))
+                return err->status;
+            if (h->after_step && (sync(ex, err) || h->after_step(h->ctx, s, err)))
+                return err->status;
+        }
+        if (h->after_layer && (sync(ex, err) || h->after_layer(h->ctx, l, err)))
+            return err->status;
+    }
+    return any ? JP_OK : sync(ex, err);
+}
+
+jp_status jp_exec_run_layer(jp_exec *ex, int layer, jp_error *err)
+{
+    for (int s = ex->layer_first_step[layer]; s < ex->layer_first_step[layer + 1]; s++)
+        if (run_step(ex, s, err))
+            return err->status;
+    return JP_OK;
+}
+
+jp_status jp_exec_run_step(jp_exec *ex, int step, jp_error *err) { return run_step(ex, step, err); }
+
+jp_tensor jp_exec_value(const jp_exec *ex, int op) { return value_tensor(ex, op); }
+
+jp_status jp_exec_download(const jp_exec *ex, int op, float *host, jp_error *err)
+{
+    jp_tensor t = value_tensor(ex, op);
+    if (!t.data)
+        return jp_error_set(err, JP_ERR_INTERNAL, "op %s: value was fused away and is not stored",
+                            ex->graph->ops[op].name);
+    if (sync((jp_exec *)ex, err))
+        return err->status;
+    return ex->backend->download(host, t.data, (size_t)jp_tensor_numel(&t) * sizeof(float), err);
+}

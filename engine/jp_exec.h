@@ -1,0 +1,95 @@
+/*
+ * jp_exec.h: the executor: runs a graph, layer by layer or op by op, on one
+ * backend, with instrumentation hooks around every layer and every step.
+ *
+ * Build: each op (or, with fusion, a convolution plus the batch-norm and
+ * activation that follow it inside the same layer) becomes a step with its
+ * kernel; values get buffers in one arena on the device; kernels are
+ * prepared once.  Run: a whole forward pass, or one layer / one step alone on
+ * the inputs the last forward pass left (the seed's isolated-layer method).
+ *
+ * Memory: a value read outside its own layer (a layer's output, the logits)
+ * keeps its own buffer for the executor's lifetime, so any layer can be
+ * re-run alone.  Values used only inside their layer share a scratch region
+ * by lifetime, unless keep_all_values (op granularity, op dumps) asks each to
+ * keep its own buffer.
+ *
+ * The executor never times: hooks do.  Before each hook call it synchronises
+ * the backend, so a hook that reads a clock measures finished work.
+ */
+#ifndef JP_EXEC_H
+#define JP_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "jp_error.h"
+#include "jp_graph.h"
+#include "jp_kernel.h"
+
+typedef struct jp_exec_options {
+    jp_device device;
+    bool fuse;            /* fold batch-norm + activation into convolutions within a layer */
+    bool keep_all_values; /* every op output keeps its own buffer           */
+    /* Optional: the kernel to use per op name ("layer1.0.conv1" ->
+     * "cpu/conv2d/im2col_blas"); NULL picks the default (highest priority). */
+    const char *(*kernel_for_op)(void *ctx, const jp_op *op);
+    void *kernel_for_op_ctx;
+} jp_exec_options;
+
+typedef struct jp_exec_step {
+    jp_step step;              /* what the kernel computes (pointers into the arena) */
+    const jp_kernel *kernel;
+    void *state;               /* from kernel->prepare                      */
+    int first_op, n_ops;       /* the ops this step covers (fused: 2 or 3)  */
+    int layer;
+} jp_exec_step;
+
+/* Instrumentation.  Every slot is optional; a hook that fails stops the run
+ * with its error.  `layer` indexes graph->layers; `step` indexes exec->steps. */
+typedef struct jp_exec_hooks {
+    void *ctx;
+    jp_status (*before_layer)(void *ctx, int layer, jp_error *err);
+    jp_status (*after_layer)(void *ctx, int layer, jp_error *err);
+    jp_status (*before_step)(void *ctx, int step, jp_error *err);
+    jp_status (*after_step)(void *ctx, int step, jp_error *err);
+} jp_exec_hooks;
+
+typedef struct jp_exec {
+    const jp_graph *graph;     /* borrowed; shapes inferred before build   */
+    const jp_backend *backend;
+    jp_exec_options options;
+    int n_steps;
+    jp_exec_step *steps;       /* in execution order                        */
+    int *layer_first_step;     /* [n_layers + 1]: steps of layer l are
+                                  layer_first_step[l] .. layer_first_step[l+1]-1 */
+    void *arena;               /* device memory for every value             */
+    size_t arena_bytes;
+    float *input;              /* [n, 3, h, w] in the arena                 */
+    float **value_data;        /* [n_ops]: op i's output, NULL when fused away */
+} jp_exec;
+
+/* Builds the executor for graph (shapes already inferred, parameters bound)
+ * on options->device: plans memory, chooses and prepares every kernel.  The
+ * backend must be initialised.  On failure nothing is left allocated. */
+jp_status jp_exec_build(jp_exec *exec, const jp_graph *graph, const jp_exec_options *options, jp_error *err);
+void jp_exec_free(jp_exec *exec);
+
+/* Copies a host tensor of the graph's input shape into the executor. */
+jp_status jp_exec_set_input(jp_exec *exec, const float *host_input, jp_error *err);
+
+/* Runs every step in order, calling the hooks (may be NULL). */
+jp_status jp_exec_forward(jp_exec *exec, const jp_exec_hooks *hooks, jp_error *err);
+
+/* Runs the steps of one layer / one step alone, without hooks, on the inputs
+ * the last forward pass left.  For repeated timing. */
+jp_status jp_exec_run_layer(jp_exec *exec, int layer, jp_error *err);
+jp_status jp_exec_run_step(jp_exec *exec, int step, jp_error *err);
+
+/* The value op `op` produced (device memory); data NULL if it was fused away. */
+jp_tensor jp_exec_value(const jp_exec *exec, int op);
+
+/* Copies value `op` to host memory (numel floats). */
+jp_status jp_exec_download(const jp_exec *exec, int op, float *host, jp_error *err);
+
+#endif /* JP_EXEC_H */

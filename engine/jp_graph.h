@@ -1,0 +1,166 @@
+/*
+ * jp_graph.h: the model description (weights/<model>.json) in memory.
+ *
+ * A graph is the list of ops in execution order.  Every op produces exactly one
+ * value, named by the op's unique `name`; an op's inputs name earlier ops'
+ * values or the graph input.  Every op belongs to exactly one layer (DESIGN.md,
+ * "Layers"); layers are contiguous runs of ops, numbered from 0.
+ * Activation shapes are not stored in the file: jp_graph_infer_shapes derives
+ * them from the input size, so a model runs at any input size >= its minimum.
+ */
+#ifndef JP_GRAPH_H
+#define JP_GRAPH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jp_error.h"
+#include "jp_tensor.h"
+
+typedef enum jp_op_type {
+    JP_OP_CONV2D = 0,
+    JP_OP_BATCH_NORM2D,
+    JP_OP_RELU,
+    JP_OP_SILU,
+    JP_OP_SIGMOID,
+    JP_OP_MAX_POOL2D,
+    JP_OP_ADAPTIVE_AVG_POOL2D,
+    JP_OP_LINEAR,
+    JP_OP_FLATTEN,
+    JP_OP_ADD,              /* elementwise, same shapes                    */
+    JP_OP_MUL,              /* inputs[0] [n,c,1,1] * inputs[1] [n,c,h,w]  */
+    JP_OP_DROPOUT,          /* identity at inference                       */
+    JP_OP_STOCHASTIC_DEPTH, /* identity at inference                       */
+    JP_OP_TYPE_COUNT
+} jp_op_type;
+
+/* JSON name of an op type ("conv2d", ...); jp_op_type_parse is its inverse
+ * (returns JP_OP_TYPE_COUNT when unknown). */
+const char *jp_op_type_name(jp_op_type type);
+jp_op_type jp_op_type_parse(const char *name);
+
+typedef struct jp_conv2d_attrs {
+    int c_in, c_out;         /* channels                       */
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int pad_h, pad_w;        /* zero padding, both sides       */
+    int dilation_h, dilation_w;
+    int groups;              /* c_in % groups == c_out % groups == 0 */
+    bool has_bias;
+} jp_conv2d_attrs;
+
+typedef struct jp_batch_norm2d_attrs {
+    int channels;
+    float eps;
+} jp_batch_norm2d_attrs;
+
+typedef struct jp_max_pool2d_attrs {
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int pad_h, pad_w;        /* implicit -inf padding          */
+    int dilation_h, dilation_w;
+    bool ceil_mode;
+} jp_max_pool2d_attrs;
+
+typedef struct jp_adaptive_avg_pool2d_attrs {
+    int out_h, out_w;
+} jp_adaptive_avg_pool2d_attrs;
+
+typedef struct jp_linear_attrs {
+    int in_features, out_features;
+    bool has_bias;
+} jp_linear_attrs;
+
+typedef struct jp_flatten_attrs {
+    int start_dim, end_dim;  /* as torch.flatten; end_dim -1 = last */
+} jp_flatten_attrs;
+
+typedef struct jp_dropout_attrs {
+    float p;                 /* recorded only: identity at inference */
+} jp_dropout_attrs;
+
+#define JP_MAX_OP_INPUTS 2
+#define JP_MAX_OP_PARAMS 4
+
+/* A parameter tensor of an op, resolved against the weights file. */
+typedef struct jp_param {
+    char *name;              /* state_dict key, e.g. "layer1.0.conv1.weight" */
+    int rank;
+    int64_t dims[JP_MAX_RANK];
+    const float *data;       /* into the weight mapping; NULL until bound */
+} jp_param;
+
+/* Parameter slots, by op type:
+ *   conv2d, linear:  [0] weight, [1] bias (when has_bias)
+ *   batch_norm2d:    [0] weight (gamma), [1] bias (beta), [2] running_mean, [3] running_var */
+enum { JP_PARAM_WEIGHT = 0, JP_PARAM_BIAS = 1, JP_PARAM_MEAN = 2, JP_PARAM_VAR = 3 };
+
+typedef struct jp_op {
+    char *name;              /* unique: torchvision path, "#k" for the k-th repeated call */
+    char *path;              /* torchvision path ("layer1.0.conv1", "layer1.0.add") */
+    char *module;            /* torch class or function ("Conv2d", "add")  */
+    jp_op_type type;
+    int layer;               /* index into graph->layers                    */
+    int n_inputs;
+    int inputs[JP_MAX_OP_INPUTS]; /* value ids: -1 = graph input, else op index */
+    int n_params;
+    jp_param params[JP_MAX_OP_PARAMS];
+    union {
+        jp_conv2d_attrs conv2d;
+        jp_batch_norm2d_attrs batch_norm2d;
+        jp_max_pool2d_attrs max_pool2d;
+        jp_adaptive_avg_pool2d_attrs adaptive_avg_pool2d;
+        jp_linear_attrs linear;
+        jp_flatten_attrs flatten;
+        jp_dropout_attrs dropout;
+    } attrs;
+    /* Filled by jp_graph_infer_shapes: */
+    int out_rank;
+    int64_t out_dims[JP_MAX_RANK];
+    int64_t macs;            /* multiply-accumulates of one call             */
+    int64_t n_param_elems;   /* parameter elements                           */
+} jp_op;
+
+typedef struct jp_layer {
+    int index;
+    char *path;              /* torchvision path of the child ("layer1.0")   */
+    char *module;            /* its class ("BasicBlock", "Conv2d")           */
+    int first_op, n_ops;     /* ops[first_op .. first_op+n_ops-1]            */
+} jp_layer;
+
+typedef struct jp_preprocess {
+    int resize;              /* shorter side, pixels (256)                   */
+    int crop;                /* center crop, pixels (224)                    */
+    float mean[3], std[3];   /* per RGB channel, on [0,1] values             */
+} jp_preprocess;
+
+typedef struct jp_graph {
+    char *model;             /* "resnet50"                                   */
+    char *torchvision_version;
+    int input_rank;
+    int64_t input_dims[JP_MAX_RANK]; /* as written in the file: [1,3,224,224] */
+    int min_input_hw;        /* smallest input height/width that runs        */
+    int num_classes;
+    jp_preprocess preprocess;
+    int n_layers;
+    jp_layer *layers;
+    int n_ops;
+    jp_op *ops;
+    int output;              /* op index of the logits                       */
+} jp_graph;
+
+/* Reads and validates weights/<model>.json.  Every field is checked; an error
+ * names the file and the JSON path ("ops[12].attrs.stride").  On success the
+ * caller owns *graph and frees it with jp_graph_free. */
+jp_status jp_graph_load(const char *json_path, jp_graph *graph, jp_error *err);
+void jp_graph_free(jp_graph *graph);
+
+/* Derives every op's output shape, MACs and parameter count for an input of
+ * shape [n, 3, h, w]; fails with JP_ERR_SHAPE naming the op whose input does
+ * not fit (an input too small, a channel mismatch). */
+jp_status jp_graph_infer_shapes(jp_graph *graph, int n, int h, int w, jp_error *err);
+
+/* Shape of value v (-1 = graph input, as set by infer_shapes). */
+void jp_graph_value_shape(const jp_graph *graph, int v, int *rank, int64_t *dims);
+
+#endif /* JP_GRAPH_H */

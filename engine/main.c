@@ -1,0 +1,50 @@
+/* main.c: jplprof's entry point: dispatches to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"infer", jp_cmd_infer, "run one image through a model: top-5 classes and per-layer times"},
+    {"layers", jp_cmd_layers, "print a model's layer (or op) table: shapes, parameters, MACs"},
+    {"models", jp_cmd_models, "list the models jplprof can run (AvailableModel.txt)"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "jplprof %s: per-layer latency and power of torchvision CNNs, in C\n\n"
+                 "usage: jplprof COMMAND [options]   (jplprof COMMAND --help for its options)\n\n",
+            JP_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nOptions are written --like-this; the seed tool's --like_this is accepted too.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return JP_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("jplprof %s\n", JP_VERSION);
+        return 0;
+    }
+    jp_cli_normalize_options(argc, argv);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "jplprof: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return JP_EXIT_USAGE;
+}

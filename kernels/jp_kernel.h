@@ -1,0 +1,103 @@
+/*
+ * jp_kernel.h: the interface every op implementation (kernel) and every
+ * backend offers to the engine.
+ *
+ * A kernel computes one step: one op, or a convolution / linear with a
+ * batch-norm folded in and an activation applied in the same pass (fusion
+ * happens only inside a layer; see DESIGN.md).  Lifecycle:
+ *   supports  can it run this step?                     (pure, cheap)
+ *   prepare   allocate, repack/fold weights, create descriptors, choose
+ *             algorithms; never timed                  (optional)
+ *   run       only computes: no allocation, no I/O, no printing, no timing
+ *   release   frees what prepare made                  (optional)
+ * Kernels are registered by a stable name "<device>/<op>/<impl>"
+ * ("cpu/conv2d/im2col_blas"); datasets and plans are keyed by it.
+ *
+ * Threads: CPU kernels parallelise their own loops with OpenMP
+ * (omp_get_max_threads(), set once by the CLI's --threads) and call OpenBLAS
+ * single-threaded from inside those loops, so that one thread pool does all
+ * the work.
+ */
+#ifndef JP_KERNEL_H
+#define JP_KERNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../engine/jp_error.h"
+#include "../engine/jp_graph.h"
+#include "../engine/jp_tensor.h"
+
+typedef enum jp_activation {
+    JP_ACT_NONE = 0,
+    JP_ACT_RELU,
+    JP_ACT_SILU,
+    JP_ACT_SIGMOID,
+} jp_activation;
+
+/* One kernel call.  in[] and out are on the kernel's device and have the
+ * shapes jp_graph_infer_shapes gave the op (out: of the last fused op).
+ * Parameters (op->params[i].data, fused_bn->params[i].data) are host
+ * pointers into the weight mapping; a device kernel uploads what it needs in
+ * prepare. */
+typedef struct jp_step {
+    const jp_op *op;          /* the op computed                           */
+    const jp_op *fused_bn;    /* NULL, or a batch_norm2d applied to op's output */
+    jp_activation act;        /* applied last                              */
+    int n_in;
+    jp_tensor in[JP_MAX_OP_INPUTS];
+    jp_tensor out;
+} jp_step;
+
+typedef struct jp_kernel {
+    const char *name;         /* "cpu/conv2d/im2col_blas"                  */
+    jp_device device;
+    jp_op_type op_type;
+    bool is_reference;        /* the naive implementation others are tested against */
+    int priority;             /* the default choice is the supporting kernel with the highest */
+    /* Can this kernel compute step (shapes, attributes, fusion)? Required. */
+    bool (*supports)(const jp_step *step);
+    /* Optional.  *state is passed to run and release (may stay NULL). */
+    jp_status (*prepare)(const jp_step *step, void **state, jp_error *err);
+    /* Required.  Reads step->in[], writes step->out. */
+    jp_status (*run)(void *state, const jp_step *step, jp_error *err);
+    /* Optional. */
+    void (*release)(void *state);
+} jp_kernel;
+
+/* A backend: memory and synchronisation for one device.  The CPU backend is
+ * always present; the CUDA one only in builds with CUDA and on machines with a
+ * GPU. */
+typedef struct jp_backend {
+    const char *name;         /* "cpu", "cuda"                             */
+    jp_device device;
+    /* Optional: makes the device ready (creates handles); fails with a
+     * message that says what is missing (no GPU, no driver). */
+    jp_status (*init)(jp_error *err);
+    void (*shutdown)(void);   /* optional */
+    jp_status (*alloc)(size_t bytes, void **ptr, jp_error *err);
+    void (*free)(void *ptr);
+    jp_status (*upload)(void *dst_device, const void *src_host, size_t bytes, jp_error *err);
+    jp_status (*download)(void *dst_host, const void *src_device, size_t bytes, jp_error *err);
+    /* Waits until all work issued so far has finished (no-op on the CPU);
+     * the executor calls it before every clock read. */
+    jp_status (*synchronize)(jp_error *err);
+    /* Optional: one line describing the device ("NVIDIA H100 80GB HBM3, cuDNN 9.1.0"). */
+    void (*describe)(char *buf, size_t buf_bytes);
+    /* Optional: the number of host threads this backend's kernels use
+     * (the CLI's --threads). */
+    jp_status (*set_threads)(int n_threads, jp_error *err);
+} jp_backend;
+
+/* The registry (kernels/registry.c): every kernel and backend of this build. */
+const jp_kernel *const *jp_kernels_all(size_t *count);
+const jp_kernel *jp_kernel_find(const char *name);
+/* The default kernel for step on device: the supporting one of highest
+ * priority; NULL when none supports it. */
+const jp_kernel *jp_kernel_choose(jp_device device, const jp_step *step);
+/* The reference kernel for step's op type on the CPU. */
+const jp_kernel *jp_kernel_reference(jp_op_type type);
+/* NULL when this build has no such backend. */
+const jp_backend *jp_backend_get(jp_device device);
+
+#endif /* JP_KERNEL_H */
