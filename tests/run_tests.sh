@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# run_tests.sh: runs every test of jplprof and prints one summary line,
+# "N passed, N failed, N skipped".
+#
+# A test is a program build/tests/test_*, or a script tests/test_*.sh or
+# tests/test_*.py.  Each prints one line per case: "PASS name",
+# "FAIL name: why" or "SKIP name: why"; these lines are counted.  A test that
+# exits non-zero without printing a FAIL line (a crash, say) counts as one
+# failure of its own.  Scripts get JPLPROF (the binary), JP_BUILD_DIR and
+# PYTHON (Debian's python3, which has torch and torchvision) in the
+# environment.
+#
+# Usage: tests/run_tests.sh [PATTERN]   (PATTERN: run only tests whose name contains it)
+set -u
+cd "$(dirname "$0")/.."
+export JP_BUILD_DIR=${JP_BUILD_DIR:-build}
+export JP_TEST_BIN_DIR=${JP_TEST_BIN_DIR:-$JP_BUILD_DIR/tests}
+export JPLPROF=${JPLPROF:-$PWD/jplprof}
+export PYTHON=${PYTHON:-/usr/bin/python3}
+export PYTHONUNBUFFERED=1
+pattern=${1:-}
+
+passed=0 failed=0 skipped=0
+failures=()
+log_dir=$(mktemp -d)
+trap 'rm -rf "$log_dir"' EXIT
+
+run_one() {
+    local name=$1; shift
+    [ -n "$pattern" ] && [[ $name != *"$pattern"* ]] && return
+    local log="$log_dir/$name.log" start=$SECONDS
+    echo "== $name"
+    "$@" >"$log" 2>&1
+    local rc=$?
+    # Show each case line as it is; keep other output for failures only.
+    grep -E '^(PASS|FAIL|SKIP) ' "$log"
+    local p f s
+    p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL $name: exited with status $rc without a FAIL line; its output:"
+        tail -n 30 "$log" | sed 's/^/    /'
+        f=1
+    elif [ "$f" -gt 0 ]; then
+        echo "   ($name output, last lines:)"
+        grep -vE '^(PASS|SKIP) ' "$log" | tail -n 40 | sed 's/^/    /'
+    elif [ "$((p + s))" -eq 0 ]; then
+        echo "FAIL $name: ran no case"
+        f=1
+    fi
+    [ "$f" -gt 0 ] && failures+=("$name")
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+    echo "   $name: $p passed, $f failed, $s skipped ($((SECONDS - start)) s)"
+}
+
+for bin in "$JP_BUILD_DIR"/tests/test_*; do
+    [ -x "$bin" ] && [ -f "$bin" ] || continue
+    run_one "$(basename "$bin")" "$bin"
+done
+for script in tests/test_*.sh; do
+    [ -f "$script" ] || continue
+    run_one "$(basename "$script")" bash "$script"
+done
+for script in tests/test_*.py; do
+    [ -f "$script" ] || continue
+    run_one "$(basename "$script")" "$PYTHON" "$script"
+done
+
+echo
+[ ${#failures[@]} -gt 0 ] && echo "failed tests: ${failures[*]}"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,117 @@
+"""Every model of AvailableModel.txt against torchvision, layer by layer.
+
+For each model: the converter builds random-init weights (random batch-norm
+statistics included), PyTorch (tests/torch_reference.py, live, Debian's
+torchvision) and jplprof (`infer --dump-layers`) run the same random input,
+and every layer's output and the logits must agree:
+    max|out - ref| <= 1e-4 * max|ref| + 1e-5      (issue 2)
+Input 224x224 for alexnet, resnet18, resnet50 and efficientnet_b0, a reduced
+size for the others so that the suite stays fast.  A few models are also
+compared op by op (--granularity op, no fusion).
+
+Prints one PASS/FAIL line per (model, granularity) with the worst layer, and
+one info line per layer.  Environment: JPLPROF, PYTHON (see run_tests.sh);
+JP_TEST_MODELS="a,b" restricts the models.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools", "convert_weights"))
+import safetensors_io  # noqa: E402
+
+JPLPROF = os.environ.get("JPLPROF", os.path.join(ROOT, "jplprof"))
+PYTHON = os.environ.get("PYTHON", sys.executable)
+FULL_SIZE = {"alexnet", "resnet18", "resnet50", "efficientnet_b0"}
+REDUCED_SIZE = 96
+OP_LEVEL = {"resnet18": 64, "efficientnet_b0": 64}  # model -> input size
+REL_TOL, ABS_TOL = 1e-4, 1e-5
+
+
+def run(cmd):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("%s exited %d:\n%s" % (" ".join(cmd), r.returncode, r.stdout[-3000:]))
+    return r.stdout
+
+
+def compare(model, granularity, ours_path, ref_path):
+    ours, _ = safetensors_io.load(ours_path)
+    ref, _ = safetensors_io.load(ref_path)
+    keys = [k for k in ref if k.startswith("layer.") or k == "logits" or (granularity == "op" and k.startswith("op."))]
+    worst, worst_key, problems = -1.0, None, []
+    for key in sorted(keys, key=lambda k: (k.split(".")[0], int(k.split(".")[1]) if k.startswith("layer.") else 0, k)):
+        if key not in ours:
+            problems.append("%s missing from jplprof's dump" % key)
+            continue
+        a, b = ours[key], ref[key]
+        if a.shape != b.shape:
+            problems.append("%s: shape %s, torchvision %s" % (key, a.shape, b.shape))
+            continue
+        if not np.all(np.isfinite(a)):
+            problems.append("%s: non-finite values" % key)
+            continue
+        err = float(np.max(np.abs(a.astype(np.float64) - b)))
+        scale = float(np.max(np.abs(b)))
+        bound = REL_TOL * scale + ABS_TOL
+        ratio = err / bound
+        print("    %s %s %s: max err %.3g, max|ref| %.3g, bound %.3g%s" %
+              (model, granularity, key, err, scale, bound, "  <-- over" if ratio > 1 else ""))
+        if ratio > 1:
+            problems.append("%s: err %.3g > bound %.3g" % (key, err, bound))
+        if ratio > worst:
+            worst, worst_key = ratio, key
+    return problems, worst, worst_key, len(keys)
+
+
+def check_model(model, size, granularity, tmp):
+    weights = os.path.join(tmp, model + ".safetensors")
+    if not os.path.exists(weights):
+        run([PYTHON, os.path.join(ROOT, "tools/convert_weights/convert_weights.py"), "--model", model,
+             "--random-init", "--seed", "7", "--out", weights])
+    rng = np.random.default_rng()
+    x = rng.standard_normal((1, 3, size, size)).astype(np.float32)
+    inp = os.path.join(tmp, "%s_%d_input.safetensors" % (model, size))
+    safetensors_io.save(inp, {"input": x}, {})
+    ref = os.path.join(tmp, "%s_%s_ref.safetensors" % (model, granularity))
+    ours = os.path.join(tmp, "%s_%s_ours.safetensors" % (model, granularity))
+    run([PYTHON, os.path.join(ROOT, "tests/torch_reference.py"), "--model", model, "--weights", weights,
+         "--input", inp, "--out", ref, "--granularity", granularity])
+    run([JPLPROF, "infer", "--model", model, "--weights", weights, "--input-tensor", inp, "--dump-layers", ours,
+         "--granularity", granularity, "--runs", "1", "--warmup", "0", "--top", "0", "--quiet", "--threads", "2"])
+    return compare(model, granularity, ours, ref)
+
+
+def main():
+    with open(os.path.join(ROOT, "AvailableModel.txt")) as f:
+        models = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+    only = os.environ.get("JP_TEST_MODELS")
+    if only:
+        models = [m for m in models if m in only.split(",")]
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [(m, 224 if m in FULL_SIZE else REDUCED_SIZE, "layer") for m in models]
+        cases += [(m, s, "op") for m, s in OP_LEVEL.items() if m in models]
+        for model, size, granularity in cases:
+            name = "model/%s %s %dx%d vs torchvision" % (model, granularity, size, size)
+            try:
+                problems, worst, worst_key, n = check_model(model, size, granularity, tmp)
+            except Exception as e:  # a crash of either side is a failure of this case
+                print("FAIL %s: %s" % (name, str(e).replace("\n", "\n    ")))
+                failed += 1
+                continue
+            if problems or n == 0:
+                print("FAIL %s: %s" % (name, "; ".join(problems[:5]) or "nothing compared"))
+                failed += 1
+            else:
+                print("PASS %s (%d tensors, worst %s at %.2f of the bound)" % (name, n, worst_key, worst))
+            sys.stdout.flush()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
