@@ -1,0 +1,596 @@
+/*
+ * conv2d_packed_gemm.c: cpu/conv2d/packed_gemm, any convolution as a GEMM
+ * with our own register-tiled microkernel instead of OpenBLAS:
+ *
+ *     Y[m_g, n_sp] = W'[m_g, k_g] * col[k_g, n_sp]      per image and group
+ *
+ * (m_g = c_out/groups, k_g = c_in/groups*kh*kw, n_sp = oh*ow).  What it does
+ * that im2col + cblas_sgemm cannot:
+ *   - W' (batch norm folded in) is packed once, in prepare, into panels of
+ *     PG_MR rows [k_g][PG_MR]; OpenBLAS repacks its A operand on every call,
+ *     which is most of the time of a call with few columns (ResNet's 7x7
+ *     layers: 49 columns, 2.4M weights);
+ *   - im2col writes the input straight into the microkernel's panel layout
+ *     [k][PG_NR] (no second packing pass);
+ *   - the bias and the activation are applied to the register tile before it
+ *     is stored.
+ * Blocking: per task (image, group, column block, row block), K is cut into
+ * blocks of at most PG_KC so that one packed B panel (PG_KC x PG_NR floats,
+ * 36 KiB) stays in L1 while the rows of W' stream from L2; the C tile is
+ * reloaded once per K block.
+ *
+ * Threads: tasks are split over the OpenMP team in contiguous runs; column
+ * blocks are sized so that every thread gets the same number of columns
+ * (to one vector), and rows are split when the columns cannot feed every
+ * thread.  Each thread packs into its own workspace.
+ *
+ * Portable: written against cpu_simd.h (AVX-512: 8x48 tile, AVX2: 4x24,
+ * scalar: 4x3), so it is correct everywhere and fast with -march=native.
+ */
+#include "cpu_simd.h"
+
+#include <omp.h>
+#include <stdlib.h>
+
+/* Register tile: PG_MR rows x PG_NV vectors.  AVX-512 has 32 registers:
+ * 24 accumulators + 3 B vectors + 1 broadcast; AVX2 has 16: 12 + 3 + 1. */
+#if JP_VLEN == 16
+#define PG_MR 8
+#else
+#define PG_MR 4
+#endif
+#define PG_NV 3
+#define PG_NR (PG_NV * JP_VLEN)
+
+/* K block: one packed B panel, PG_KC * PG_NR * 4 bytes = 36 KiB at 192 x 48,
+ * stays in L1d (48 KiB on the Xeons we target) while A streams from L2.
+ * Measured with tests/bench_cpu_kernels.c over ResNet-50's layers at one
+ * thread: KC 128..256 with MC 256 within noise of each other, 192 best on
+ * average; 384 and MC 128/512 a few percent slower. */
+#ifndef PG_KC
+#define PG_KC 192
+#endif
+/* Rows of W' per pass over a B block: PG_MC * PG_KC * 4 = 192 KiB, so that
+ * the A slice and the B block (<= PG_KC * col_block) share L2. */
+#ifndef PG_MC
+#define PG_MC 256
+#endif
+/* Columns per task: about 512 columns of B (384 KiB at PG_KC = 192), fewer
+ * when the threads need more tasks. */
+#ifndef PG_NC
+#define PG_NC 512
+#endif
+
+/* A run of output columns inside one output row and one B panel: what
+ * packing copies in one piece for every row k of the im2col matrix.  The
+ * runs of a column block do not depend on k, so each task computes them once
+ * (the per-k bookkeeping, divisions included, used to cost more than the
+ * copies: ~40 cycles per run). */
+typedef struct pg_seg {
+    int32_t panel, col;  /* destination: panel index, column inside it        */
+    int32_t oy, ox;      /* first output position of the run                  */
+    int32_t len;         /* columns                                           */
+} pg_seg;
+
+typedef struct pg_plan {
+    int64_t n, c_in, h, w, c_out, oh, ow;
+    int groups, kh, kw, sh, sw, ph, pw, dh, dw;
+    int64_t m_g, k_g, n_sp;
+    int64_t m_panels;    /* ceil(m_g / PG_MR)                                  */
+    jp_activation act;
+    float *a;            /* [groups][K block][m_panels][kc][PG_MR] (pg_a_tile),
+                            zero rows past m_g                                 */
+    float *bias;         /* [c_out]                                            */
+    int64_t kc;          /* K block (last one shorter)                         */
+    int64_t n_col_blocks; /* column block i: [pg_col_start(i), pg_col_start(i+1)) */
+    int64_t col_block;    /* the widest column block                           */
+    int64_t row_block, n_row_blocks; /* row_block a multiple of PG_MR          */
+    bool contiguous;     /* 1x1, stride 1, no padding: B rows are input rows   */
+    int n_threads;
+    bool shared_b;       /* rows split over threads: B packed once, shared     */
+    int64_t b_floats;    /* per thread: ceil(col_block / PG_NR) * PG_NR * kc;
+                            shared: ceil(col_block / PG_NR) * PG_NR * k_g     */
+    float *b;            /* [n_threads][b_floats], or [b_floats] when shared  */
+    int64_t max_runs;    /* per thread                                         */
+    pg_seg *runs;        /* [n_threads][max_runs]                              */
+} pg_plan;
+
+static int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t round_up(int64_t a, int64_t m) { return div_up(a, m) * m; }
+
+static bool pg_supports(const jp_step *step) { return jp_cpu_conv_step_ok(step); }
+
+/* The packed rows m .. m+PG_MR-1 (m a multiple of PG_MR) of W' for the K
+ * block starting at k0 (kc long) of one group's a_g.  Layout per group:
+ * [K block][row panel][kc][PG_MR], so that the slice a K block needs is one
+ * contiguous run the prefetchers follow (with panels [k_g][PG_MR], every
+ * next tile was k_g*PG_MR floats away: at two threads, where each thread
+ * sweeps all rows for fewer columns, ResNet's 14x14 layers scaled 1.55x). */
+static inline float *pg_a_tile(const pg_plan *p, const float *a_g, int64_t k0, int64_t kc,
+                               int64_t m)
+{
+    return (float *)a_g + k0 * p->m_panels * PG_MR + (m / PG_MR) * kc * PG_MR;
+}
+
+/* First column of column block i (i <= n_col_blocks): the columns split in
+ * proportion, cut at multiples of JP_VLEN, so that the blocks differ by at
+ * most one vector (rounding every block up to a vector left the last one
+ * short: 112 + 84 columns for a 14x14 map on two threads). */
+static int64_t pg_col_start(const pg_plan *p, int64_t i)
+{
+    if (i >= p->n_col_blocks)
+        return p->n_sp;
+    return i * p->n_sp / p->n_col_blocks / JP_VLEN * JP_VLEN;
+}
+
+static void pg_release(void *state)
+{
+    pg_plan *p = state;
+    if (!p)
+        return;
+    jp_cpu_free(p->a);
+    jp_cpu_free(p->bias);
+    jp_cpu_free(p->b);
+    jp_cpu_free(p->runs);
+    free(p);
+}
+
+static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
+{
+    const jp_conv2d_attrs *at = &step->op->attrs.conv2d;
+    *state = NULL;
+    pg_plan *p = calloc(1, sizeof *p);
+    if (!p)
+        return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate the plan", step->op->name);
+    p->n = step->in[0].dims[0];
+    p->c_in = at->c_in;
+    p->h = step->in[0].dims[2];
+    p->w = step->in[0].dims[3];
+    p->c_out = at->c_out;
+    p->oh = step->out.dims[2];
+    p->ow = step->out.dims[3];
+    p->groups = at->groups;
+    p->kh = at->kernel_h;
+    p->kw = at->kernel_w;
+    p->sh = at->stride_h;
+    p->sw = at->stride_w;
+    p->ph = at->pad_h;
+    p->pw = at->pad_w;
+    p->dh = at->dilation_h;
+    p->dw = at->dilation_w;
+    p->m_g = at->c_out / at->groups;
+    p->k_g = (int64_t)(at->c_in / at->groups) * at->kernel_h * at->kernel_w;
+    p->n_sp = p->oh * p->ow;
+    p->m_panels = div_up(p->m_g, PG_MR);
+    p->act = step->act;
+    p->contiguous = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->ph == 0 &&
+                    p->pw == 0;
+    p->n_threads = omp_get_max_threads();
+    if (p->n_threads < 1)
+        p->n_threads = 1;
+
+    /* Fold, then pack W' into row panels. */
+    float *wf = NULL;
+    jp_status st = jp_cpu_conv_fold(step, &wf, &p->bias, err);
+    if (st != JP_OK) {
+        free(p);
+        return st;
+    }
+    const size_t a_floats = (size_t)p->groups * (size_t)p->m_panels * PG_MR * (size_t)p->k_g;
+    p->a = jp_cpu_alloc(a_floats * sizeof(float));
+    if (!p->a) {
+        jp_cpu_free(wf);
+        pg_release(p);
+        return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate %zu bytes of packed weights",
+                            step->op->name, a_floats * sizeof(float));
+    }
+    /* K blocks of equal size (the last one shorter), at most PG_KC. */
+    p->kc = div_up(p->k_g, div_up(p->k_g, PG_KC));
+    for (int64_t g = 0; g < p->groups; g++)
+        for (int64_t k0 = 0; k0 < p->k_g; k0 += p->kc) {
+            const int64_t kc = p->k_g - k0 < p->kc ? p->k_g - k0 : p->kc;
+            for (int64_t mp = 0; mp < p->m_panels; mp++) {
+                float *tile = pg_a_tile(p, p->a + g * p->m_panels * PG_MR * p->k_g, k0, kc,
+                                        mp * PG_MR);
+                for (int64_t k = 0; k < kc; k++)
+                    for (int r = 0; r < PG_MR; r++) {
+                        const int64_t m = mp * PG_MR + r;
+                        tile[k * PG_MR + r] =
+                            m < p->m_g ? wf[(g * p->m_g + m) * p->k_g + k0 + k] : 0.0f;
+                    }
+            }
+        }
+    jp_cpu_free(wf);
+    /* Column blocks: about PG_NC columns, as many per thread, to a vector. */
+    const int64_t outer = p->n * p->groups;
+    const int nt = p->n_threads;
+    int64_t ncb = div_up(p->n_sp, PG_NC);
+    if (outer * ncb % nt != 0) {
+        int64_t want = div_up(round_up(outer * ncb, nt), outer);
+        if (p->n_sp / want >= 2 * PG_NR) /* keep blocks at least two panels wide */
+            ncb = want;
+    }
+    if (ncb > div_up(p->n_sp, JP_VLEN))
+        ncb = div_up(p->n_sp, JP_VLEN);
+    p->n_col_blocks = ncb;
+    p->col_block = 0;
+    for (int64_t i = 0; i < ncb; i++) {
+        const int64_t width = pg_col_start(p, i + 1) - pg_col_start(p, i);
+        if (width > p->col_block)
+            p->col_block = width;
+    }
+    int64_t nrb = 1;
+    if (outer * p->n_col_blocks < nt)
+        nrb = div_up(nt, outer * p->n_col_blocks);
+    p->row_block = round_up(div_up(p->m_g, nrb), PG_MR);
+    if (p->row_block > p->m_panels * PG_MR)
+        p->row_block = p->m_panels * PG_MR;
+    p->n_row_blocks = div_up(p->m_g, p->row_block);
+
+    /* Split rows: every thread would pack the same B; pack it once, together,
+     * whole K (measured on ResNet-50's 14x14 and 7x7 layers: the duplicated
+     * packing cost 20% of the layer at 2 threads). */
+    p->shared_b = p->n_row_blocks > 1;
+    p->b_floats = round_up(p->col_block, PG_NR) * (p->shared_b ? p->k_g : p->kc);
+    p->b = jp_cpu_alloc((size_t)p->b_floats * (size_t)(p->shared_b ? 1 : nt) * sizeof(float));
+    p->max_runs = p->col_block / p->ow + p->col_block / PG_NR + 2;
+    p->runs = jp_cpu_alloc((size_t)p->max_runs * (size_t)nt * sizeof(pg_seg));
+    if (!p->b || !p->runs) {
+        pg_release(p);
+        return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate the packing workspace",
+                            step->op->name);
+    }
+    *state = p;
+    return JP_OK;
+}
+
+/* Splits columns [n0, n0+nb) into runs; returns their number (at most
+ * nb / ow + nb / PG_NR + 2, the bound prepare sizes the array with). */
+static int64_t pg_make_runs(const pg_plan *p, int64_t n0, int64_t nb, pg_seg *runs)
+{
+    int64_t count = 0, pos = n0, oy = n0 / p->ow, ox = n0 % p->ow;
+    while (pos < n0 + nb) {
+        const int64_t rel = pos - n0;
+        int64_t len = PG_NR - rel % PG_NR;
+        if (len > n0 + nb - pos)
+            len = n0 + nb - pos;
+        if (!p->contiguous && len > p->ow - ox)
+            len = p->ow - ox;
+        runs[count++] = (pg_seg){(int32_t)(rel / PG_NR), (int32_t)(rel % PG_NR), (int32_t)oy,
+                                 (int32_t)ox, (int32_t)len};
+        pos += len;
+        ox += len;
+        if (ox >= p->ow) {
+            oy += ox / p->ow;
+            ox %= p->ow;
+        }
+    }
+    return count;
+}
+
+/* dst[j] = row[ix0 + j*stride] for j < len, 0 where the index leaves
+ * [0, w).  Stride 1 (and 2 on AVX-512) by vectors: masked loads zero the
+ * padding in the same instruction that copies the data. */
+JP_ALWAYS_INLINE void pg_copy_run(float *restrict dst, const float *restrict row, int64_t w,
+                                  int64_t ix0, int stride, int len)
+{
+#if JP_VLEN > 1
+    if (stride == 1) {
+        for (int j = 0; j < len; j += JP_VLEN) {
+            const int64_t i = ix0 + j;
+            const jp_vf v = jp_v_load_range(row + i, -i, w - i);
+            if (len - j >= JP_VLEN)
+                jp_v_store(dst + j, v);
+            else
+                jp_v_store_n(dst + j, v, len - j);
+        }
+        return;
+    }
+#endif
+#if defined(__AVX512F__)
+    if (stride == 2) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                               28, 30);
+        for (int j = 0; j < len; j += 16) {
+            const int cnt = len - j < 16 ? len - j : 16;
+            const int64_t i = ix0 + 2 * j; /* reads i .. i + 2*cnt - 2 */
+            const int64_t hi = w - i < 2 * cnt - 1 ? w - i : 2 * cnt - 1;
+            const __m512 a = jp_v_load_range(row + i, -i, hi);
+            const __m512 b = jp_v_load_range(row + i + 16, -i - 16, hi - 16);
+            jp_v_store_n(dst + j, _mm512_permutex2var_ps(a, even, b), cnt);
+        }
+        return;
+    }
+#endif
+    for (int j = 0; j < len; j++) {
+        const int64_t i = ix0 + (int64_t)j * stride;
+        dst[j] = i >= 0 && i < w ? row[i] : 0.0f;
+    }
+}
+
+/* Packs rows k0 .. k0+kc-1 of the im2col matrix of x_g[c_in/groups, h, w],
+ * columns given by runs (of a block of nb columns), into b: row k0+kk of
+ * panel j at b + (j*ld_panel + kk)*PG_NR (ld_panel: rows per panel in the
+ * layout, kc for a private K block, k_g for the shared whole-K layout with b
+ * pointing at row k0); columns past nb in the last panel are zero. */
+static void pg_pack_b(const pg_plan *p, const float *restrict x_g, const pg_seg *runs,
+                      int64_t n_runs, int64_t nb, int64_t k0, int64_t kc, float *restrict b,
+                      int64_t ld_panel)
+{
+    const int64_t panels = div_up(nb, PG_NR);
+    const int64_t taps = (int64_t)p->kh * p->kw;
+    const int64_t tail = panels * PG_NR - nb; /* zero columns of the last panel */
+    for (int64_t kk = 0; kk < kc; kk++) {
+        const int64_t k = k0 + kk;
+        const int64_t c = k / taps, ky = (k % taps) / p->kw, kx = k % p->kw;
+        const float *x_c = x_g + c * p->h * p->w;
+        if (p->contiguous) {
+            for (int64_t r = 0; r < n_runs; r++) {
+                const pg_seg *run = &runs[r];
+                memcpy(b + (run->panel * ld_panel + kk) * PG_NR + run->col,
+                       x_c + run->oy * p->ow + run->ox, (size_t)run->len * sizeof(float));
+            }
+        } else {
+            const int64_t iy_off = ky * p->dh - p->ph, ix_off = kx * p->dw - p->pw;
+            for (int64_t r = 0; r < n_runs; r++) {
+                const pg_seg *run = &runs[r];
+                float *dst = b + (run->panel * ld_panel + kk) * PG_NR + run->col;
+                const int64_t iy = run->oy * p->sh + iy_off;
+                if (iy < 0 || iy >= p->h)
+                    memset(dst, 0, (size_t)run->len * sizeof(float));
+                else
+                    pg_copy_run(dst, x_c + iy * p->w, p->w, run->ox * p->sw + ix_off, p->sw,
+                                run->len);
+            }
+        }
+        if (tail > 0)
+            memset(b + ((panels - 1) * ld_panel + kk) * PG_NR + (nb - (panels - 1) * PG_NR), 0,
+                   (size_t)tail * sizeof(float));
+    }
+}
+
+/* The microkernel: C[rows, cols] (+)= A[kc][PG_MR]^T-panel * B[kc][PG_NR]
+ * with NV vectors of columns.  first: start from the bias (else from C);
+ * last: apply the activation before storing.  rows <= PG_MR, cols <= NV *
+ * JP_VLEN; full tiles take the unmasked path. */
+JP_ALWAYS_INLINE void pg_tile(int64_t kc, const float *restrict a, const float *restrict b,
+                              float *restrict c, int64_t ldc, const float *restrict bias,
+                              bool first, bool last, jp_activation act, int rows, int cols,
+                              const int NV)
+{
+    jp_vf acc[PG_MR][PG_NV];
+    const bool full = rows == PG_MR && cols == NV * JP_VLEN;
+    if (first) {
+        for (int r = 0; r < PG_MR; r++) {
+            const jp_vf bv = jp_v_set1(r < rows ? bias[r] : 0.0f);
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = bv;
+        }
+    } else if (full) {
+        for (int r = 0; r < PG_MR; r++)
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = jp_v_load(c + r * ldc + v * JP_VLEN);
+    } else {
+        for (int r = 0; r < PG_MR; r++)
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = r < rows ? jp_v_load_range(c + r * ldc + v * JP_VLEN, 0,
+                                                       cols - v * JP_VLEN)
+                                     : jp_v_zero();
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        jp_vf bv[PG_NV];
+        for (int v = 0; v < NV; v++)
+            bv[v] = jp_v_load(b + v * JP_VLEN);
+        for (int r = 0; r < PG_MR; r++) {
+            const jp_vf av = jp_v_set1(a[r]);
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = jp_v_fma(av, bv[v], acc[r][v]);
+        }
+        a += PG_MR;
+        b += PG_NR;
+    }
+    if (last && act != JP_ACT_NONE)
+        for (int r = 0; r < PG_MR; r++)
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = jp_v_act(acc[r][v], act);
+    if (full) {
+        for (int r = 0; r < PG_MR; r++)
+            for (int v = 0; v < NV; v++)
+                jp_v_store(c + r * ldc + v * JP_VLEN, acc[r][v]);
+    } else {
+        for (int r = 0; r < rows; r++)
+            for (int v = 0; v < NV; v++) {
+                const int lanes = cols - v * JP_VLEN;
+                if (lanes >= JP_VLEN)
+                    jp_v_store(c + r * ldc + v * JP_VLEN, acc[r][v]);
+                else if (lanes > 0)
+                    jp_v_store_n(c + r * ldc + v * JP_VLEN, acc[r][v], lanes);
+            }
+    }
+}
+
+#if defined(__AVX512F__) && PG_MR == 8
+/* Narrow tail: cols <= PG_NARROW columns of a panel (the 49th column of a 7x7
+ * map, the last 4 of a 14x14 one).  The vector runs over the 8 rows of the A
+ * panel instead of over columns: per k one 8-float load of A and one
+ * broadcast + FMA per column, where the column-vector tile would spend 8
+ * FMAs on a mostly empty vector.  Four k-phases of accumulators hide the FMA
+ * latency.  Rows go back to C one by one (rarely: once per K block). */
+#define PG_NARROW 4
+static void pg_tile_narrow(int64_t kc, const float *restrict a, const float *restrict b,
+                           float *restrict c, int64_t ldc, const float *restrict bias, bool first,
+                           bool last, jp_activation act, int rows, int cols)
+{
+    __m256 acc[4][PG_NARROW];
+    for (int u = 0; u < 4; u++)
+        for (int j = 0; j < PG_NARROW; j++)
+            acc[u][j] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 4 <= kc; k += 4)
+        for (int u = 0; u < 4; u++) {
+            const __m256 av = _mm256_loadu_ps(a + (k + u) * PG_MR);
+            for (int j = 0; j < PG_NARROW; j++)
+                if (j < cols)
+                    acc[u][j] = _mm256_fmadd_ps(av, _mm256_set1_ps(b[(k + u) * PG_NR + j]),
+                                                acc[u][j]);
+        }
+    for (; k < kc; k++) {
+        const __m256 av = _mm256_loadu_ps(a + k * PG_MR);
+        for (int j = 0; j < PG_NARROW; j++)
+            if (j < cols)
+                acc[0][j] = _mm256_fmadd_ps(av, _mm256_set1_ps(b[k * PG_NR + j]), acc[0][j]);
+    }
+    for (int j = 0; j < cols; j++) {
+        float sum[8];
+        _mm256_storeu_ps(sum, _mm256_add_ps(_mm256_add_ps(acc[0][j], acc[1][j]),
+                                            _mm256_add_ps(acc[2][j], acc[3][j])));
+        for (int r = 0; r < rows; r++) {
+            float v = sum[r] + (first ? bias[r] : c[r * ldc + j]);
+            c[r * ldc + j] = last ? jp_cpu_act(v, act) : v;
+        }
+    }
+}
+#endif
+
+/* One panel of B against rows [m0, m1) of W' (m0 a multiple of PG_MR). */
+static void pg_panel(const pg_plan *p, const float *restrict a_g, int64_t k0, int64_t kc,
+                     const float *restrict b_panel, float *restrict y_g, int64_t col, int cols,
+                     int64_t m0, int64_t m1, const float *restrict bias_g)
+{
+    const bool first = k0 == 0, last = k0 + kc == p->k_g;
+    for (int64_t m = m0; m < m1; m += PG_MR) {
+        const float *a = pg_a_tile(p, a_g, k0, kc, m);
+        float *c = y_g + m * p->n_sp + col;
+        const int rows = m1 - m < PG_MR ? (int)(m1 - m) : PG_MR;
+#ifdef PG_NARROW
+        if (cols <= PG_NARROW) {
+            pg_tile_narrow(kc, a, b_panel, c, p->n_sp, bias_g + m, first, last, p->act, rows,
+                           cols);
+            continue;
+        }
+#endif
+        if (cols > 2 * JP_VLEN)
+            pg_tile(kc, a, b_panel, c, p->n_sp, bias_g + m, first, last, p->act, rows, cols, 3);
+        else if (cols > JP_VLEN)
+            pg_tile(kc, a, b_panel, c, p->n_sp, bias_g + m, first, last, p->act, rows, cols, 2);
+        else
+            pg_tile(kc, a, b_panel, c, p->n_sp, bias_g + m, first, last, p->act, rows, cols, 1);
+    }
+}
+
+/* Shared-B mode (rows split over the team): for each (image, group, column
+ * block) the team packs B whole-K together, each thread a slice of K, then
+ * each thread multiplies its rows against all of it. */
+static void pg_run_shared(const pg_plan *p, const float *x, float *y, int nt)
+{
+    const int64_t ncb = p->n_col_blocks, nrb = p->n_row_blocks;
+    const int64_t cg = p->c_in / p->groups;
+#pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+        pg_seg *runs = p->runs + (size_t)tid * p->max_runs;
+        for (int64_t key = 0; key < p->n * p->groups * ncb; key++) {
+            const int64_t cbi = key % ncb, ig = key / ncb;
+            const int64_t g = ig % p->groups, i = ig / p->groups;
+            const int64_t n0 = pg_col_start(p, cbi), nb = pg_col_start(p, cbi + 1) - n0;
+            const float *x_g = x + (i * p->c_in + g * cg) * p->h * p->w;
+            const float *a_g = p->a + g * p->m_panels * PG_MR * p->k_g;
+            float *y_g = y + (i * p->c_out + g * p->m_g) * p->n_sp;
+            const float *bias_g = p->bias + g * p->m_g;
+            const int64_t panels = div_up(nb, PG_NR);
+            const int64_t n_runs = pg_make_runs(p, n0, nb, runs);
+            const int64_t k_lo = p->k_g * tid / nth, k_hi = p->k_g * (tid + 1) / nth;
+            if (k_hi > k_lo)
+                pg_pack_b(p, x_g, runs, n_runs, nb, k_lo, k_hi - k_lo, p->b + k_lo * PG_NR,
+                          p->k_g);
+#pragma omp barrier
+            for (int64_t rb = tid; rb < nrb; rb += nth) {
+                const int64_t r0 = rb * p->row_block;
+                const int64_t r1 = r0 + p->row_block < p->m_g ? r0 + p->row_block : p->m_g;
+                for (int64_t k0 = 0; k0 < p->k_g; k0 += p->kc) {
+                    const int64_t kc = p->k_g - k0 < p->kc ? p->k_g - k0 : p->kc;
+                    for (int64_t m0 = r0; m0 < r1; m0 += PG_MC) {
+                        const int64_t m1 = m0 + PG_MC < r1 ? m0 + PG_MC : r1;
+                        for (int64_t j = 0; j < panels; j++) {
+                            const int64_t col = j * PG_NR;
+                            const int cols = nb - col < PG_NR ? (int)(nb - col) : PG_NR;
+                            pg_panel(p, a_g, k0, kc, p->b + (j * p->k_g + k0) * PG_NR, y_g,
+                                     n0 + col, cols, m0, m1, bias_g);
+                        }
+                    }
+                }
+            }
+#pragma omp barrier
+        }
+    }
+}
+
+static jp_status pg_run(void *state, const jp_step *step, jp_error *err)
+{
+    const pg_plan *p = state;
+    if (!p)
+        return jp_error_set(err, JP_ERR_INTERNAL, "%s: cpu/conv2d/packed_gemm run before prepare",
+                            step->op->name);
+    const float *x = step->in[0].data; /* [n, c_in, h, w]     */
+    float *y = step->out.data;         /* [n, c_out, oh, ow]  */
+    const int64_t ncb = p->n_col_blocks, nrb = p->n_row_blocks;
+    const int64_t n_tasks = p->n * p->groups * ncb * nrb;
+    const int64_t cg = p->c_in / p->groups;
+    int nt = omp_get_max_threads();
+    if (nt > p->n_threads)
+        nt = p->n_threads;
+    if (nt > n_tasks)
+        nt = (int)n_tasks;
+    if (nt < 1)
+        nt = 1;
+    if (p->shared_b) {
+        pg_run_shared(p, x, y, nt);
+        return JP_OK;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        float *b = p->b + (size_t)omp_get_thread_num() * p->b_floats;
+        pg_seg *runs = p->runs + (size_t)omp_get_thread_num() * p->max_runs;
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < n_tasks; t++) {
+            const int64_t rb = t % nrb, key = t / nrb;
+            const int64_t cbi = key % ncb, ig = key / ncb;
+            const int64_t g = ig % p->groups, i = ig / p->groups;
+            const int64_t n0 = pg_col_start(p, cbi), nb = pg_col_start(p, cbi + 1) - n0;
+            const int64_t r0 = rb * p->row_block;
+            const int64_t r1 = r0 + p->row_block < p->m_g ? r0 + p->row_block : p->m_g;
+            const float *x_g = x + (i * p->c_in + g * cg) * p->h * p->w;
+            const float *a_g = p->a + g * p->m_panels * PG_MR * p->k_g;
+            float *y_g = y + (i * p->c_out + g * p->m_g) * p->n_sp;
+            const float *bias_g = p->bias + g * p->m_g;
+            const int64_t panels = div_up(nb, PG_NR);
+            const int64_t n_runs = pg_make_runs(p, n0, nb, runs);
+            for (int64_t k0 = 0; k0 < p->k_g; k0 += p->kc) {
+                const int64_t kc = p->k_g - k0 < p->kc ? p->k_g - k0 : p->kc;
+                pg_pack_b(p, x_g, runs, n_runs, nb, k0, kc, b, kc);
+                for (int64_t m0 = r0; m0 < r1; m0 += PG_MC) {
+                    const int64_t m1 = m0 + PG_MC < r1 ? m0 + PG_MC : r1;
+                    for (int64_t j = 0; j < panels; j++) {
+                        const int64_t col = j * PG_NR;
+                        const int cols = nb - col < PG_NR ? (int)(nb - col) : PG_NR;
+                        pg_panel(p, a_g, k0, kc, b + j * kc * PG_NR, y_g, n0 + col, cols, m0, m1,
+                                 bias_g);
+                    }
+                }
+            }
+        }
+    }
+    return JP_OK;
+}
+
+const jp_kernel jp_cpu_conv2d_packed_gemm = {
+    .name = "cpu/conv2d/packed_gemm",
+    .device = JP_DEVICE_CPU,
+    .op_type = JP_OP_CONV2D,
+    .is_reference = false,
+    .priority = 25,
+    .supports = pg_supports,
+    .prepare = pg_prepare,
+    .run = pg_run,
+    .release = pg_release,
+};

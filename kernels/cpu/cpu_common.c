@@ -1,0 +1,241 @@
+/*
+ * cpu_common.c: allocation, epilogues, step validation and batch-norm folding
+ * shared by the CPU kernels (see cpu_internal.h).
+ */
+#include "cpu_internal.h"
+
+#include <stdlib.h>
+
+#include "cpu_simd.h"
+
+void *jp_cpu_alloc(size_t bytes)
+{
+    if (bytes == 0 || bytes > SIZE_MAX - 63)
+        return NULL;
+    /* aligned_alloc wants a size that is a multiple of the alignment. */
+    return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+}
+
+void jp_cpu_free(void *ptr) { free(ptr); }
+
+/* y[i] = act(x[i] * scale + shift), vectors then one masked tail; y may be
+ * x.  ACT is a constant after inlining, so each instantiation has its
+ * activation inside the loop and no branch. */
+JP_ALWAYS_INLINE void affine_act(float *y, const float *x, int64_t n, float scale, float shift,
+                                 const jp_activation ACT)
+{
+    const jp_vf s = jp_v_set1(scale), t = jp_v_set1(shift);
+    int64_t i = 0;
+    for (; i + JP_VLEN <= n; i += JP_VLEN)
+        jp_v_store(y + i, jp_v_act(jp_v_fma(jp_v_load(x + i), s, t), ACT));
+    if (i < n) {
+        const int rest = (int)(n - i);
+        jp_v_store_n(y + i, jp_v_act(jp_v_fma(jp_v_load_range(x + i, 0, rest), s, t), ACT), rest);
+    }
+}
+
+void jp_cpu_scale_shift_act(float *y, const float *x, int64_t n, float scale, float shift,
+                            jp_activation act)
+{
+    switch (act) {
+    case JP_ACT_RELU: affine_act(y, x, n, scale, shift, JP_ACT_RELU); break;
+    case JP_ACT_SILU: affine_act(y, x, n, scale, shift, JP_ACT_SILU); break;
+    case JP_ACT_SIGMOID: affine_act(y, x, n, scale, shift, JP_ACT_SIGMOID); break;
+    default: affine_act(y, x, n, scale, shift, JP_ACT_NONE); break;
+    }
+}
+
+void jp_cpu_bias_act(float *y, int64_t n, float bias, jp_activation act)
+{
+    if (act == JP_ACT_NONE && bias == 0.0f)
+        return;
+    /* x * 1 + bias is x + bias exactly (one rounding either way). */
+    jp_cpu_scale_shift_act(y, y, n, 1.0f, bias, act);
+}
+
+/* Elements per OpenMP chunk of the elementwise maps: 64 KiB of floats, a
+ * multiple of every vector width, so that chunks start aligned. */
+#define MAP_CHUNK 16384
+
+void jp_cpu_act_map(float *y, const float *x, int64_t n, jp_activation act)
+{
+    if (act == JP_ACT_NONE) {
+        if (y != x)
+            memcpy(y, x, (size_t)n * sizeof(float));
+        return;
+    }
+    const int64_t chunks = (n + MAP_CHUNK - 1) / MAP_CHUNK;
+#pragma omp parallel for schedule(static) if (n >= JP_CPU_PARALLEL_MIN_ELEMS)
+    for (int64_t k = 0; k < chunks; k++) {
+        const int64_t i0 = k * MAP_CHUNK;
+        const int64_t cnt = n - i0 < MAP_CHUNK ? n - i0 : MAP_CHUNK;
+        jp_cpu_scale_shift_act(y + i0, x + i0, cnt, 1.0f, 0.0f, act);
+    }
+}
+
+void jp_cpu_gather_row(float *restrict dst, const float *restrict src, int64_t len, int64_t ix0,
+                       int stride, int64_t count)
+{
+    /* Valid j: 0 <= ix0 + j*stride <= len - 1. */
+    int64_t j_lo = ix0 < 0 ? (-ix0 + stride - 1) / stride : 0;
+    int64_t j_hi = ix0 <= len - 1 ? (len - 1 - ix0) / stride + 1 : 0;
+    if (j_lo > count)
+        j_lo = count;
+    if (j_hi > count)
+        j_hi = count;
+    if (j_hi < j_lo)
+        j_hi = j_lo;
+    for (int64_t j = 0; j < j_lo; j++)
+        dst[j] = 0.0f;
+    int64_t j = j_lo;
+    if (stride == 1) {
+#if JP_VLEN > 1
+        for (; j + JP_VLEN <= j_hi; j += JP_VLEN)
+            jp_v_store(dst + j, jp_v_load(src + (ix0 + j)));
+        if (j < j_hi) {
+            const int n = (int)(j_hi - j);
+            jp_v_store_n(dst + j, jp_v_load_range(src + (ix0 + j), 0, n), n);
+            j = j_hi;
+        }
+#else
+        memcpy(dst + j, src + (ix0 + j), (size_t)(j_hi - j) * sizeof(float));
+        j = j_hi;
+#endif
+    }
+#if defined(__AVX512F__)
+    else if (stride == 2) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                               28, 30);
+        for (; j < j_hi; j += 16) {
+            /* Up to 16 outputs read 2*cnt - 1 floats from src + ix0 + 2j. */
+            const int cnt = j_hi - j < 16 ? (int)(j_hi - j) : 16;
+            const int need = 2 * cnt - 1;
+            const float *row = src + (ix0 + 2 * j);
+            const __m512 a = jp_v_load_range(row, 0, need);
+            const __m512 b = jp_v_load_range(row + 16, 0, need - 16);
+            jp_v_store_n(dst + j, _mm512_permutex2var_ps(a, even, b), cnt);
+        }
+        j = j_hi;
+    }
+#endif
+    for (; j < j_hi; j++)
+        dst[j] = src[ix0 + j * stride];
+    for (j = j_hi; j < count; j++)
+        dst[j] = 0.0f;
+}
+
+bool jp_cpu_same_numel(const jp_step *step, int n_in)
+{
+    if (step->n_in != n_in)
+        return false;
+    const int64_t n = jp_tensor_numel(&step->out);
+    if (n <= 0 || step->out.rank < 1 || step->out.rank > JP_MAX_RANK)
+        return false;
+    for (int i = 0; i < n_in; i++)
+        if (step->in[i].rank < 1 || step->in[i].rank > JP_MAX_RANK ||
+            jp_tensor_numel(&step->in[i]) != n)
+            return false;
+    return true;
+}
+
+bool jp_cpu_step_on_cpu(const jp_step *step)
+{
+    if (step->n_in < 0 || step->n_in > JP_MAX_OP_INPUTS)
+        return false;
+    for (int i = 0; i < step->n_in; i++)
+        if (step->in[i].device != JP_DEVICE_CPU)
+            return false;
+    return step->out.device == JP_DEVICE_CPU;
+}
+
+static bool param_is(const jp_param *p, int rank, const int64_t *dims)
+{
+    if (p->rank != rank)
+        return false;
+    for (int i = 0; i < rank; i++)
+        if (p->dims[i] != dims[i])
+            return false;
+    return true;
+}
+
+bool jp_cpu_conv_step_ok(const jp_step *step)
+{
+    const jp_op *op = step->op;
+    if (!op || op->type != JP_OP_CONV2D || step->n_in != 1 || !jp_cpu_step_on_cpu(step))
+        return false;
+    const jp_conv2d_attrs *a = &op->attrs.conv2d;
+    if (a->c_in <= 0 || a->c_out <= 0 || a->groups <= 0 || a->c_in % a->groups ||
+        a->c_out % a->groups || a->kernel_h <= 0 || a->kernel_w <= 0 || a->stride_h <= 0 ||
+        a->stride_w <= 0 || a->pad_h < 0 || a->pad_w < 0 || a->dilation_h <= 0 ||
+        a->dilation_w <= 0)
+        return false;
+    const jp_tensor *in = &step->in[0], *out = &step->out;
+    if (in->rank != 4 || out->rank != 4 || in->dims[0] <= 0 || in->dims[1] != a->c_in)
+        return false;
+    int64_t oh = jp_cpu_out_size(in->dims[2], a->kernel_h, a->stride_h, a->pad_h, a->dilation_h);
+    int64_t ow = jp_cpu_out_size(in->dims[3], a->kernel_w, a->stride_w, a->pad_w, a->dilation_w);
+    if (oh <= 0 || ow <= 0 || out->dims[0] != in->dims[0] || out->dims[1] != a->c_out ||
+        out->dims[2] != oh || out->dims[3] != ow)
+        return false;
+    const int64_t w_dims[4] = {a->c_out, a->c_in / a->groups, a->kernel_h, a->kernel_w};
+    const int64_t b_dims[1] = {a->c_out};
+    if (op->n_params < (a->has_bias ? 2 : 1) || !param_is(&op->params[JP_PARAM_WEIGHT], 4, w_dims))
+        return false;
+    if (a->has_bias && !param_is(&op->params[JP_PARAM_BIAS], 1, b_dims))
+        return false;
+    const jp_op *bn = step->fused_bn;
+    if (bn) {
+        if (bn->type != JP_OP_BATCH_NORM2D || bn->attrs.batch_norm2d.channels != a->c_out ||
+            bn->n_params < 4 || !(bn->attrs.batch_norm2d.eps >= 0.0f))
+            return false;
+        for (int i = 0; i < 4; i++)
+            if (!param_is(&bn->params[i], 1, b_dims))
+                return false;
+    }
+    return step->act == JP_ACT_NONE || step->act == JP_ACT_RELU || step->act == JP_ACT_SILU ||
+           step->act == JP_ACT_SIGMOID;
+}
+
+jp_status jp_cpu_conv_fold(const jp_step *step, float **w_out, float **b_out, jp_error *err)
+{
+    const jp_op *op = step->op, *bn = step->fused_bn;
+    const jp_conv2d_attrs *a = &op->attrs.conv2d;
+    const int64_t k_per_out = (int64_t)(a->c_in / a->groups) * a->kernel_h * a->kernel_w;
+    const float *w = op->params[JP_PARAM_WEIGHT].data;
+    const float *b = a->has_bias ? op->params[JP_PARAM_BIAS].data : NULL;
+    *w_out = NULL;
+    *b_out = NULL;
+    if (!w || (a->has_bias && !b))
+        return jp_error_set(err, JP_ERR_MISSING, "%s: %s parameters not bound", op->name,
+                            !w ? "weight" : "bias");
+    if (bn)
+        for (int i = 0; i < 4; i++)
+            if (!bn->params[i].data)
+                return jp_error_set(err, JP_ERR_MISSING, "%s: parameter %s not bound", bn->name,
+                                    bn->params[i].name ? bn->params[i].name : "?");
+    float *wf = jp_cpu_alloc((size_t)a->c_out * (size_t)k_per_out * sizeof(float));
+    float *bf = jp_cpu_alloc((size_t)a->c_out * sizeof(float));
+    if (!wf || !bf) {
+        jp_cpu_free(wf);
+        jp_cpu_free(bf);
+        return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate folded weights (%lld floats)",
+                            op->name, (long long)(a->c_out * k_per_out));
+    }
+    for (int co = 0; co < a->c_out; co++) {
+        double scale = 1.0, shift = b ? b[co] : 0.0;
+        if (bn) {
+            const float *gamma = bn->params[JP_PARAM_WEIGHT].data;
+            const float *beta = bn->params[JP_PARAM_BIAS].data;
+            const float *mean = bn->params[JP_PARAM_MEAN].data;
+            const float *var = bn->params[JP_PARAM_VAR].data;
+            scale = gamma[co] / sqrt((double)var[co] + (double)bn->attrs.batch_norm2d.eps);
+            shift = (shift - mean[co]) * scale + beta[co];
+        }
+        for (int64_t k = 0; k < k_per_out; k++)
+            wf[co * k_per_out + k] = (float)(w[co * k_per_out + k] * scale);
+        bf[co] = (float)shift;
+    }
+    *w_out = wf;
+    *b_out = bf;
+    return JP_OK;
+}

@@ -1,0 +1,174 @@
+/*
+ * cpu_internal.h: helpers shared by the CPU kernels (not part of the engine's
+ * interface).
+ *
+ * - aligned host allocation;
+ * - a vectorisable expf and the activations built on it (glibc's expf is
+ *   only vectorised under -ffast-math, which we do not use: IEEE semantics
+ *   are kept, and the polynomial below is within 2 ulp of expf on the
+ *   clamped range, see tests/test_cpu_kernels.c "expf");
+ * - step validation used by every supports();
+ * - batch-norm folding for the GEMM and depthwise convolutions;
+ * - the declarations of every kernel, for cpu_kernels.c.
+ *
+ * Floating-point contraction: in ISO C mode (-std=c11) gcc does not fuse
+ * a*b+c into an FMA; JP_FMA does it explicitly where the hardware has one.
+ */
+#ifndef JP_CPU_INTERNAL_H
+#define JP_CPU_INTERNAL_H
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../jp_kernel.h"
+
+#ifdef __FMA__
+#define JP_FMA(a, b, c) fmaf((a), (b), (c))
+#else
+#define JP_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* Elementwise loops smaller than this run on one thread: forking the team
+ * costs a few microseconds, about what 64K float operations take. */
+#define JP_CPU_PARALLEL_MIN_ELEMS 65536
+
+/* 64-byte aligned host memory (rounded up to a multiple of 64 bytes);
+ * NULL on failure or when bytes == 0.  Free with jp_cpu_free. */
+void *jp_cpu_alloc(size_t bytes);
+void jp_cpu_free(void *ptr);
+
+/* exp(x) for x in [-87, 88] (clamped outside: exp(-87) = 1.6e-38 stays
+ * normal, exp(88) = 1.7e38 stays finite); relative error below 2e-7. */
+static inline float jp_cpu_expf(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    /* n = round(x / ln 2) by the 1.5 * 2^23 trick (exact in IEEE arithmetic). */
+    float t = x * 1.44269504088896341f + 12582912.0f;
+    float n = t - 12582912.0f;
+    /* r = x - n ln 2 in two steps (Cody-Waite), |r| <= 0.35. */
+    float r = JP_FMA(n, -0.693359375f, x);
+    r = JP_FMA(n, 2.12194440e-4f, r);
+    /* Cephes' minimax polynomial for exp on that interval. */
+    float p = 1.9875691500e-4f;
+    p = JP_FMA(p, r, 1.3981999507e-3f);
+    p = JP_FMA(p, r, 8.3334519073e-3f);
+    p = JP_FMA(p, r, 4.1665795894e-2f);
+    p = JP_FMA(p, r, 1.6666665459e-1f);
+    p = JP_FMA(p, r, 5.0000001201e-1f);
+    p = JP_FMA(p, r * r, r + 1.0f);
+    /* 2^n from its exponent bits; n in [-126, 127]. */
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline float jp_cpu_sigmoidf(float x) { return 1.0f / (1.0f + jp_cpu_expf(-x)); }
+static inline float jp_cpu_siluf(float x) { return x / (1.0f + jp_cpu_expf(-x)); }
+/* NaN passes through, as in torch.relu. */
+static inline float jp_cpu_reluf(float x) { return x < 0.0f ? 0.0f : x; }
+
+static inline float jp_cpu_act(float x, jp_activation act)
+{
+    switch (act) {
+    case JP_ACT_RELU: return jp_cpu_reluf(x);
+    case JP_ACT_SILU: return jp_cpu_siluf(x);
+    case JP_ACT_SIGMOID: return jp_cpu_sigmoidf(x);
+    default: return x;
+    }
+}
+
+/* The activations computed with libm's expf, as written in PyTorch's docs
+ * (silu = x * sigmoid(x)): what the reference convolution uses, so that it
+ * does not share the polynomial above with the kernels it checks. */
+static inline float jp_cpu_act_libm(float x, jp_activation act)
+{
+    switch (act) {
+    case JP_ACT_RELU: return x < 0.0f ? 0.0f : x;
+    case JP_ACT_SILU: return x * (1.0f / (1.0f + expf(-x)));
+    case JP_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    default: return x;
+    }
+}
+
+/* y[i] = act(y[i] + bias) for i < n, vectorised (cpu_simd.h).  Used as the
+ * epilogue of the OpenBLAS convolutions while y is in cache. */
+void jp_cpu_bias_act(float *y, int64_t n, float bias, jp_activation act);
+
+/* y[i] = act(x[i] * scale + shift): batch norm, mul and the activations;
+ * y may be x. */
+void jp_cpu_scale_shift_act(float *y, const float *x, int64_t n, float scale, float shift,
+                            jp_activation act);
+
+/* y[i] = act(x[i]) for i < n (a copy for JP_ACT_NONE; y == x allowed),
+ * split over the OpenMP team when n >= JP_CPU_PARALLEL_MIN_ELEMS.  Call it
+ * from outside a parallel region. */
+void jp_cpu_act_map(float *y, const float *x, int64_t n, jp_activation act);
+
+/* dst[j] = src[ix0 + j*stride] for j < count, 0 where ix0 + j*stride falls
+ * outside [0, len): one row of an im2col matrix (padding included).  Vector
+ * copies for strides 1 and 2 on AVX-512 (short rows are common: 7 and 14). */
+void jp_cpu_gather_row(float *dst, const float *src, int64_t len, int64_t ix0, int stride,
+                       int64_t count);
+
+/* ---- validation for supports() ---- */
+
+/* All tensors of step on the CPU, with data. */
+bool jp_cpu_step_on_cpu(const jp_step *step);
+
+/* step->op is a conv2d whose in[0]/out shapes agree with its attributes and
+ * parameters, fused_bn (if any) is a batch_norm2d over c_out with its four
+ * parameters, and act is one of none/relu/silu/sigmoid. */
+bool jp_cpu_conv_step_ok(const jp_step *step);
+
+/* No fused batch norm and no activation: what simple ops accept. */
+static inline bool jp_cpu_no_fusion(const jp_step *step)
+{
+    return step->fused_bn == NULL && step->act == JP_ACT_NONE;
+}
+
+/* in[i] (i < n_in) and out have the same number of elements, > 0. */
+bool jp_cpu_same_numel(const jp_step *step, int n_in);
+
+/* Output size of a convolution or pooling window along one axis (floor
+ * mode); <= 0 when the window does not fit. */
+static inline int64_t jp_cpu_out_size(int64_t in, int k, int stride, int pad, int dilation)
+{
+    return (in + 2 * (int64_t)pad - (int64_t)dilation * (k - 1) - 1) / stride + 1;
+}
+
+/* ---- batch-norm folding ---- */
+
+/* Folds step's conv bias and fused batch norm into a copy of the weights:
+ *   s = gamma / sqrt(var + eps);  w' = w * s;  b' = (b - mean) * s + beta
+ * (in double, rounded once).  Without batch norm w' = w and b' = b (0 without
+ * bias).  *w_out: [c_out, c_in/groups * kh * kw], *b_out: [c_out], both from
+ * jp_cpu_alloc, owned by the caller.  Fails with JP_ERR_MISSING when a
+ * parameter is not bound, JP_ERR_NOMEM on allocation failure. */
+jp_status jp_cpu_conv_fold(const jp_step *step, float **w_out, float **b_out, jp_error *err);
+
+/* ---- the kernels (one file each) ---- */
+
+extern const jp_kernel jp_cpu_conv2d_reference;
+extern const jp_kernel jp_cpu_conv2d_im2col_blas;
+extern const jp_kernel jp_cpu_conv2d_gemm_1x1;
+extern const jp_kernel jp_cpu_conv2d_packed_gemm;
+extern const jp_kernel jp_cpu_conv2d_depthwise;
+extern const jp_kernel jp_cpu_batch_norm2d_reference;
+extern const jp_kernel jp_cpu_relu_reference;
+extern const jp_kernel jp_cpu_silu_reference;
+extern const jp_kernel jp_cpu_sigmoid_reference;
+extern const jp_kernel jp_cpu_max_pool2d_reference;
+extern const jp_kernel jp_cpu_adaptive_avg_pool2d_reference;
+extern const jp_kernel jp_cpu_linear_reference;
+extern const jp_kernel jp_cpu_linear_blas;
+extern const jp_kernel jp_cpu_flatten_reference;
+extern const jp_kernel jp_cpu_add_reference;
+extern const jp_kernel jp_cpu_mul_reference;
+extern const jp_kernel jp_cpu_dropout_reference;
+extern const jp_kernel jp_cpu_stochastic_depth_reference;
+
+#endif /* JP_CPU_INTERNAL_H */

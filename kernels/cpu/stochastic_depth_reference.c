@@ -1,0 +1,30 @@
+/*
+ * stochastic_depth_reference.c: cpu/stochastic_depth/reference, identity at inference: a copy.
+ */
+#include "cpu_internal.h"
+
+static bool stochastic_depth_supports(const jp_step *step)
+{
+    return step->op && step->op->type == JP_OP_STOCHASTIC_DEPTH && jp_cpu_step_on_cpu(step) &&
+           jp_cpu_no_fusion(step) && jp_cpu_same_numel(step, 1);
+}
+
+static jp_status stochastic_depth_run(void *state, const jp_step *step, jp_error *err)
+{
+    (void)state;
+    (void)err;
+    if (step->out.data != step->in[0].data)
+        memcpy(step->out.data, step->in[0].data,
+               (size_t)jp_tensor_numel(&step->out) * sizeof(float));
+    return JP_OK;
+}
+
+const jp_kernel jp_cpu_stochastic_depth_reference = {
+    .name = "cpu/stochastic_depth/reference",
+    .device = JP_DEVICE_CPU,
+    .op_type = JP_OP_STOCHASTIC_DEPTH,
+    .is_reference = true,
+    .priority = 0,
+    .supports = stochastic_depth_supports,
+    .run = stochastic_depth_run,
+};

@@ -1,0 +1,835 @@
+/*
+ * test_cpu_kernels.c: every CPU kernel against its reference (or, for the
+ * references of simple ops, against a direct computation here), on awkward
+ * shapes, with fresh random data each run.
+ *
+ * The seed comes from the clock and is printed; JP_TEST_SEED=<n> replays a
+ * run.  Tolerance (a float kernel against the double-accumulating
+ * reference): max|out - ref| <= 1e-4 * max|ref| + 1e-5.  Every line prints
+ * the error it measured.  Each convolution case runs at 1 and 2 OpenMP
+ * threads, OpenBLAS single-threaded (as the CLI sets it).
+ */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jp_test.h"
+#include "../kernels/cpu/cpu_internal.h"
+#include "../kernels/cpu/cpu_kernels.h"
+
+/* ---- random numbers: xorshift64*, reproducible from the printed seed ---- */
+
+static uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+/* Uniform in [lo, hi). */
+static float rng_uniform(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)((rng_next() >> 40) * (1.0 / 16777216.0));
+}
+
+static float *rand_buf(int64_t n, float lo, float hi)
+{
+    float *p = jp_cpu_alloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    for (int64_t i = 0; i < n; i++)
+        p[i] = rng_uniform(lo, hi);
+    return p;
+}
+
+static float *zero_buf(int64_t n)
+{
+    float *p = rand_buf(n, 0.0f, 0.0f);
+    memset(p, 0, (size_t)(n > 0 ? n : 1) * sizeof(float));
+    return p;
+}
+
+/* ---- helpers ---- */
+
+static const jp_kernel *find_kernel(const char *name)
+{
+    size_t count;
+    const jp_kernel *const *all = jp_cpu_kernels(&count);
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(all[i]->name, name) == 0)
+            return all[i];
+    return NULL;
+}
+
+static const char *act_name(jp_activation act)
+{
+    switch (act) {
+    case JP_ACT_RELU: return "relu";
+    case JP_ACT_SILU: return "silu";
+    case JP_ACT_SIGMOID: return "sigmoid";
+    default: return "none";
+    }
+}
+
+static jp_tensor make_tensor(int rank, const int64_t *dims, float *data)
+{
+    jp_tensor t = {.rank = rank, .device = JP_DEVICE_CPU, .data = data};
+    for (int i = 0; i < rank; i++)
+        t.dims[i] = dims[i];
+    return t;
+}
+
+static void set_param(jp_param *p, char *name, int rank, const int64_t *dims, const float *data)
+{
+    p->name = name;
+    p->rank = rank;
+    for (int i = 0; i < rank; i++)
+        p->dims[i] = dims[i];
+    p->data = data;
+}
+
+/* Runs kernel k on step: prepare, run, release.  Returns the status and
+ * fills err. */
+static jp_status run_kernel(const jp_kernel *k, const jp_step *step, jp_error *err)
+{
+    void *state = NULL;
+    jp_status st = JP_OK;
+    if (k->prepare)
+        st = k->prepare(step, &state, err);
+    if (st == JP_OK)
+        st = k->run(state, step, err);
+    if (k->release)
+        k->release(state);
+    return st;
+}
+
+/* max|a - b| and max|b|; NaN in either counts as an infinite error. */
+static double max_err(const float *a, const float *b, int64_t n, double *ref_max)
+{
+    double e = 0.0, m = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d != d)
+            d = INFINITY;
+        if (d > e)
+            e = d;
+        if (fabs((double)b[i]) > m)
+            m = fabs((double)b[i]);
+    }
+    *ref_max = m;
+    return e;
+}
+
+static bool within_tol(double err, double ref_max) { return err <= 1e-4 * ref_max + 1e-5; }
+
+/* Reports "<name> (err E)" as a pass or a failure. */
+static void check_close(const char *name, const float *out, const float *ref, int64_t n)
+{
+    double ref_max;
+    double e = max_err(out, ref, n, &ref_max);
+    char line[512];
+    snprintf(line, sizeof line, "%s (err %.1e)", name, e);
+    JP_CHECK(line, within_tol(e, ref_max), "max|ref| %.3g, tolerance %.1e", ref_max,
+             1e-4 * ref_max + 1e-5);
+}
+
+static void set_threads(int t)
+{
+    omp_set_num_threads(t);
+    openblas_set_num_threads(1);
+}
+
+/* ---- convolution ---- */
+
+typedef struct conv_case {
+    const char *label;         /* shape part of the test name */
+    int n, c_in, c_out, h, w;
+    int kh, kw, sh, sw, ph, pw, dh, dw, groups;
+    bool bias;
+    int combos;                /* 1: bn+relu only; 8: {no bn, bn} x {none, relu, silu, sigmoid} */
+} conv_case;
+
+typedef struct conv_fixture {
+    jp_op op, bn;
+    jp_step step;
+    float *x, *wt, *b, *bn_p[4], *out, *ref;
+    int64_t out_n;
+} conv_fixture;
+
+static void conv_fixture_init(conv_fixture *f, const conv_case *c)
+{
+    memset(f, 0, sizeof *f);
+    jp_conv2d_attrs *a = &f->op.attrs.conv2d;
+    f->op.name = "test.conv";
+    f->op.path = "test.conv";
+    f->op.module = "Conv2d";
+    f->op.type = JP_OP_CONV2D;
+    f->op.n_inputs = 1;
+    *a = (jp_conv2d_attrs){c->c_in, c->c_out, c->kh, c->kw, c->sh, c->sw,
+                           c->ph, c->pw, c->dh, c->dw, c->groups, c->bias};
+    const int64_t cg = c->c_in / c->groups;
+    const int64_t w_dims[4] = {c->c_out, cg, c->kh, c->kw};
+    const int64_t c_dims[1] = {c->c_out};
+    /* He-uniform-ish weights keep outputs near unit scale. */
+    const float bound = sqrtf(3.0f / (float)(cg * c->kh * c->kw));
+    f->wt = rand_buf(w_dims[0] * w_dims[1] * w_dims[2] * w_dims[3], -bound, bound);
+    set_param(&f->op.params[0], "test.conv.weight", 4, w_dims, f->wt);
+    f->op.n_params = 1;
+    if (c->bias) {
+        f->b = rand_buf(c->c_out, -0.5f, 0.5f);
+        set_param(&f->op.params[1], "test.conv.bias", 1, c_dims, f->b);
+        f->op.n_params = 2;
+    }
+    f->bn.name = "test.bn";
+    f->bn.type = JP_OP_BATCH_NORM2D;
+    f->bn.attrs.batch_norm2d = (jp_batch_norm2d_attrs){c->c_out, 1e-5f};
+    f->bn.n_params = 4;
+    static char *bn_names[4] = {"test.bn.weight", "test.bn.bias", "test.bn.running_mean",
+                                "test.bn.running_var"};
+    const float lo[4] = {0.5f, -0.5f, -0.5f, 0.3f}, hi[4] = {1.5f, 0.5f, 0.5f, 1.5f};
+    for (int i = 0; i < 4; i++) {
+        f->bn_p[i] = rand_buf(c->c_out, lo[i], hi[i]);
+        set_param(&f->bn.params[i], bn_names[i], 1, c_dims, f->bn_p[i]);
+    }
+    const int64_t oh = jp_cpu_out_size(c->h, c->kh, c->sh, c->ph, c->dh);
+    const int64_t ow = jp_cpu_out_size(c->w, c->kw, c->sw, c->pw, c->dw);
+    const int64_t in_dims[4] = {c->n, c->c_in, c->h, c->w};
+    const int64_t out_dims[4] = {c->n, c->c_out, oh, ow};
+    f->x = rand_buf((int64_t)c->n * c->c_in * c->h * c->w, -1.0f, 1.0f);
+    f->out_n = (int64_t)c->n * c->c_out * oh * ow;
+    f->out = zero_buf(f->out_n);
+    f->ref = zero_buf(f->out_n);
+    f->step.op = &f->op;
+    f->step.n_in = 1;
+    f->step.in[0] = make_tensor(4, in_dims, f->x);
+    f->step.out = make_tensor(4, out_dims, f->out);
+}
+
+static void conv_fixture_free(conv_fixture *f)
+{
+    jp_cpu_free(f->x);
+    jp_cpu_free(f->wt);
+    jp_cpu_free(f->b);
+    for (int i = 0; i < 4; i++)
+        jp_cpu_free(f->bn_p[i]);
+    jp_cpu_free(f->out);
+    jp_cpu_free(f->ref);
+}
+
+/* Which fast kernels must accept the case (a kernel that refuses a case it
+ * should take fails the test, as does one that takes a case it should not). */
+static bool conv_expect_support(const char *kernel, const conv_case *c)
+{
+    if (strcmp(kernel, "cpu/conv2d/im2col_blas") == 0 ||
+        strcmp(kernel, "cpu/conv2d/packed_gemm") == 0)
+        return true;
+    if (strcmp(kernel, "cpu/conv2d/gemm_1x1") == 0)
+        return c->kh == 1 && c->kw == 1 && c->ph == 0 && c->pw == 0;
+    if (strcmp(kernel, "cpu/conv2d/depthwise") == 0)
+        return c->groups == c->c_in && c->c_out == c->c_in;
+    return false;
+}
+
+static void test_conv_case(const conv_case *c)
+{
+    static const char *fast[] = {"cpu/conv2d/im2col_blas", "cpu/conv2d/gemm_1x1",
+                                 "cpu/conv2d/packed_gemm", "cpu/conv2d/depthwise"};
+    const jp_kernel *ref = find_kernel("cpu/conv2d/reference");
+    conv_fixture f;
+    conv_fixture_init(&f, c);
+    for (int combo = 0; combo < 8; combo++) {
+        bool bn;
+        jp_activation act;
+        if (c->combos == 1) {
+            if (combo > 0)
+                break;
+            bn = true;
+            act = JP_ACT_RELU;
+        } else {
+            bn = combo >= 4;
+            act = (jp_activation)(combo % 4);
+        }
+        f.step.fused_bn = bn ? &f.bn : NULL;
+        f.step.act = act;
+        char fusion[32];
+        snprintf(fusion, sizeof fusion, "%s%s", bn ? "bn+" : "", act_name(act));
+        jp_error err = {0};
+        set_threads(2);
+        f.step.out.data = f.ref;
+        if (!ref->supports(&f.step) || run_kernel(ref, &f.step, &err) != JP_OK) {
+            char name[256];
+            snprintf(name, sizeof name, "conv2d/reference %s %s", c->label, fusion);
+            jp_test_fail(name, "reference refused or failed: %s", err.msg);
+            continue;
+        }
+        for (size_t k = 0; k < sizeof fast / sizeof fast[0]; k++) {
+            const jp_kernel *kern = find_kernel(fast[k]);
+            bool want = conv_expect_support(fast[k], c);
+            bool has = kern && kern->supports(&f.step);
+            char name[256];
+            if (has != want) {
+                snprintf(name, sizeof name, "%s supports %s %s", fast[k] + 4, c->label, fusion);
+                jp_test_fail(name, "supports() says %s, expected %s", has ? "yes" : "no",
+                             want ? "yes" : "no");
+                continue;
+            }
+            if (!has)
+                continue;
+            for (int t = 1; t <= 2; t++) {
+                set_threads(t);
+                memset(f.out, 0xff, (size_t)f.out_n * sizeof(float)); /* NaN: unwritten shows */
+                f.step.out.data = f.out;
+                snprintf(name, sizeof name, "%s %s n%d %s t%d", fast[k] + 4, c->label, c->n,
+                         fusion, t);
+                jp_status st = run_kernel(kern, &f.step, &err);
+                if (st != JP_OK)
+                    jp_test_fail(name, "%s: %s", jp_status_name(st), err.msg);
+                else
+                    check_close(name, f.out, f.ref, f.out_n);
+            }
+        }
+    }
+    conv_fixture_free(&f);
+}
+
+static void test_convs(void)
+{
+    /* label, n, c_in, c_out, h, w, kh, kw, sh, sw, ph, pw, dh, dw, groups, bias, combos */
+    static const conv_case cases[] = {
+        {"13x11 3x3 s1 p1", 1, 5, 7, 13, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, 8},
+        {"13x11 3x3 s2 p4 g2", 2, 6, 10, 13, 11, 3, 3, 2, 2, 4, 4, 1, 1, 2, false, 8},
+        {"15x17 3x3 s1 p2 d2", 1, 8, 6, 15, 17, 3, 3, 1, 1, 2, 2, 2, 2, 1, true, 8},
+        {"12x9 3x3 s2 p1 g4", 2, 16, 8, 12, 9, 3, 3, 2, 2, 1, 1, 1, 1, 4, true, 8},
+        {"9x14 5x3 s(2,1) p(2,0) d(1,2)", 1, 4, 6, 9, 14, 5, 3, 2, 1, 2, 0, 1, 2, 1, false, 8},
+        {"14x14 1x1 s1", 1, 32, 48, 14, 14, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 8},
+        {"13x11 1x1 s1 bias", 2, 24, 20, 13, 11, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, 8},
+        {"15x13 1x1 s2", 2, 16, 24, 15, 13, 1, 1, 2, 2, 0, 0, 1, 1, 1, false, 8},
+        {"13x11 1x1 s1 g2", 1, 16, 12, 13, 11, 1, 1, 1, 1, 0, 0, 1, 1, 2, false, 1},
+        {"9x9 1x1 s1 p1", 1, 8, 8, 9, 9, 1, 1, 1, 1, 1, 1, 1, 1, 1, false, 1},
+        {"40x36 7x7 s2 p3 (stem)", 1, 3, 16, 40, 36, 7, 7, 2, 2, 3, 3, 1, 1, 1, false, 1},
+        {"63x67 11x11 s4 p2 (alexnet)", 1, 3, 12, 63, 67, 11, 11, 4, 4, 2, 2, 1, 1, 1, true, 1},
+        {"28x28 3x3 s1 p1 c64", 1, 64, 64, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
+        {"7x7 3x3 s1 p1 c256->128", 1, 256, 128, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
+        {"7x7 3x3 s1 p1 c64->12", 1, 64, 12, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, 8},
+        {"14x14 3x3 s1 p1 c40->20", 2, 40, 20, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
+        {"56x56 1x1 s1 c64->96", 1, 64, 96, 56, 56, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
+        {"28x28 1x1 s2 c64->128", 2, 64, 128, 28, 28, 1, 1, 2, 2, 0, 0, 1, 1, 1, false, 1},
+        {"17x19 dw 3x3 s1 p1", 1, 24, 24, 17, 19, 3, 3, 1, 1, 1, 1, 1, 1, 24, false, 8},
+        {"17x19 dw 3x3 s2 p1", 2, 24, 24, 17, 19, 3, 3, 2, 2, 1, 1, 1, 1, 24, false, 8},
+        {"17x19 dw 5x5 s1 p2", 1, 20, 20, 17, 19, 5, 5, 1, 1, 2, 2, 1, 1, 20, true, 8},
+        {"17x19 dw 5x5 s2 p2", 2, 20, 20, 17, 19, 5, 5, 2, 2, 2, 2, 1, 1, 20, false, 8},
+        {"10x8 dw 3x3 s1 p0", 1, 8, 8, 10, 8, 3, 3, 1, 1, 0, 0, 1, 1, 8, false, 1},
+        {"10x8 dw 3x3 s2 p5", 1, 8, 8, 10, 8, 3, 3, 2, 2, 5, 5, 1, 1, 8, false, 1},
+        {"21x23 dw 3x3 s1 p2 d2", 1, 8, 8, 21, 23, 3, 3, 1, 1, 2, 2, 2, 2, 8, false, 1},
+        {"11x13 dw 5x3 s(1,2) p(2,1)", 1, 8, 8, 11, 13, 5, 3, 1, 2, 2, 1, 1, 1, 8, true, 1},
+        {"112x112 dw 3x3 s1 p1 c32", 1, 32, 32, 112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 32, false, 1},
+        {"112x112 dw 3x3 s2 p1 c16", 1, 16, 16, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 16, false, 1},
+        {"28x28 dw 5x5 s2 p2 c40", 1, 40, 40, 28, 28, 5, 5, 2, 2, 2, 2, 1, 1, 40, false, 1},
+        {"3x3 dw 5x5 s1 p2 c4", 1, 4, 4, 3, 3, 5, 5, 1, 1, 2, 2, 1, 1, 4, false, 1},
+        /* wide rows: the vector paths' interior strips (no edge masks) */
+        {"20x150 dw 3x3 s1 p1", 1, 3, 3, 20, 150, 3, 3, 1, 1, 1, 1, 1, 1, 3, false, 1},
+        {"9x150 dw 5x5 s1 p2", 1, 3, 3, 9, 150, 5, 5, 1, 1, 2, 2, 1, 1, 3, true, 1},
+        {"6x301 dw 3x3 s2 p1", 1, 3, 3, 6, 301, 3, 3, 2, 2, 1, 1, 1, 1, 3, false, 1},
+        {"9x300 dw 5x5 s2 p2", 2, 3, 3, 9, 300, 5, 5, 2, 2, 2, 2, 1, 1, 3, false, 1},
+        {"1x1 3x3 s1 p1 c4", 1, 4, 6, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        test_conv_case(&cases[i]);
+}
+
+/* ---- linear ---- */
+
+static void test_linear_case(int n, int in_f, int out_f, bool bias, jp_activation act)
+{
+    jp_op op = {.name = "test.fc", .type = JP_OP_LINEAR, .n_inputs = 1};
+    op.attrs.linear = (jp_linear_attrs){in_f, out_f, bias};
+    const int64_t w_dims[2] = {out_f, in_f}, b_dims[1] = {out_f};
+    const float bound = 1.0f / sqrtf((float)in_f);
+    float *wt = rand_buf((int64_t)out_f * in_f, -bound, bound);
+    float *b = rand_buf(out_f, -0.5f, 0.5f);
+    set_param(&op.params[0], "test.fc.weight", 2, w_dims, wt);
+    set_param(&op.params[1], "test.fc.bias", 1, b_dims, b);
+    op.n_params = bias ? 2 : 1;
+    const int64_t in_dims[2] = {n, in_f}, out_dims[2] = {n, out_f};
+    float *x = rand_buf((int64_t)n * in_f, -1.0f, 1.0f);
+    float *out = zero_buf((int64_t)n * out_f), *ref = zero_buf((int64_t)n * out_f);
+    jp_step step = {.op = &op, .act = act, .n_in = 1};
+    step.in[0] = make_tensor(2, in_dims, x);
+    const jp_kernel *kr = find_kernel("cpu/linear/reference"), *kb = find_kernel("cpu/linear/blas");
+    for (int t = 1; t <= 2; t++) {
+        char name[256];
+        snprintf(name, sizeof name, "linear/blas %dx%d->%d %s %s t%d", n, in_f, out_f,
+                 bias ? "bias" : "nobias", act_name(act), t);
+        jp_error err = {0};
+        set_threads(t);
+        step.out = make_tensor(2, out_dims, ref);
+        jp_status st = run_kernel(kr, &step, &err);
+        step.out.data = out;
+        if (st == JP_OK)
+            st = kb->supports(&step) ? run_kernel(kb, &step, &err)
+                                     : jp_error_set(&err, JP_ERR_UNSUPPORTED, "refused");
+        if (st != JP_OK)
+            jp_test_fail(name, "%s", err.msg);
+        else
+            check_close(name, out, ref, (int64_t)n * out_f);
+    }
+    /* The reference itself, on the first row, against a direct sum. */
+    double worst = 0.0, ref_max = 0.0;
+    for (int o = 0; o < out_f; o++) {
+        double acc = bias ? b[o] : 0.0;
+        for (int j = 0; j < in_f; j++)
+            acc += (double)wt[(int64_t)o * in_f + j] * x[j];
+        if (act == JP_ACT_RELU && acc < 0)
+            acc = 0;
+        worst = fmax(worst, fabs(acc - ref[o]));
+        ref_max = fmax(ref_max, fabs(acc));
+    }
+    char name[256];
+    snprintf(name, sizeof name, "linear/reference %dx%d->%d %s %s (err %.1e)", n, in_f, out_f,
+             bias ? "bias" : "nobias", act_name(act), worst);
+    JP_CHECK(name, within_tol(worst, ref_max), "max|ref| %.3g", ref_max);
+    jp_cpu_free(wt);
+    jp_cpu_free(b);
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+}
+
+static void test_linears(void)
+{
+    test_linear_case(1, 37, 129, true, JP_ACT_NONE);
+    test_linear_case(1, 37, 129, false, JP_ACT_RELU);
+    test_linear_case(2, 1280, 1000, true, JP_ACT_NONE);
+    test_linear_case(3, 301, 257, false, JP_ACT_RELU);
+    test_linear_case(1, 9216, 512, true, JP_ACT_RELU);
+}
+
+/* ---- pooling ---- */
+
+static void test_max_pool(const char *label, int n, int c, int h, int w, int k, int s, int p,
+                          int d, bool ceil_mode, int expect_o)
+{
+    jp_op op = {.name = "test.pool", .type = JP_OP_MAX_POOL2D, .n_inputs = 1};
+    op.attrs.max_pool2d = (jp_max_pool2d_attrs){k, k, s, s, p, p, d, d, ceil_mode};
+    const int64_t in_dims[4] = {n, c, h, w}, out_dims[4] = {n, c, expect_o, expect_o};
+    const int64_t out_n = (int64_t)n * c * expect_o * expect_o;
+    float *x = rand_buf((int64_t)n * c * h * w, -1.0f, 1.0f);
+    float *out = zero_buf(out_n), *ref = zero_buf(out_n);
+    /* Direct: every window cell, -inf outside. */
+    for (int64_t pl = 0; pl < (int64_t)n * c; pl++)
+        for (int oy = 0; oy < expect_o; oy++)
+            for (int ox = 0; ox < expect_o; ox++) {
+                float m = -INFINITY;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        int iy = oy * s - p + ky * d, ix = ox * s - p + kx * d;
+                        if (iy >= 0 && iy < h && ix >= 0 && ix < w && x[(pl * h + iy) * w + ix] > m)
+                            m = x[(pl * h + iy) * w + ix];
+                    }
+                ref[(pl * expect_o + oy) * expect_o + ox] = m;
+            }
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, in_dims, x);
+    step.out = make_tensor(4, out_dims, out);
+    const jp_kernel *kern = find_kernel("cpu/max_pool2d/reference");
+    char name[256];
+    snprintf(name, sizeof name, "max_pool2d/reference %s", label);
+    jp_error err = {0};
+    if (!kern->supports(&step))
+        jp_test_fail(name, "refused the torch output size %d", expect_o);
+    else if (run_kernel(kern, &step, &err) != JP_OK)
+        jp_test_fail(name, "%s", err.msg);
+    else
+        check_close(name, out, ref, out_n);
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+}
+
+static void test_avg_pool(const char *label, int n, int c, int h, int w, int oh, int ow)
+{
+    jp_op op = {.name = "test.avgpool", .type = JP_OP_ADAPTIVE_AVG_POOL2D, .n_inputs = 1};
+    op.attrs.adaptive_avg_pool2d = (jp_adaptive_avg_pool2d_attrs){oh, ow};
+    const int64_t in_dims[4] = {n, c, h, w}, out_dims[4] = {n, c, oh, ow};
+    const int64_t out_n = (int64_t)n * c * oh * ow;
+    float *x = rand_buf((int64_t)n * c * h * w, -1.0f, 1.0f);
+    float *out = zero_buf(out_n), *ref = zero_buf(out_n);
+    for (int64_t pl = 0; pl < (int64_t)n * c; pl++)
+        for (int i = 0; i < oh; i++)
+            for (int j = 0; j < ow; j++) {
+                int y0 = (int)floor((double)i * h / oh), y1 = (int)ceil((double)(i + 1) * h / oh);
+                int x0 = (int)floor((double)j * w / ow), x1 = (int)ceil((double)(j + 1) * w / ow);
+                double sum = 0.0;
+                for (int yy = y0; yy < y1; yy++)
+                    for (int xx = x0; xx < x1; xx++)
+                        sum += x[(pl * h + yy) * w + xx];
+                ref[(pl * oh + i) * ow + j] = (float)(sum / ((y1 - y0) * (x1 - x0)));
+            }
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, in_dims, x);
+    step.out = make_tensor(4, out_dims, out);
+    const jp_kernel *kern = find_kernel("cpu/adaptive_avg_pool2d/reference");
+    char name[256];
+    snprintf(name, sizeof name, "adaptive_avg_pool2d/reference %s", label);
+    jp_error err = {0};
+    if (!kern->supports(&step))
+        jp_test_fail(name, "refused");
+    else if (run_kernel(kern, &step, &err) != JP_OK)
+        jp_test_fail(name, "%s", err.msg);
+    else
+        check_close(name, out, ref, out_n);
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+}
+
+static void test_pools(void)
+{
+    /* Expected sizes are torch.nn.functional.max_pool2d's on torch 1.13. */
+    test_max_pool("13x13 3x3 s2 p1", 2, 3, 13, 13, 3, 2, 1, 1, false, 7);
+    test_max_pool("13x13 3x3 s2 p1 ceil", 1, 3, 13, 13, 3, 2, 1, 1, true, 7);
+    test_max_pool("56x56 3x3 s2 ceil", 1, 4, 56, 56, 3, 2, 0, 1, true, 28);
+    test_max_pool("14x14 3x3 s2 ceil", 1, 4, 14, 14, 3, 2, 0, 1, true, 7);
+    test_max_pool("11x11 2x2 s2 p1 ceil (last window dropped)", 1, 3, 11, 11, 2, 2, 1, 1, true, 6);
+    test_max_pool("10x10 3x3 s3 p1 ceil", 1, 3, 10, 10, 3, 3, 1, 1, true, 4);
+    test_max_pool("17x17 3x3 s2 p1 d2", 1, 3, 17, 17, 3, 2, 1, 2, false, 8);
+    test_max_pool("112x112 3x3 s2 p1 (resnet)", 1, 64, 112, 112, 3, 2, 1, 1, false, 56);
+    test_avg_pool("7x7->6x6", 1, 5, 7, 7, 6, 6);
+    test_avg_pool("1x1->6x6", 2, 5, 1, 1, 6, 6);
+    test_avg_pool("13x11->6x6", 1, 5, 13, 11, 6, 6);
+    test_avg_pool("13x11->5x3", 1, 5, 13, 11, 5, 3);
+    test_avg_pool("7x7->1x1 (global)", 2, 64, 7, 7, 1, 1);
+    test_avg_pool("112x112->1x1 (global)", 1, 32, 112, 112, 1, 1);
+    test_avg_pool("5x3->1x1 (global)", 1, 7, 5, 3, 1, 1);
+}
+
+/* ---- elementwise ops ---- */
+
+static void test_elementwise(void)
+{
+    const int64_t dims[4] = {2, 5, 13, 11};
+    const int64_t big_dims[4] = {1, 32, 112, 112};
+    for (int big = 0; big < 2; big++) {
+        const int64_t *d = big ? big_dims : dims;
+        const int64_t n = d[0] * d[1] * d[2] * d[3];
+        char shape[64];
+        jp_shape_str(4, d, shape, sizeof shape);
+        float *x = rand_buf(n, -12.0f, 12.0f), *x2 = rand_buf(n, -1.0f, 1.0f);
+        float *out = zero_buf(n), *ref = zero_buf(n);
+        static const struct { jp_op_type type; const char *kernel; jp_activation act; } acts[] = {
+            {JP_OP_RELU, "cpu/relu/reference", JP_ACT_RELU},
+            {JP_OP_SILU, "cpu/silu/reference", JP_ACT_SILU},
+            {JP_OP_SIGMOID, "cpu/sigmoid/reference", JP_ACT_SIGMOID},
+            {JP_OP_DROPOUT, "cpu/dropout/reference", JP_ACT_NONE},
+            {JP_OP_STOCHASTIC_DEPTH, "cpu/stochastic_depth/reference", JP_ACT_NONE},
+        };
+        for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
+            jp_op op = {.name = "test.op", .type = acts[i].type, .n_inputs = 1};
+            jp_step step = {.op = &op, .n_in = 1};
+            step.in[0] = make_tensor(4, d, x);
+            step.out = make_tensor(4, d, out);
+            for (int64_t j = 0; j < n; j++)
+                ref[j] = jp_cpu_act_libm(x[j], acts[i].act);
+            char name[256];
+            snprintf(name, sizeof name, "%s %s", acts[i].kernel + 4, shape);
+            const jp_kernel *kern = find_kernel(acts[i].kernel);
+            jp_error err = {0};
+            set_threads(2);
+            if (!kern->supports(&step) || run_kernel(kern, &step, &err) != JP_OK)
+                jp_test_fail(name, "refused or failed: %s", err.msg);
+            else
+                check_close(name, out, ref, n);
+        }
+        /* flatten: [n, c, h, w] -> [n, c*h*w] */
+        {
+            jp_op op = {.name = "test.flatten", .type = JP_OP_FLATTEN, .n_inputs = 1};
+            op.attrs.flatten = (jp_flatten_attrs){1, -1};
+            const int64_t fd[2] = {d[0], d[1] * d[2] * d[3]};
+            jp_step step = {.op = &op, .n_in = 1};
+            step.in[0] = make_tensor(4, d, x);
+            step.out = make_tensor(2, fd, out);
+            char name[256];
+            snprintf(name, sizeof name, "flatten/reference %s", shape);
+            const jp_kernel *kern = find_kernel("cpu/flatten/reference");
+            jp_error err = {0};
+            if (!kern->supports(&step) || run_kernel(kern, &step, &err) != JP_OK)
+                jp_test_fail(name, "refused or failed: %s", err.msg);
+            else
+                check_close(name, out, x, n);
+        }
+        /* add, with and without a fused relu */
+        for (int r = 0; r < 2; r++) {
+            jp_op op = {.name = "test.add", .type = JP_OP_ADD, .n_inputs = 2};
+            jp_step step = {.op = &op, .n_in = 2, .act = r ? JP_ACT_RELU : JP_ACT_NONE};
+            step.in[0] = make_tensor(4, d, x);
+            step.in[1] = make_tensor(4, d, x2);
+            step.out = make_tensor(4, d, out);
+            for (int64_t j = 0; j < n; j++)
+                ref[j] = jp_cpu_act_libm(x[j] + x2[j], step.act);
+            char name[256];
+            snprintf(name, sizeof name, "add/reference %s %s", shape, r ? "relu" : "none");
+            const jp_kernel *kern = find_kernel("cpu/add/reference");
+            jp_error err = {0};
+            if (!kern->supports(&step) || run_kernel(kern, &step, &err) != JP_OK)
+                jp_test_fail(name, "refused or failed: %s", err.msg);
+            else
+                check_close(name, out, ref, n);
+        }
+        /* mul: [n, c, 1, 1] scale broadcast over [n, c, h, w] */
+        {
+            jp_op op = {.name = "test.mul", .type = JP_OP_MUL, .n_inputs = 2};
+            const int64_t sd[4] = {d[0], d[1], 1, 1};
+            float *s = rand_buf(d[0] * d[1], 0.0f, 1.0f);
+            jp_step step = {.op = &op, .n_in = 2};
+            step.in[0] = make_tensor(4, sd, s);
+            step.in[1] = make_tensor(4, d, x);
+            step.out = make_tensor(4, d, out);
+            const int64_t hw = d[2] * d[3];
+            for (int64_t j = 0; j < n; j++)
+                ref[j] = s[j / hw] * x[j];
+            char name[256];
+            snprintf(name, sizeof name, "mul/reference %s broadcast", shape);
+            const jp_kernel *kern = find_kernel("cpu/mul/reference");
+            jp_error err = {0};
+            if (!kern->supports(&step) || run_kernel(kern, &step, &err) != JP_OK)
+                jp_test_fail(name, "refused or failed: %s", err.msg);
+            else
+                check_close(name, out, ref, n);
+            jp_cpu_free(s);
+        }
+        /* batch norm, the formula written out */
+        {
+            jp_op op = {.name = "test.bn", .type = JP_OP_BATCH_NORM2D, .n_inputs = 1};
+            op.attrs.batch_norm2d = (jp_batch_norm2d_attrs){(int)d[1], 1e-3f};
+            const int64_t cd[1] = {d[1]};
+            const float lo[4] = {0.5f, -0.5f, -0.5f, 0.01f}, hi[4] = {1.5f, 0.5f, 0.5f, 2.0f};
+            float *bp[4];
+            for (int i = 0; i < 4; i++) {
+                bp[i] = rand_buf(d[1], lo[i], hi[i]);
+                set_param(&op.params[i], "test.bn.p", 1, cd, bp[i]);
+            }
+            op.n_params = 4;
+            jp_step step = {.op = &op, .n_in = 1};
+            step.in[0] = make_tensor(4, d, x);
+            step.out = make_tensor(4, d, out);
+            const int64_t hw = d[2] * d[3];
+            for (int64_t j = 0; j < n; j++) {
+                int64_t ch = (j / hw) % d[1];
+                ref[j] = (x[j] - bp[2][ch]) / sqrtf(bp[3][ch] + 1e-3f) * bp[0][ch] + bp[1][ch];
+            }
+            char name[256];
+            snprintf(name, sizeof name, "batch_norm2d/reference %s", shape);
+            const jp_kernel *kern = find_kernel("cpu/batch_norm2d/reference");
+            jp_error err = {0};
+            if (!kern->supports(&step) || run_kernel(kern, &step, &err) != JP_OK)
+                jp_test_fail(name, "refused or failed: %s", err.msg);
+            else
+                check_close(name, out, ref, n);
+            for (int i = 0; i < 4; i++)
+                jp_cpu_free(bp[i]);
+        }
+        jp_cpu_free(x);
+        jp_cpu_free(x2);
+        jp_cpu_free(out);
+        jp_cpu_free(ref);
+    }
+}
+
+/* The polynomial expf against libm's over its whole clamped range. */
+static void test_expf(void)
+{
+    double worst = 0.0;
+    for (float x = -87.0f; x <= 88.0f; x += 0.0037f) {
+        double e = exp((double)x);
+        double rel = fabs(jp_cpu_expf(x) - e) / e;
+        if (rel > worst)
+            worst = rel;
+    }
+    char name[128];
+    snprintf(name, sizeof name, "cpu expf on [-87, 88] (rel err %.1e)", worst);
+    JP_CHECK(name, worst < 2.4e-7, "relative error above 2 ulp");
+    float big = jp_cpu_siluf(-200.0f), sat = jp_cpu_sigmoidf(200.0f);
+    JP_CHECK("cpu silu(-200) and sigmoid(200) finite (err 0.0e+00)",
+             isfinite(big) && fabsf(big) < 1e-30f && sat == 1.0f, "silu(-200) = %g, sigmoid(200) = %g",
+             big, sat);
+}
+
+/* ---- supports() must refuse what a kernel cannot do ---- */
+
+static void test_rejections(void)
+{
+    conv_case c3 = {"", 1, 8, 8, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1};
+    conv_fixture f;
+    conv_fixture_init(&f, &c3);
+    const jp_kernel *dw = find_kernel("cpu/conv2d/depthwise");
+    const jp_kernel *g1 = find_kernel("cpu/conv2d/gemm_1x1");
+    const jp_kernel *im = find_kernel("cpu/conv2d/im2col_blas");
+    const jp_kernel *ref = find_kernel("cpu/conv2d/reference");
+    JP_CHECK("reject depthwise on groups=1 (err 0.0e+00)", !dw->supports(&f.step), "accepted");
+    JP_CHECK("reject gemm_1x1 on 3x3 (err 0.0e+00)", !g1->supports(&f.step), "accepted");
+    JP_CHECK("accept im2col_blas on 3x3 (err 0.0e+00)", im->supports(&f.step), "refused");
+    f.step.act = (jp_activation)7;
+    JP_CHECK("reject conv with an unknown activation (err 0.0e+00)",
+             !im->supports(&f.step) && !ref->supports(&f.step), "accepted");
+    f.step.act = JP_ACT_SILU;
+    f.bn.attrs.batch_norm2d.channels = 9;
+    f.step.fused_bn = &f.bn;
+    JP_CHECK("reject conv with a fused bn of the wrong width (err 0.0e+00)",
+             !im->supports(&f.step) && !ref->supports(&f.step), "accepted");
+    f.bn.attrs.batch_norm2d.channels = 8;
+    f.bn.type = JP_OP_RELU;
+    JP_CHECK("reject conv fused with a non-bn op (err 0.0e+00)", !im->supports(&f.step), "accepted");
+    f.bn.type = JP_OP_BATCH_NORM2D;
+    f.step.fused_bn = NULL;
+    f.step.out.dims[3] = 8;
+    JP_CHECK("reject conv with a wrong output shape (err 0.0e+00)",
+             !im->supports(&f.step) && !ref->supports(&f.step), "accepted");
+    f.step.out.dims[3] = 9;
+    f.step.in[0].device = JP_DEVICE_CUDA;
+    JP_CHECK("reject conv on a cuda tensor (err 0.0e+00)", !ref->supports(&f.step), "accepted");
+    f.step.in[0].device = JP_DEVICE_CPU;
+    f.op.params[0].dims[1] = 4;
+    JP_CHECK("reject conv whose weight shape disagrees (err 0.0e+00)", !im->supports(&f.step),
+             "accepted");
+    f.op.params[0].dims[1] = 8;
+    conv_fixture_free(&f);
+
+    /* 1x1 with padding: gemm_1x1 refuses, depthwise multiplier refused. */
+    conv_case c1 = {"", 1, 8, 8, 9, 9, 1, 1, 1, 1, 1, 1, 1, 1, 1, false, 1};
+    conv_fixture_init(&f, &c1);
+    JP_CHECK("reject gemm_1x1 on a padded 1x1 (err 0.0e+00)", !g1->supports(&f.step), "accepted");
+    conv_fixture_free(&f);
+    conv_case cm = {"", 1, 8, 16, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 8, false, 1};
+    conv_fixture_init(&f, &cm);
+    JP_CHECK("reject depthwise with channel multiplier 2 (err 0.0e+00)", !dw->supports(&f.step),
+             "accepted");
+    conv_fixture_free(&f);
+
+    /* linear: no silu, no fused bn */
+    jp_op op = {.name = "test.fc", .type = JP_OP_LINEAR, .n_inputs = 1};
+    op.attrs.linear = (jp_linear_attrs){16, 4, false};
+    const int64_t w_dims[2] = {4, 16}, in_dims[2] = {1, 16}, out_dims[2] = {1, 4};
+    set_param(&op.params[0], "w", 2, w_dims, NULL);
+    op.n_params = 1;
+    jp_step step = {.op = &op, .n_in = 1, .act = JP_ACT_SILU};
+    step.in[0] = make_tensor(2, in_dims, NULL);
+    step.out = make_tensor(2, out_dims, NULL);
+    const jp_kernel *lb = find_kernel("cpu/linear/blas");
+    JP_CHECK("reject linear with silu (err 0.0e+00)", !lb->supports(&step), "accepted");
+    step.act = JP_ACT_RELU;
+    JP_CHECK("accept linear with relu (err 0.0e+00)", lb->supports(&step), "refused");
+    jp_op bn = {.type = JP_OP_BATCH_NORM2D};
+    step.fused_bn = &bn;
+    JP_CHECK("reject linear with a fused bn (err 0.0e+00)", !lb->supports(&step), "accepted");
+
+    /* simple ops take no fusion */
+    jp_op relu = {.name = "test.relu", .type = JP_OP_RELU, .n_inputs = 1};
+    jp_step rs = {.op = &relu, .n_in = 1, .act = JP_ACT_SIGMOID};
+    rs.in[0] = make_tensor(2, in_dims, NULL);
+    rs.out = make_tensor(2, in_dims, NULL);
+    JP_CHECK("reject relu with a fused activation (err 0.0e+00)",
+             !find_kernel("cpu/relu/reference")->supports(&rs), "accepted");
+    /* mul with a scale that is not [n, c, 1, 1] */
+    jp_op mul = {.name = "test.mul", .type = JP_OP_MUL, .n_inputs = 2};
+    const int64_t sd[4] = {1, 3, 2, 1}, xd[4] = {1, 3, 4, 4};
+    jp_step ms = {.op = &mul, .n_in = 2};
+    ms.in[0] = make_tensor(4, sd, NULL);
+    ms.in[1] = make_tensor(4, xd, NULL);
+    ms.out = make_tensor(4, xd, NULL);
+    JP_CHECK("reject mul with a [1,3,2,1] scale (err 0.0e+00)",
+             !find_kernel("cpu/mul/reference")->supports(&ms), "accepted");
+    /* max pool whose output is not torch's size */
+    jp_op mp = {.name = "test.pool", .type = JP_OP_MAX_POOL2D, .n_inputs = 1};
+    mp.attrs.max_pool2d = (jp_max_pool2d_attrs){3, 3, 2, 2, 1, 1, 1, 1, false};
+    const int64_t pin[4] = {1, 2, 13, 13}, pout[4] = {1, 2, 6, 6};
+    jp_step ps = {.op = &mp, .n_in = 1};
+    ps.in[0] = make_tensor(4, pin, NULL);
+    ps.out = make_tensor(4, pout, NULL);
+    JP_CHECK("reject max_pool2d with a wrong output size (err 0.0e+00)",
+             !find_kernel("cpu/max_pool2d/reference")->supports(&ps), "accepted");
+}
+
+/* ---- the registry list and the backend ---- */
+
+static void test_registry_and_backend(void)
+{
+    size_t count;
+    const jp_kernel *const *all = jp_cpu_kernels(&count);
+    int refs[JP_OP_TYPE_COUNT] = {0};
+    bool names_ok = true;
+    for (size_t i = 0; i < count; i++) {
+        if (all[i]->device != JP_DEVICE_CPU || !all[i]->supports || !all[i]->run ||
+            strncmp(all[i]->name, "cpu/", 4) != 0)
+            names_ok = false;
+        if (all[i]->is_reference && (unsigned)all[i]->op_type < JP_OP_TYPE_COUNT)
+            refs[all[i]->op_type]++;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(all[i]->name, all[j]->name) == 0)
+                names_ok = false;
+    }
+    JP_CHECK("cpu kernel list: unique cpu/ names, supports and run set (err 0.0e+00)", names_ok,
+             "a kernel is malformed or listed twice");
+    bool one_ref = true;
+    for (int t = 0; t < JP_OP_TYPE_COUNT; t++)
+        if (refs[t] != 1)
+            one_ref = false;
+    JP_CHECK("cpu kernel list: one reference per op type (err 0.0e+00)", one_ref,
+             "an op type has none or several");
+    const int p_dw = find_kernel("cpu/conv2d/depthwise")->priority;
+    const int p_1x1 = find_kernel("cpu/conv2d/gemm_1x1")->priority;
+    const int p_im = find_kernel("cpu/conv2d/im2col_blas")->priority;
+    const int p_ref = find_kernel("cpu/conv2d/reference")->priority;
+    JP_CHECK("conv priorities depthwise > gemm_1x1 > im2col_blas > reference (err 0.0e+00)",
+             p_dw > p_1x1 && p_1x1 > p_im && p_im > p_ref, "%d %d %d %d", p_dw, p_1x1, p_im, p_ref);
+    JP_CHECK("linear priorities blas > reference (err 0.0e+00)",
+             find_kernel("cpu/linear/blas")->priority > find_kernel("cpu/linear/reference")->priority,
+             "wrong order");
+
+    jp_error err = {0};
+    void *p = NULL;
+    jp_status st = jp_cpu_backend.alloc(1000, &p, &err);
+    JP_CHECK("cpu backend alloc is 64-byte aligned (err 0.0e+00)",
+             st == JP_OK && p && ((uintptr_t)p % 64) == 0, "%s", err.msg);
+    if (st == JP_OK) {
+        float host[250], back[250];
+        for (int i = 0; i < 250; i++)
+            host[i] = (float)i;
+        bool ok = jp_cpu_backend.upload(p, host, sizeof host, &err) == JP_OK &&
+                  jp_cpu_backend.download(back, p, sizeof back, &err) == JP_OK &&
+                  jp_cpu_backend.synchronize(&err) == JP_OK && memcmp(host, back, sizeof host) == 0;
+        JP_CHECK("cpu backend upload/download round trip (err 0.0e+00)", ok, "%s", err.msg);
+        jp_cpu_backend.free(p);
+    }
+}
+
+int main(void)
+{
+    const char *env = getenv("JP_TEST_SEED");
+    uint64_t seed = env && *env ? strtoull(env, NULL, 10)
+                                : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+    if (seed == 0)
+        seed = 1;
+    rng_state = seed;
+    printf("# test_cpu_kernels: seed %llu (JP_TEST_SEED=%llu replays this run)\n",
+           (unsigned long long)seed, (unsigned long long)seed);
+    openblas_set_num_threads(1);
+    test_registry_and_backend();
+    test_rejections();
+    test_expf();
+    test_convs();
+    test_linears();
+    test_pools();
+    test_elementwise();
+    return jp_test_exit_code();
+}
