@@ -1,0 +1,31 @@
+/*
+ * cuda_kernels.cu: the list of CUDA kernels that jp_cuda_kernels() gives the
+ * registry (kernels/registry.c), one entry per .cu file of this folder, in
+ * op order; within an op the default (highest priority) first.
+ */
+#include "cuda_context.h"
+
+static const jp_kernel *const cuda_kernels[] = {
+    &jp_cuda_conv2d_cudnn,
+    &jp_cuda_conv2d_direct,
+    &jp_cuda_batch_norm2d_cudnn,
+    &jp_cuda_relu_cudnn,
+    &jp_cuda_silu_direct,
+    &jp_cuda_sigmoid_direct,
+    &jp_cuda_max_pool2d_cudnn,
+    &jp_cuda_max_pool2d_direct,
+    &jp_cuda_adaptive_avg_pool2d_direct,
+    &jp_cuda_linear_cublas,
+    &jp_cuda_flatten_copy,
+    &jp_cuda_add_direct,
+    &jp_cuda_mul_direct,
+    &jp_cuda_dropout_copy,
+    &jp_cuda_stochastic_depth_copy,
+};
+
+extern "C" const jp_kernel *const *jp_cuda_kernels(size_t *count)
+{
+    if (count)
+        *count = sizeof cuda_kernels / sizeof cuda_kernels[0];
+    return cuda_kernels;
+}
