@@ -10,25 +10,27 @@
 #   DEBUG=1         -O0 -g
 #   SANITIZE=1      address + undefined behaviour sanitizers (CPU code)
 #   NATIVE=1        -march=native (default 1; 0 for a binary that runs on any x86-64)
-#   STATIC_DEPS=1   link OpenBLAS and stb statically and copy libcjson next to
+#   STATIC_DEPS=1   link OpenBLAS, stb and libjpeg statically and copy libcjson next to
 #                   the binary (build/lib): a build that travels to a machine
 #                   without those packages (../shared/GPU.md).
 
 CUDA        ?= auto
 CUDA_HOME   ?= /usr/local/cuda
+NVCC_STD    ?= c++17
 DEBUG       ?= 0
 SANITIZE    ?= 0
 NATIVE      ?= 1
 STATIC_DEPS ?= 0
 PKG_CONFIG  ?= pkg-config
 
-BUILD := build
+BUILD ?= build
+BIN   ?= jplprof
 CC    ?= cc
 
-DEPS := openblas libcjson stb
+DEPS := openblas libcjson stb libjpeg libcrypto
 ifneq ($(MAKECMDGOALS),clean)
   ifneq ($(shell $(PKG_CONFIG) --exists $(DEPS) && echo ok),ok)
-    $(error pkg-config cannot find all of: $(DEPS). On Debian/Ubuntu: sudo apt-get install libopenblas-dev libcjson-dev libstb-dev pkg-config)
+    $(error pkg-config cannot find all of: $(DEPS). On Debian/Ubuntu: sudo apt-get install libopenblas-dev libcjson-dev libstb-dev libjpeg-dev libssl-dev pkg-config)
   endif
 endif
 
@@ -54,7 +56,9 @@ ifeq ($(STATIC_DEPS),1)
   OPENBLAS_LIBDIR := $(shell $(PKG_CONFIG) --variable=libdir openblas)
   LDLIBS += $(OPENBLAS_LIBDIR)/libopenblas.a -lgfortran \
             $(shell $(PKG_CONFIG) --variable=libdir stb)/libstb.a \
-            -L$(BUILD)/lib -lcjson -Wl,-rpath,'$$ORIGIN/lib'
+            $(shell $(PKG_CONFIG) --variable=libdir libjpeg)/libjpeg.a \
+            $(shell $(PKG_CONFIG) --variable=libdir libcrypto)/libcrypto.a -lpthread \
+            -L$(BUILD)/lib -lcjson -Wl,-rpath,'$$ORIGIN/$(BUILD)/lib:$$ORIGIN/../lib'
 else
   LDLIBS += $(shell $(PKG_CONFIG) --libs $(DEPS))
 endif
@@ -82,6 +86,13 @@ CUDA_ARCH ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=s
              -gencode arch=compute_86,code=sm_86 -gencode arch=compute_87,code=sm_87 \
              -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 
+# Objects depend on the configuration: changing CUDA, NATIVE, DEBUG,
+# SANITIZE or STATIC_DEPS rebuilds everything.
+CONFIG := CUDA=$(USE_CUDA) NATIVE=$(NATIVE) DEBUG=$(DEBUG) SANITIZE=$(SANITIZE) STATIC_DEPS=$(STATIC_DEPS)
+ifneq ($(MAKECMDGOALS),clean)
+  $(shell mkdir -p $(BUILD) && (echo '$(CONFIG)' | cmp -s - $(BUILD)/config || echo '$(CONFIG)' > $(BUILD)/config))
+endif
+
 SRCS := $(wildcard engine/*.c kernels/*.c kernels/cpu/*.c profiler/*.c)
 MAIN_SRC := engine/main.c
 LIB_SRCS := $(filter-out $(MAIN_SRC),$(SRCS))
@@ -102,44 +113,46 @@ TOOL_SRCS  := $(filter-out $(TEST_SRCS) tests/fake_nvml.c,$(wildcard tests/*.c))
 TOOL_BINS  := $(TOOL_SRCS:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test clean tests-build bench
-all: jplprof
+all: $(BIN)
 
 $(info jplprof: CUDA backend $(if $(filter 1,$(USE_CUDA)),ON ($(NVCC)),OFF)$(if $(filter 1,$(STATIC_DEPS)), with static OpenBLAS/stb,))
 
-jplprof: $(BUILD)/obj/$(MAIN_SRC:.c=.o) $(BUILD)/libjp.a $(if $(filter 1,$(STATIC_DEPS)),$(BUILD)/lib/libcjson.so)
+$(BIN): $(BUILD)/obj/$(MAIN_SRC:.c=.o) $(BUILD)/libjp.a $(if $(filter 1,$(STATIC_DEPS)),$(BUILD)/lib/libcjson.so)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
 $(BUILD)/libjp.a: $(LIB_OBJS) $(CU_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c $(BUILD)/config
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.cu
+$(BUILD)/obj/%.o: %.cu $(BUILD)/config
 	@mkdir -p $(dir $@)
-	$(NVCC) -O3 -std=c++17 $(CUDA_ARCH) -Iengine -Ikernels -Xcompiler -fPIC,-Wall -MMD -MP -c $< -o $@
+	$(NVCC) -O3 -std=$(NVCC_STD) $(CUDA_ARCH) -Iengine -Ikernels -Xcompiler -fPIC,-Wall -MMD -MP -c $< -o $@
 
+# STATIC_DEPS: the shared libraries that must travel with the binary.
 $(BUILD)/lib/libcjson.so:
 	@mkdir -p $(dir $@)
 	cp -L $(shell $(PKG_CONFIG) --variable=libdir libcjson)/libcjson.so.1 $(BUILD)/lib/libcjson.so.1
+	cp -L $(shell $(CC) -print-file-name=libgomp.so.1) $(BUILD)/lib/libgomp.so.1
 	ln -sf libcjson.so.1 $@
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libjp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libjp.a $(LDLIBS)
 
-tests-build: jplprof $(TEST_BINS) $(TOOL_BINS)
+tests-build: $(BIN) $(TEST_BINS) $(TOOL_BINS)
 
 # Every test: C unit tests, the converter, every model against torchvision.
 test: tests-build
-	JP_BUILD_DIR=$(BUILD) bash tests/run_tests.sh
+	JP_BUILD_DIR=$(BUILD) JPLPROF=$(abspath $(BIN)) bash tests/run_tests.sh
 
-bench: jplprof $(BUILD)/tests/bench_cpu_kernels
+bench: $(BIN) $(BUILD)/tests/bench_cpu_kernels
 	@echo "end-to-end benchmark: bash tests/bench/run_bench.sh (see docs/benchmarks.md)"
 
 clean:
-	rm -rf $(BUILD) jplprof
+	rm -rf $(BUILD) $(BIN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -68,7 +68,7 @@ int jp_cmd_layers(int argc, char **argv)
     long size = 0;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
         case 'g':
             if (strcmp(optarg, "op") == 0)

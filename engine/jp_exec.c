@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_ALIGN_BYTES 64
+#define ARENA_ALIGN_BYTES 256 /* cudaMalloc's alignment: some cuDNN kernels need it */
 
 static size_t align_up(size_t n) { return (n + ARENA_ALIGN_BYTES - 1) & ~(size_t)(ARENA_ALIGN_BYTES - 1); }
 

@@ -30,7 +30,7 @@ jp_status jp_weights_load(jp_weights *w, jp_graph *g, const char *path, jp_error
         for (int p = 0; p < op->n_params; p++) {
             const jp_st_tensor *t;
             if (jp_st_require(&w->file, op->params[p].name, op->params[p].rank, op->params[p].dims, &t, err)) {
-                jp_error_prefix(err, "%s (model %s, op %s): ", "", g->model, op->name);
+                jp_error_prefix(err, "model %s, op %s: ", g->model, op->name);
                 goto fail;
             }
             op->params[p].data = t->data;

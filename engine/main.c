@@ -14,6 +14,9 @@ static const command commands[] = {
     {"infer", jp_cmd_infer, "run one image through a model: top-5 classes and per-layer times"},
     {"layers", jp_cmd_layers, "print a model's layer (or op) table: shapes, parameters, MACs"},
     {"models", jp_cmd_models, "list the models jplprof can run (AvailableModel.txt)"},
+    {"profile", jp_cmd_profile, "generate the layer-wise latency and power dataset (the seed's options)"},
+    {"process", jp_cmd_process, "average a raw dataset into Processed/Mode<M>.json (the seed's shape)"},
+    {"tegrastats", jp_cmd_tegrastats, "convert a tegrastats log (any Jetson) to CSV"},
 };
 
 static void usage(FILE *out)
@@ -44,7 +47,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "jplprof: unknown command \"%s\"\n\n", argv[1]);
-    usage(stderr);
+    fprintf(stderr, "jplprof: unknown command \"%s\" (see jplprof --help)\n", argv[1]);
     return JP_EXIT_USAGE;
 }

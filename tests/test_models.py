@@ -29,7 +29,10 @@ PYTHON = os.environ.get("PYTHON", sys.executable)
 FULL_SIZE = {"alexnet", "resnet18", "resnet50", "efficientnet_b0"}
 REDUCED_SIZE = 96
 OP_LEVEL = {"resnet18": 64, "efficientnet_b0": 64}  # model -> input size
-REL_TOL, ABS_TOL = 1e-4, 1e-5
+REL_TOL, ABS_TOL = float(os.environ.get("JP_TEST_REL_TOL", "1e-4")), 1e-5
+# JP_TEST_DEVICE=cuda: jplprof --device cuda against torch on the GPU (the GPU
+# machine runs this; `make test` runs the CPU).
+DEVICE = os.environ.get("JP_TEST_DEVICE", "cpu")
 
 
 def run(cmd):
@@ -80,9 +83,9 @@ def check_model(model, size, granularity, tmp):
     ref = os.path.join(tmp, "%s_%s_ref.safetensors" % (model, granularity))
     ours = os.path.join(tmp, "%s_%s_ours.safetensors" % (model, granularity))
     run([PYTHON, os.path.join(ROOT, "tests/torch_reference.py"), "--model", model, "--weights", weights,
-         "--input", inp, "--out", ref, "--granularity", granularity])
+         "--input", inp, "--out", ref, "--granularity", granularity, "--device", DEVICE])
     run([JPLPROF, "infer", "--model", model, "--weights", weights, "--input-tensor", inp, "--dump-layers", ours,
-         "--granularity", granularity, "--runs", "1", "--warmup", "0", "--top", "0", "--quiet", "--threads", "2"])
+         "--granularity", granularity, "--device", DEVICE, "--runs", "1", "--warmup", "0", "--top", "0", "--quiet", "--threads", "2"])
     return compare(model, granularity, ours, ref)
 
 
@@ -97,7 +100,7 @@ def main():
         cases = [(m, 224 if m in FULL_SIZE else REDUCED_SIZE, "layer") for m in models]
         cases += [(m, s, "op") for m, s in OP_LEVEL.items() if m in models]
         for model, size, granularity in cases:
-            name = "model/%s %s %dx%d vs torchvision" % (model, granularity, size, size)
+            name = "model/%s %s %s %dx%d vs torchvision" % (model, DEVICE, granularity, size, size)
             try:
                 problems, worst, worst_key, n = check_model(model, size, granularity, tmp)
             except Exception as e:  # a crash of either side is a failure of this case

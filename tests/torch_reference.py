@@ -43,7 +43,7 @@ class ReferenceError(Exception):
 def snapshot(value):
     """A private copy of a tensor: later in-place ops (ReLU(inplace=True), the
     traced `+=`) must not change what was recorded."""
-    return value.detach().to(torch.float32).contiguous().clone().numpy()
+    return value.detach().to("cpu", torch.float32).contiguous().clone().numpy()
 
 
 def load_description(json_path, model_name):
@@ -171,7 +171,13 @@ def main(argv=None):
                         help="model description (default: weights/<model>.json)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where torch runs (cuda: cuDNN with TF32 off, as jplprof)")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if args.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     json_path = args.json or os.path.join(REPO_ROOT, "weights", f"{args.model}.json")
@@ -183,7 +189,7 @@ def main(argv=None):
             raise ReferenceError(f"cannot read input: {e}") from None
         if "input" not in inputs:
             raise ReferenceError(f"{args.input}: no tensor 'input' (has {sorted(inputs)[:5]})")
-        x = torch.from_numpy(inputs["input"].copy())
+        x = torch.from_numpy(inputs["input"].copy()).to(device)
         if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
             raise ReferenceError(f"{args.input}: 'input' has shape {list(x.shape)}, "
                                  "expected [1, 3, H, W]")
@@ -192,7 +198,7 @@ def main(argv=None):
         except convert_weights.ConvertError as e:
             raise ReferenceError(str(e)) from None
         load_weights(model, args.weights)
-        model.eval()
+        model.eval().to(device)
 
         outputs, logits = run_layers(model, layer_plan(doc, model), x.clone())
         with torch.no_grad():
@@ -214,7 +220,7 @@ def main(argv=None):
             for layer in doc["layers"]:
                 last = [op["name"] for op in doc["ops"] if op["layer"] == layer["index"]][-1]
                 a = torch.from_numpy(op_outputs[f"op.{last}"])
-                b = torch.from_numpy(outputs[f"layer.{layer['index']}"])
+                b = torch.from_numpy(outputs[f"layer.{layer['index']}"])  # both on the CPU
                 if not _close(a, b):
                     raise ReferenceError(f"layer {layer['index']}: its last op {last} does not "
                                          "give the layer's output: the JSON's layer split is wrong")
