@@ -49,6 +49,7 @@ typedef struct profile_options {
     const char *imgs;           /* comma-separated; NULL: every image in data/imagenet */
     char *tgr_params;           /* comma-separated; NULL: every parameter sampled       */
     bool eval_tgr, eval_latency;
+    bool power_if_available;    /* --eval_tgr, but latency only when no source exists */
     long tgr_interval_ms;
     double tgr_smpl_duration_s, tgr_smpl_boundary_s;
     long lt_smpl_count;
@@ -95,6 +96,9 @@ static void usage(FILE *out)
             "  --power-source auto|tegrastats|ina3221|nvml|rapl|none   (default auto)\n"
             "  --tegrastats PATH      the tegrastats program (default: tegrastats on PATH)\n"
             "  --rail NAME            the device's rail, overriding the board table\n"
+            "  --power-if-available   with --eval_tgr: when the machine has no power source at\n"
+            "                         all, say so and measure latency only (a source that is\n"
+            "                         there but refuses still stops the run)\n"
             "  --out DIR              dataset root (default Dataset)\n"
             "  --resume               skip the (image, layer) pairs already complete\n"
             "  --warmup N             untimed calls before the latency samples (default 10)\n"
@@ -140,6 +144,7 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
         {"power-source", required_argument, NULL, 'p'},
         {"tegrastats", required_argument, NULL, 'T'},
         {"rail", required_argument, NULL, 'R'},
+        {"power-if-available", no_argument, NULL, 'P'},
         {"out", required_argument, NULL, 'o'},
         {"resume", no_argument, NULL, 'r'},
         {"warmup", required_argument, NULL, 'w'},
@@ -217,6 +222,7 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
             break;
         case 'T': o->tegrastats = optarg; break;
         case 'R': o->rail = optarg; break;
+        case 'P': o->power_if_available = true; break;
         case 'o': o->out_dir = optarg; break;
         case 'r': o->resume = true; break;
         case 'w':
@@ -852,8 +858,16 @@ int jp_cmd_profile(int argc, char **argv)
     p.start_ns = jp_clock_ns();
     if (o.trace_path && jp_trace_open(&p.trace, o.trace_path, p.start_ns, &err))
         goto fail;
-    if (o.eval_tgr && open_power(&p, &err))
-        goto fail;
+    if (o.eval_tgr && open_power(&p, &err)) {
+        if (!(o.power_if_available && err.status == JP_ERR_MISSING))
+            goto fail;
+        fprintf(stderr, "jplprof profile: no power source on this machine, measuring latency only (%s)\n", err.msg);
+        jp_power_close(p.power);
+        p.power = NULL;
+        o.eval_tgr = false;
+        o.eval_latency = true;
+        err = (jp_error){0};
+    }
 
     manifest = cJSON_CreateObject();
     cJSON_AddStringToObject(manifest, "tool", "jplprof " JP_VERSION);

@@ -28,6 +28,12 @@
  *                      --interval says;
  *       silent         print nothing until killed;
  *       ignore_term    ignore SIGTERM (only SIGKILL ends it).
+ *   FAKE_TEGRASTATS_VARY=1  every rail's value changes from line to line
+ *       (default + (line * 37) % 500), so that each layer's window has its
+ *       own mean.
+ *   FAKE_TEGRASTATS_LOG=FILE  appends "<CLOCK_MONOTONIC ns> NAME=mW ..." for
+ *       every line printed, taken just before printing: what the fake
+ *       emitted and when, for tests to recompute each window's mean.
  * --stop is accepted and exits at once (the real one stops a background
  * instance).  SIGTERM and SIGINT end it with status 0.
  */
@@ -219,6 +225,15 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     const char *control = getenv("FAKE_TEGRASTATS_CONTROL");
+    const char *vary = getenv("FAKE_TEGRASTATS_VARY");
+    FILE *log = NULL;
+    if (getenv("FAKE_TEGRASTATS_LOG")) {
+        log = fopen(getenv("FAKE_TEGRASTATS_LOG"), "a");
+        if (!log) {
+            fprintf(stderr, "fake_tegrastats: cannot open FAKE_TEGRASTATS_LOG: %s\n", strerror(errno));
+            return 2;
+        }
+    }
     int n_rails = 0;
     while (n_rails < MAX_RAILS && f->rails[n_rails])
         n_rails++;
@@ -253,6 +268,9 @@ int main(int argc, char **argv)
             cur[i] = f->defaults[i];
         if (control)
             read_control(control, f, cur, n_rails);
+        if (vary && *vary == '1')
+            for (int i = 0; i < n_rails; i++)
+                cur[i] += (double)((line * 37) % 500);
 
         char out[4096];
         size_t used = 0;
@@ -287,6 +305,15 @@ int main(int argc, char **argv)
                 PUT(" %s %ldmW/%ldmW/%ldmW", f->rails[i], c, a, m);
         }
 #undef PUT
+        if (log) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            fprintf(log, "%lld", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+            for (int i = 0; i < n_rails; i++)
+                fprintf(log, " %s=%ld", f->keys[i], lround(cur[i]));
+            fputc('\n', log);
+            fflush(log);
+        }
         fputs(out, stdout);
         fputc('\n', stdout);
         fflush(stdout);

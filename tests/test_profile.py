@@ -1,0 +1,220 @@
+"""`jplprof profile` and `jplprof process` end to end, with the fake tegrastats.
+
+The fake prints real TX2-format lines whose rail values change from line to
+line and logs what it printed with the CLOCK_MONOTONIC time it printed it
+(FAKE_TEGRASTATS_LOG); the test recomputes, from that log alone and the
+window markers in the raw file, what each layer's mean power must be, and
+checks the processed JSON against it.  Then the failures: tegrastats missing,
+exiting mid-run, printing garbage; the output folder not writable; Ctrl-C
+(SIGINT) and kill -9 followed by --resume.
+
+Environment: JPLPROF, JP_TEST_BIN_DIR (see run_tests.sh).
+"""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JPLPROF = os.environ.get("JPLPROF", os.path.join(ROOT, "jplprof"))
+BIN_DIR = os.environ.get("JP_TEST_BIN_DIR", os.path.join(ROOT, "build", "tests"))
+FAKE = os.path.abspath(os.path.join(BIN_DIR, "fake_tegrastats"))
+EDGE_NS = 2_000_000  # a line printed this close to a window edge may fall either side
+failures = 0
+
+
+def check(name, ok, why=""):
+    global failures
+    if ok:
+        print("PASS profile/%s" % name)
+    else:
+        failures += 1
+        print("FAIL profile/%s: %s" % (name, why))
+    sys.stdout.flush()
+
+
+def run(args, env=None, timeout=300):
+    return subprocess.run([JPLPROF] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=dict(os.environ, **(env or {})), timeout=timeout)
+
+
+def seed_lines(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                out.update(json.loads(line))
+    return out
+
+
+def emitted(log_path, rail):
+    rows = []
+    with open(log_path) as f:
+        for line in f:
+            parts = line.split()
+            values = dict(p.split("=") for p in parts[1:])
+            rows.append((int(parts[0]), float(values[rail])))
+    return rows
+
+
+def window_means(rows, start, end, boundary):
+    """The mean of the fake's values inside [start+b, end-b], with each edge
+    moved by up to EDGE_NS either way: every mean a correct profiler may give."""
+    means = set()
+    for d0 in (-EDGE_NS, 0, EDGE_NS):
+        for d1 in (-EDGE_NS, 0, EDGE_NS):
+            vals = [v for t, v in rows if start + boundary + d0 <= t <= end - boundary + d1]
+            if vals:
+                means.add(round(sum(vals) / len(vals), 6))
+    return means
+
+
+def no_temp_files(root):
+    return [p for p in glob.glob(os.path.join(root, "**", "*"), recursive=True) if ".tmp." in p]
+
+
+def main():
+    tmp = tempfile.mkdtemp()
+    try:
+        ds = os.path.join(tmp, "ds")
+        log = os.path.join(tmp, "emitted.log")
+        trace = os.path.join(tmp, "trace.json")
+        env = {"FAKE_TEGRASTATS_VARY": "1", "FAKE_TEGRASTATS_LOG": log}
+        common = ["--mode", "0", "--imgs", "chelsea.jpg", "--power-source", "tegrastats", "--tegrastats", FAKE,
+                  "--threads", "2", "--warmup", "1"]
+        r = run(["profile"] + common + ["--models", "alexnet,resnet18", "--eval_tgr", "--eval_latency",
+                                        "--tgr_smpl_duration", "0.4", "--tgr_smpl_boundary", "0.1",
+                                        "--tgr_interval", "20", "--lt_smpl_count", "5", "--out", ds,
+                                        "--trace", trace], env=env)
+        check("profile with the fake tegrastats runs", r.returncode == 0, r.stderr[-2000:])
+        r2 = run(["process", "--dataset", ds, "--stats"])
+        check("process runs", r2.returncode == 0, r2.stderr[-2000:])
+        processed = json.load(open(os.path.join(ds, "Processed", "Mode0.json")))
+        n_layers = {"alexnet": 21, "resnet18": 14}
+        shape_ok = set(processed) == set(n_layers)
+        for net, n in n_layers.items():
+            cpu = processed.get(net, {}).get("cpu", {})
+            shape_ok &= set(cpu.get("power", {})) == {str(i) for i in range(n)}
+            shape_ok &= set(cpu.get("latency", {})) == {str(i) for i in range(n)}
+            shape_ok &= all(set(v) == {"VDD_SYS_CPU"} for v in cpu.get("power", {}).values())
+            shape_ok &= all(isinstance(v, float) and 0 < v < 10 for v in cpu.get("latency", {}).values())
+        check("processed JSON has the seed's shape (network/cpu/power|latency/layer)", shape_ok,
+              json.dumps(processed)[:600])
+
+        rows = emitted(log, "VDD_SYS_CPU")
+        bad = []
+        for net in n_layers:
+            raw = json.load(open(os.path.join(ds, "Mode0", "cpu", "power", net, "chelsea_power_raw.json")))
+            seg = raw["segments"]
+            for w in raw["layers"]:
+                t0 = seg[w["segment"]]["t0_ns"]
+                want = window_means(rows, t0 + w["start_ns"], t0 + w["end_ns"], 100_000_000)
+                got = round(processed[net]["cpu"]["power"][w["layer"]]["VDD_SYS_CPU"], 6)
+                if got not in want:
+                    bad.append("%s layer %s: %s, the fake emitted %s" % (net, w["layer"], got, sorted(want)))
+                if w["calls"] < 1:
+                    bad.append("%s layer %s: no call in the window" % (net, w["layer"]))
+        check("each layer's power is the mean of what the fake emitted in its window", not bad, "; ".join(bad[:5]))
+
+        seed_lat = os.path.join(ds, "Mode0", "cpu", "latency", "alexnet", "chelsea_sc_5.json")
+        seed_pow = os.path.join(ds, "Mode0", "cpu", "power", "alexnet", "chelsea_sf_0.4_sb_0.1.json")
+        ok = os.path.exists(seed_lat) and os.path.exists(seed_pow)
+        if ok:
+            lat = seed_lines(seed_lat)
+            ok = set(lat) == {str(i) for i in range(21)} and all(len(v) == 5 for v in lat.values())
+        check("raw files in the seed's layout and format", ok, "%s / %s" % (seed_lat, seed_pow))
+        manifests = glob.glob(os.path.join(ds, "Mode0", "cpu", "manifest_*.json"))
+        ok = len(manifests) == 1
+        if ok:
+            m = json.load(open(manifests[0]))
+            ok = (m["power"]["device_rail"] == "VDD_SYS_CPU" and m["power"]["source"] == "tegrastats" and
+                  m["power"]["interval_delivered_ms"] > 0 and len(m["models"]) == 2 and
+                  len(m["models"][0]["layers"]) == 21 and m["models"][0]["weights"]["kind"] in ("synthetic",
+                                                                                              "converted"))
+        check("manifest records the rail, the source, the delivered interval and the layer table", ok,
+              manifests)
+        try:
+            events = json.load(open(trace))["traceEvents"]
+            slices = [e for e in events if e.get("ph") == "X"]
+            counters = [e for e in events if e.get("ph") == "C"]
+            check("trace has one slice per layer window and power counters",
+                  len(slices) == 35 and len(counters) > 35, "%d slices, %d counters" % (len(slices), len(counters)))
+        except (OSError, ValueError, KeyError) as e:
+            check("trace has one slice per layer window and power counters", False, str(e))
+        check("no temporary file left", not no_temp_files(ds), no_temp_files(ds))
+
+        # The seed's space-separated --tgr_params; the device rail is always kept.
+        ds2 = os.path.join(tmp, "ds2")
+        r = run(["profile"] + common + ["--models", "alexnet", "--eval_tgr", "--tgr_smpl_duration", "0.1",
+                                        "--tgr_smpl_boundary", "0.02", "--tgr_params", "RAM", "VDD_SYS_GPU",
+                                        "--out", ds2])
+        ok = r.returncode == 0
+        if ok:
+            p = seed_lines(os.path.join(ds2, "Mode0", "cpu", "power", "alexnet", "chelsea_sf_0.1_sb_0.02.json"))
+            ok = all(set(v) == {"RAM", "VDD_SYS_GPU", "VDD_SYS_CPU"} for v in p.values()) and len(p) == 21
+        check("--tgr_params RAM VDD_SYS_GPU (space-separated) keeps those and the device rail", ok, r.stderr[-800:])
+
+        # Failures of the power source.
+        ds3 = os.path.join(tmp, "ds3")
+        power = ["profile", "--mode", "0", "--imgs", "chelsea.jpg", "--models", "alexnet", "--eval_tgr",
+                 "--power-source", "tegrastats", "--tgr_smpl_duration", "0.2", "--tgr_smpl_boundary", "0.05",
+                 "--out", ds3, "--threads", "2"]
+        r = run(power + ["--tegrastats", "/nonexistent/tegrastats"])
+        check("tegrastats missing: clear error", r.returncode != 0 and "/nonexistent/tegrastats" in r.stderr,
+              r.stderr[-500:])
+        r = run(power + ["--tegrastats", FAKE], env={"FAKE_TEGRASTATS_MODE": "garbage"})
+        check("tegrastats printing garbage: clear error", r.returncode != 0 and "tegrastats" in r.stderr,
+              r.stderr[-500:])
+        r = run(power + ["--tegrastats", FAKE], env={"FAKE_TEGRASTATS_MODE": "exit_after:60"})
+        journal = glob.glob(os.path.join(ds3, ".jplprof", "journal", "**", "*.jsonl"), recursive=True)
+        done = sum(1 for j in journal for _ in open(j))
+        check("tegrastats exiting mid-run: clear error, completed layers kept",
+              r.returncode != 0 and "tegrastats" in r.stderr and 0 < done < 21 and not no_temp_files(ds3),
+              "rc %d, %d layers journalled: %s" % (r.returncode, done, r.stderr[-500:]))
+
+        blocker = os.path.join(tmp, "a_file")
+        open(blocker, "w").close()
+        r = run(["profile", "--mode", "0", "--models", "alexnet", "--imgs", "chelsea.jpg",
+                 "--out", os.path.join(blocker, "ds")])
+        check("output folder not writable: clear error", r.returncode != 0 and blocker in r.stderr, r.stderr[-500:])
+
+        # Ctrl-C, then --resume; kill -9, then --resume.
+        for sig, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGKILL, "kill -9")):
+            ds4 = os.path.join(tmp, "ds4_%d" % sig)
+            args = [JPLPROF, "profile", "--mode", "0", "--models", "resnet18", "--imgs", "chelsea.jpg",
+                    "--eval_latency", "--lt_smpl_count", "40", "--warmup", "1", "--threads", "2", "--out", ds4]
+            p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            lat_file = os.path.join(ds4, "Mode0", "cpu", "latency", "resnet18", "chelsea_sc_40.json")
+            deadline = time.time() + 60
+            while time.time() < deadline and p.poll() is None:
+                if os.path.exists(lat_file) and len(seed_lines(lat_file)) >= 3:
+                    break
+                time.sleep(0.02)
+            p.send_signal(sig)
+            out, err = p.communicate(timeout=120)
+            before = seed_lines(lat_file) if os.path.exists(lat_file) else {}
+            if sig == signal.SIGINT:
+                check("Ctrl-C stops after the current layer and says how to resume",
+                      p.returncode == 130 and "--resume" in err and 0 < len(before) < 14,
+                      "rc %s, %d layers: %s" % (p.returncode, len(before), err[-500:]))
+            r = subprocess.run(args + ["--resume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=300)
+            after = seed_lines(lat_file) if os.path.exists(lat_file) else {}
+            kept = all(after.get(k) == v for k, v in before.items())
+            check("%s, then --resume: every layer complete, earlier samples kept" % name,
+                  r.returncode == 0 and set(after) == {str(i) for i in range(14)} and kept and len(before) > 0
+                  and not no_temp_files(ds4) and "already complete" in r.stderr,
+                  "rc %d, %d layers before, %d after, kept %s: %s" % (r.returncode, len(before), len(after), kept,
+                                                                    r.stderr[-400:]))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
