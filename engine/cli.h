@@ -51,6 +51,12 @@ void jp_cli_free_models(char **names, int n);
 /* Fails with JP_ERR_ARG listing the available models unless name is one. */
 jp_status jp_cli_check_model(const char *name, jp_error *err);
 
+/* Parses --granularity: "layer" (false) or "op" (true). */
+jp_status jp_cli_parse_granularity(const char *text, bool *op_level, jp_error *err);
+
+/* Median of n > 0 values; sorts v in place. */
+double jp_cli_median(double *v, size_t n);
+
 /* Parses "cpu" / "cuda" (also "gpu"). */
 jp_status jp_cli_parse_device(const char *text, jp_device *device, jp_error *err);
 

@@ -153,6 +153,29 @@ jp_status jp_cli_check_model(const char *name, jp_error *err)
     return JP_OK;
 }
 
+jp_status jp_cli_parse_granularity(const char *text, bool *op_level, jp_error *err)
+{
+    if (strcmp(text, "op") == 0)
+        *op_level = true;
+    else if (strcmp(text, "layer") == 0)
+        *op_level = false;
+    else
+        return jp_error_set(err, JP_ERR_ARG, "--granularity \"%s\": expected layer or op", text);
+    return JP_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double jp_cli_median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 jp_status jp_cli_parse_device(const char *text, jp_device *device, jp_error *err)
 {
     if (strcmp(text, "cpu") == 0)

@@ -91,12 +91,8 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
                 return err->status;
             break;
         case 'g':
-            if (strcmp(optarg, "op") == 0)
-                o->op_level = true;
-            else if (strcmp(optarg, "layer") == 0)
-                o->op_level = false;
-            else
-                return jp_error_set(err, JP_ERR_ARG, "--granularity \"%s\": expected layer or op", optarg);
+            if (jp_cli_parse_granularity(optarg, &o->op_level, err))
+                return err->status;
             break;
         case 'F': o->fuse = false; break;
         case 'r':
@@ -153,19 +149,12 @@ static jp_status hook_after(void *ctx, int unit, jp_error *err)
     return JP_OK;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median of column `unit` of a [runs][n] table (scratch: runs doubles). */
 static double median_of(const double *table, int runs, int n, int unit, double *scratch)
 {
     for (int r = 0; r < runs; r++)
         scratch[r] = table[(size_t)r * (size_t)n + (size_t)unit];
-    qsort(scratch, (size_t)runs, sizeof *scratch, cmp_double);
-    return runs % 2 ? scratch[runs / 2] : 0.5 * (scratch[runs / 2 - 1] + scratch[runs / 2]);
+    return jp_cli_median(scratch, (size_t)runs);
 }
 
 static jp_status read_labels(char ***labels, int n, jp_error *err)

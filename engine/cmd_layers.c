@@ -71,12 +71,8 @@ int jp_cmd_layers(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
         case 'g':
-            if (strcmp(optarg, "op") == 0)
-                op_level = true;
-            else if (strcmp(optarg, "layer") != 0) {
-                jp_error_set(&err, JP_ERR_ARG, "--granularity \"%s\": expected layer or op", optarg);
+            if (jp_cli_parse_granularity(optarg, &op_level, &err))
                 return jp_cli_fail("layers", &err);
-            }
             break;
         case 's':
             if (jp_cli_parse_int("--input-size", optarg, 1, 8192, &size, &err))

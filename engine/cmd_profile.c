@@ -209,12 +209,8 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
             break;
         case 'm': o->models = optarg; break;
         case 'g':
-            if (strcmp(optarg, "op") == 0)
-                o->op_level = true;
-            else if (strcmp(optarg, "layer") == 0)
-                o->op_level = false;
-            else
-                return jp_error_set(err, JP_ERR_ARG, "--granularity \"%s\": expected layer or op", optarg);
+            if (jp_cli_parse_granularity(optarg, &o->op_level, err))
+                return err->status;
             break;
         case 'p':
             if (jp_power_kind_parse(optarg, &o->power_source, err))
@@ -301,12 +297,6 @@ static void free_list(char **list, int n)
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Every JPEG/PNG in data/imagenet, sorted. */
 static jp_status default_images(char ***names, int *n, jp_error *err)
@@ -669,9 +659,8 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
                     (st = jp_raw_add_latency(p->raw, key, samples, (size_t)o->lt_smpl_count, err)))
                     break;
                 memcpy(sorted, samples, (size_t)o->lt_smpl_count * sizeof *sorted);
-                qsort(sorted, (size_t)o->lt_smpl_count, sizeof *sorted, cmp_double);
                 used += snprintf(line + used, sizeof line - (size_t)used, ": latency median %.4f ms (n=%ld)",
-                                 sorted[o->lt_smpl_count / 2] * 1e3, o->lt_smpl_count);
+                                 jp_cli_median(sorted, (size_t)o->lt_smpl_count) * 1e3, o->lt_smpl_count);
             }
             if (pow) {
                 uint64_t calls = 0;
@@ -915,8 +904,10 @@ int jp_cmd_profile(int argc, char **argv)
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
     cJSON_AddStringToObject(manifest, "finished", interrupted ? "interrupted" : stamp);
     char dir[PATH_MAX], mpath[PATH_MAX + 64];
-    snprintf(dir, sizeof dir, "%s/Mode%ld/%s", o.out_dir, o.mode, jp_raw_device_dir(jp_device_name(o.device)));
-    snprintf(mpath, sizeof mpath, "%s/manifest_%s.json", dir,
+    /* Beside the journal, not among the seed's Mode/device folders, whose
+     * readers expect only latency/ and power/ there. */
+    snprintf(dir, sizeof dir, "%s/.jplprof/manifests", o.out_dir);
+    snprintf(mpath, sizeof mpath, "%s/Mode%ld_%s_%s.json", dir, o.mode, jp_raw_device_dir(jp_device_name(o.device)),
              cJSON_GetObjectItemCaseSensitive(manifest, "started")->valuestring);
     if (jp_mkdir_p(dir, &err) || jp_json_write_atomic(mpath, manifest, true, &err))
         goto fail;

@@ -128,7 +128,7 @@ def main():
             lat = seed_lines(seed_lat)
             ok = set(lat) == {str(i) for i in range(21)} and all(len(v) == 5 for v in lat.values())
         check("raw files in the seed's layout and format", ok, "%s / %s" % (seed_lat, seed_pow))
-        manifests = glob.glob(os.path.join(ds, "Mode0", "cpu", "manifest_*.json"))
+        manifests = glob.glob(os.path.join(ds, ".jplprof", "manifests", "Mode0_cpu_*.json"))
         ok = len(manifests) == 1
         if ok:
             m = json.load(open(manifests[0]))
