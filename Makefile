@@ -23,6 +23,10 @@ NATIVE      ?= 1
 STATIC_DEPS ?= 0
 PKG_CONFIG  ?= pkg-config
 
+# Parallel by default (make >= 4.3 honours -j set here): the CUDA objects
+# alone take minutes on one core.
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+
 BUILD ?= build
 BIN   ?= jplprof
 CC    ?= cc

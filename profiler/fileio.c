@@ -502,3 +502,13 @@ void jp_textbuf_json_double(jp_textbuf *b, double v)
     jp_format_double(v, num, sizeof num);
     jp_textbuf_puts(b, num);
 }
+
+char *jp_strprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return n < 0 ? NULL : s;
+}

@@ -65,6 +65,9 @@ jp_status jp_fsync_dir(const char *dir, jp_error *err);
 jp_status jp_file_read_all(const char *path, char **data, size_t *n_bytes, jp_error *err);
 
 /* True when path exists (any type). */
+/* A newly allocated printf-formatted string (free it); NULL when out of memory. */
+char *jp_strprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 bool jp_path_exists(const char *path);
 
 /* True when path exists and is a directory. */

@@ -140,24 +140,6 @@ static bool strlist_split(strlist *l, const char *csv)
     return true;
 }
 
-static char *path_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *path_fmt(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (!s)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 /* Lists dir's entries (sorted; only directories when dirs_only).  A missing
  * dir gives an empty list. */
 static jp_status list_dir(const char *dir, bool dirs_only, strlist *out, jp_error *err)
@@ -175,7 +157,7 @@ static jp_status list_dir(const char *dir, bool dirs_only, strlist *out, jp_erro
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         if (dirs_only) {
-            char *full = path_fmt("%s/%s", dir, de->d_name);
+            char *full = jp_strprintf("%s/%s", dir, de->d_name);
             bool is_dir = full && jp_is_dir(full);
             free(full);
             if (!is_dir)
@@ -374,7 +356,7 @@ static jp_status on_power_line(const char *path, size_t line_no, const char *lay
             } else if (!cJSON_IsNull(c) && !pa->non_numeric_at) {
                 /* e.g. per-core lists: kept out of the means, an error only
                  * when this parameter is asked for by name */
-                pa->non_numeric_at = path_fmt("%s:%zu", path, line_no);
+                pa->non_numeric_at = jp_strprintf("%s:%zu", path, line_no);
                 if (!pa->non_numeric_at)
                     return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
             }
@@ -505,7 +487,7 @@ static jp_status read_latency_dir(const char *dir, dev_acc *dev, jp_error *err)
     for (size_t i = 0; st == JP_OK && i < files.n; i++) {
         if (!match_latency_name(files.v[i]))
             continue;
-        char *path = path_fmt("%s/%s", dir, files.v[i]);
+        char *path = jp_strprintf("%s/%s", dir, files.v[i]);
         if (!path) {
             st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
             break;
@@ -554,7 +536,7 @@ static jp_status read_power_dir(const char *dir, const power_ctx *pc, jp_error *
                 raw_name = files.v[i];
         }
         if (raw_name) {
-            char *path = path_fmt("%s/%s", dir, raw_name);
+            char *path = jp_strprintf("%s/%s", dir, raw_name);
             st = path ? read_power_raw(path, pc->dev, pc->boundary_override_s, err)
                       : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
             free(path);
@@ -564,7 +546,7 @@ static jp_status read_power_dir(const char *dir, const power_ctx *pc, jp_error *
             size_t len = match_power_seed_name(files.v[i]);
             if (!len || !stem_eq(files.v[i], len, stem))
                 continue;
-            char *path = path_fmt("%s/%s", dir, files.v[i]);
+            char *path = jp_strprintf("%s/%s", dir, files.v[i]);
             if (!path) {
                 st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
                 break;
@@ -827,8 +809,8 @@ static jp_status process_mode(out_ctx *oc, const char *mode, const char *out_roo
     const jp_process_options *opt = oc->opt;
     mode_acc m = {0};
     strlist nets = {0};
-    char *mode_dir = path_fmt("%s/Mode%s", opt->dataset_dir, mode);
-    char *out_path = path_fmt("%s/Mode%s.json", out_root, mode);
+    char *mode_dir = jp_strprintf("%s/Mode%s", opt->dataset_dir, mode);
+    char *out_path = jp_strprintf("%s/Mode%s.json", out_root, mode);
     cJSON *root = NULL;
     jp_status st = JP_OK;
     if (!mode_dir || !out_path) {
@@ -839,7 +821,7 @@ static jp_status process_mode(out_ctx *oc, const char *mode, const char *out_roo
     for (int d = 0; d < 2 && st == JP_OK; d++) {
         for (int kind = 0; kind < 2 && st == JP_OK; kind++) {
             const char *kind_name = kind == 0 ? "latency" : "power";
-            char *kind_dir = path_fmt("%s/%s/%s", mode_dir, device_dirs[d], kind_name);
+            char *kind_dir = jp_strprintf("%s/%s/%s", mode_dir, device_dirs[d], kind_name);
             if (!kind_dir) {
                 st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
                 break;
@@ -848,7 +830,7 @@ static jp_status process_mode(out_ctx *oc, const char *mode, const char *out_roo
             st = list_dir(kind_dir, true, &nets, err);
             for (size_t n = 0; st == JP_OK && n < nets.n; n++) {
                 net_acc *net = mode_net(&m, nets.v[n]);
-                char *dir = path_fmt("%s/%s", kind_dir, nets.v[n]);
+                char *dir = jp_strprintf("%s/%s", kind_dir, nets.v[n]);
                 if (!net || !dir) {
                     free(dir);
                     st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
@@ -986,7 +968,7 @@ jp_status jp_process_run(const jp_process_options *opt, jp_error *err)
         goto done;
     }
     out_root = opt->output_root && *opt->output_root ? xstrdup(opt->output_root)
-                                                     : path_fmt("%s/Processed", dataset);
+                                                     : jp_strprintf("%s/Processed", dataset);
     if (!out_root) {
         st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
         goto done;

@@ -104,24 +104,6 @@ static char *xstrdup(const char *s)
     return d;
 }
 
-static char *path_join(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *path_join(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (!s)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 /* Grows *ptr (an array of elem bytes) so that it holds at least need. */
 static bool grow(void **ptr, size_t *cap, size_t need, size_t elem)
 {
@@ -1065,9 +1047,9 @@ jp_status jp_raw_open(jp_raw **out, const jp_raw_options *opt, jp_error *err)
 
     const char *mode_fmt = "%s/Mode%d/%s/%s/%s";
     if (opt->eval_latency) {
-        char *dir = path_join(mode_fmt, raw->out_dir, raw->mode, raw->device_dir, "latency",
+        char *dir = jp_strprintf(mode_fmt, raw->out_dir, raw->mode, raw->device_dir, "latency",
                               raw->network);
-        raw->path[JP_RAW_LATENCY] = dir ? path_join("%s/%s_sc_%d.json", dir, stem,
+        raw->path[JP_RAW_LATENCY] = dir ? jp_strprintf("%s/%s_sc_%d.json", dir, stem,
                                                     opt->lt_smpl_count) : NULL;
         if (!raw->path[JP_RAW_LATENCY]) {
             free(dir);
@@ -1084,11 +1066,11 @@ jp_status jp_raw_open(jp_raw **out, const jp_raw_options *opt, jp_error *err)
         jp_raw_format_setting(opt->tgr_smpl_duration_s, f, sizeof f);
         jp_raw_format_setting(opt->tgr_smpl_boundary_s, b, sizeof b);
         raw->boundary_ns = jp_raw_seconds_to_ns(opt->tgr_smpl_boundary_s);
-        char *dir = path_join(mode_fmt, raw->out_dir, raw->mode, raw->device_dir, "power",
+        char *dir = jp_strprintf(mode_fmt, raw->out_dir, raw->mode, raw->device_dir, "power",
                               raw->network);
-        raw->path[JP_RAW_POWER] = dir ? path_join("%s/%s_sf_%s_sb_%s.json", dir, stem, f, b)
+        raw->path[JP_RAW_POWER] = dir ? jp_strprintf("%s/%s_sf_%s_sb_%s.json", dir, stem, f, b)
                                       : NULL;
-        raw->path_power_raw = dir ? path_join("%s/%s_power_raw.json", dir, stem) : NULL;
+        raw->path_power_raw = dir ? jp_strprintf("%s/%s_power_raw.json", dir, stem) : NULL;
         if (!raw->path[JP_RAW_POWER] || !raw->path_power_raw) {
             free(dir);
             st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
@@ -1102,9 +1084,9 @@ jp_status jp_raw_open(jp_raw **out, const jp_raw_options *opt, jp_error *err)
     for (int k = 0; k < JP_RAW_KIND_COUNT; k++)
         if (raw->path[k])
             raw->base[k] = strrchr(raw->path[k], '/') + 1;
-    raw->dir_journal = path_join("%s/.jplprof/journal/Mode%d/%s/%s", raw->out_dir, raw->mode,
+    raw->dir_journal = jp_strprintf("%s/.jplprof/journal/Mode%d/%s/%s", raw->out_dir, raw->mode,
                                  raw->device_dir, raw->network);
-    raw->path_journal = raw->dir_journal ? path_join("%s/%s.jsonl", raw->dir_journal, stem)
+    raw->path_journal = raw->dir_journal ? jp_strprintf("%s/%s.jsonl", raw->dir_journal, stem)
                                          : NULL;
     if (!raw->path_journal) {
         st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");

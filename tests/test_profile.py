@@ -170,7 +170,11 @@ def main():
         r = run(power + ["--tegrastats", FAKE], env={"FAKE_TEGRASTATS_MODE": "garbage"})
         check("tegrastats printing garbage: clear error", r.returncode != 0 and "tegrastats" in r.stderr,
               r.stderr[-500:])
-        r = run(power + ["--tegrastats", FAKE], env={"FAKE_TEGRASTATS_MODE": "exit_after:60"})
+        # 200 lines at 20 ms = 4 s: after the model is loaded (which may take
+        # a second or two on a loaded machine) and before the 21 windows of
+        # 0.3 s are done.
+        r = run([a if a != "0.2" else "0.3" for a in power] + ["--tegrastats", FAKE],
+                env={"FAKE_TEGRASTATS_MODE": "exit_after:200"})
         journal = glob.glob(os.path.join(ds3, ".jplprof", "journal", "**", "*.jsonl"), recursive=True)
         done = sum(1 for j in journal for _ in open(j))
         check("tegrastats exiting mid-run: clear error, completed layers kept",
