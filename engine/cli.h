@@ -78,6 +78,7 @@ typedef struct jp_cli_model_options {
     const char *image;        /* NULL with input_tensor, or for a synthetic input */
     const char *input_tensor; /* safetensors file holding "input" [1,3,h,w] */
     uint64_t seed;            /* synthetic weights                          */
+    bool synthetic;           /* synthetic weights even when a file exists  */
     bool quiet;               /* no notice on stderr about synthetic weights */
 } jp_cli_model_options;
 

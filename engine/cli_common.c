@@ -287,7 +287,7 @@ jp_status jp_cli_model_load(jp_cli_model *m, const jp_cli_model_options *opt, jp
 
     char weights[PATH_MAX];
     const char *wpath = opt->weights_path;
-    if (!wpath) {
+    if (!wpath && !opt->synthetic) {
         snprintf(rel, sizeof rel, "weights/%s.safetensors", opt->model);
         jp_cli_path(weights, sizeof weights, rel);
         if (access(weights, F_OK) == 0)
@@ -300,7 +300,12 @@ jp_status jp_cli_model_load(jp_cli_model *m, const jp_cli_model_options *opt, jp
         if (jp_weights_synthesize(&m->weights, &m->graph, opt->seed, err) ||
             jp_weights_calibrate(&m->weights, &m->graph, m->input, err))
             goto fail;
-        if (!opt->quiet)
+        if (!opt->quiet && opt->synthetic)
+            fprintf(stderr,
+                    "jplprof: using SYNTHETIC weights for %s (--synthetic, seed %llu). Latency and power are "
+                    "representative; class predictions are not.\n",
+                    opt->model, (unsigned long long)opt->seed);
+        else if (!opt->quiet)
             fprintf(stderr,
                     "jplprof: no converted weights for %s (%s): using SYNTHETIC weights (seed %llu). Latency and power "
                     "are representative; class predictions are not. Convert real weights with "

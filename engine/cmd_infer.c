@@ -45,6 +45,7 @@ static void usage(FILE *out)
             "  --weights FILE          converted weights (default weights/MODEL.safetensors;\n"
             "                          synthetic weights when that file is absent)\n"
             "  --seed N                seed of synthetic weights (default 0)\n"
+            "  --synthetic             synthetic weights even when converted ones exist\n"
             "  --device cpu|cuda       default cpu\n"
             "  --threads N             CPU threads (default: all online cores)\n"
             "  --granularity layer|op  time layers (default) or single ops (no fusion)\n"
@@ -61,7 +62,8 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
     static const struct option options[] = {
         {"model", required_argument, NULL, 'm'},   {"image", required_argument, NULL, 'i'},
         {"input-tensor", required_argument, NULL, 'T'}, {"weights", required_argument, NULL, 'w'},
-        {"seed", required_argument, NULL, 'S'},    {"device", required_argument, NULL, 'd'},
+        {"seed", required_argument, NULL, 'S'},    {"synthetic", no_argument, NULL, 'Y'},
+        {"device", required_argument, NULL, 'd'},
         {"threads", required_argument, NULL, 't'}, {"granularity", required_argument, NULL, 'g'},
         {"no-fuse", no_argument, NULL, 'F'},       {"runs", required_argument, NULL, 'r'},
         {"warmup", required_argument, NULL, 'W'},  {"top", required_argument, NULL, 'k'},
@@ -76,6 +78,7 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
         case 'm': o->model.model = optarg; break;
         case 'i': o->model.image = optarg; break;
         case 'T': o->model.input_tensor = optarg; break;
+        case 'Y': o->model.synthetic = true; break;
         case 'w': o->model.weights_path = optarg; break;
         case 'S':
             if (jp_cli_parse_int("--seed", optarg, 0, LONG_MAX, &seed, err))
@@ -121,6 +124,8 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
         return jp_error_set(err, JP_ERR_ARG, "unexpected argument \"%s\" (see jplprof infer --help)", argv[optind]);
     if (!o->model.model)
         return jp_error_set(err, JP_ERR_ARG, "--model is required (see jplprof models)");
+    if (o->model.synthetic && o->model.weights_path)
+        return jp_error_set(err, JP_ERR_ARG, "--synthetic and --weights exclude each other");
     if (o->model.image && o->model.input_tensor)
         return jp_error_set(err, JP_ERR_ARG, "--image and --input-tensor exclude each other");
     return JP_OK;

@@ -1,0 +1,73 @@
+"""Synthetic weights (DESIGN.md, "No weights file"): for every model at
+224x224, on a real photo, every layer's output is finite and of moderate
+size (batch-norm statistics calibrated on the input keep activations near
+unit variance), the same seed gives bit-identical logits, another seed other
+ones, and every run says the weights are synthetic.
+Environment: JPLPROF (see run_tests.sh).
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools", "convert_weights"))
+import safetensors_io  # noqa: E402
+
+JPLPROF = os.environ.get("JPLPROF", os.path.join(ROOT, "jplprof"))
+IMAGE = os.path.join(ROOT, "data", "imagenet", "coffee.png")
+
+
+def infer(model, out, seed):
+    r = subprocess.run([JPLPROF, "infer", "--model", model, "--synthetic", "--seed", str(seed), "--image", IMAGE,
+                        "--dump-layers", out, "--runs", "1", "--warmup", "0", "--top", "0", "--quiet",
+                        "--threads", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return r, (safetensors_io.load(out)[0] if r.returncode == 0 else None)
+
+
+def main():
+    with open(os.path.join(ROOT, "AvailableModel.txt")) as f:
+        models = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in models:
+            name = "synthetic/%s 224x224: finite, moderate activations, deterministic" % model
+            a_path, b_path, c_path = (os.path.join(tmp, "%s_%s.safetensors" % (model, k)) for k in "abc")
+            ra, a = infer(model, a_path, 3)
+            rb, b = infer(model, b_path, 3)
+            rc, c = infer(model, c_path, 4)
+            problems = []
+            for r in (ra, rb, rc):
+                if r.returncode != 0:
+                    problems.append("exit %d: %s" % (r.returncode, r.stderr.strip()[-300:]))
+                elif "SYNTHETIC" not in r.stderr:
+                    problems.append("no synthetic-weights notice on stderr")
+            worst = 0.0
+            if not problems:
+                for key, v in a.items():
+                    if not key.startswith("layer."):
+                        continue
+                    if not np.all(np.isfinite(v)):
+                        problems.append("%s: non-finite values" % key)
+                        continue
+                    std = float(np.std(v))
+                    worst = max(worst, float(np.max(np.abs(v))))
+                    if not (1e-3 < std < 1e3):
+                        problems.append("%s: std %.3g outside (1e-3, 1e3)" % (key, std))
+                if not np.array_equal(a["logits"], b["logits"]):
+                    problems.append("same seed, different logits")
+                if np.array_equal(a["logits"], c["logits"]):
+                    problems.append("seeds 3 and 4 give the same logits")
+            if problems:
+                failed += 1
+                print("FAIL %s: %s" % (name, "; ".join(problems[:4])))
+            else:
+                print("PASS %s (max |activation| %.3g)" % (name, worst))
+            sys.stdout.flush()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
