@@ -4,6 +4,11 @@
  * large sgemm as the ceiling.  Not a test: a benchmark binary.
  *
  *   bench_cpu_kernels [--threads N] [--filter TEXT] [--min-ms MS] [--reference]
+ *                     [--cold MIB]
+ *
+ * --cold MIB writes that much memory before every timed run, so that the
+ * weights come from DRAM as in a forward pass (the profiler's repeated runs
+ * of one layer are the warm case, the default here).
  *
  * Each layer runs with the fusion the executor gives it (batch norm folded,
  * ReLU for ResNet, SiLU for EfficientNet), warm-up first, then repeatedly for
@@ -97,6 +102,21 @@ static float *alloc_fill(int64_t n, float lo, float hi, unsigned *seed)
     return p;
 }
 
+/* --cold: before every timed run, write this much memory, so that weights
+ * and activations come from DRAM as in a forward pass through a whole
+ * network (the L3 of the machines we use is up to a few hundred MiB). */
+static size_t cold_bytes;
+static char *cold_buf;
+
+static void evict_caches(void)
+{
+    if (!cold_buf)
+        return;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < cold_bytes; i += 64)
+        cold_buf[i] = (char)i;
+}
+
 /* Median seconds of kernel k on step over at least min_s of runs; *min_out
  * receives the fastest run (the machine may be shared: the minimum is what
  * the kernel can do, the median what it did). */
@@ -116,6 +136,7 @@ static double time_kernel(const jp_kernel *k, const jp_step *step, double min_s,
     int reps = 0;
     double start = now_s();
     while (reps < MAX_REPS && (reps < 5 || now_s() - start < min_s)) {
+        evict_caches();
         double t0 = now_s();
         k->run(state, step, &err);
         t[reps++] = now_s() - t0;
@@ -243,14 +264,25 @@ int main(int argc, char **argv)
             min_ms = atof(argv[++i]);
         else if (strcmp(argv[i], "--reference") == 0)
             with_ref = true;
+        else if (strcmp(argv[i], "--cold") == 0 && i + 1 < argc)
+            cold_bytes = (size_t)atof(argv[++i]) << 20;
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--filter TEXT] [--min-ms MS] [--reference]\n",
+            fprintf(stderr,
+                    "usage: %s [--threads N] [--filter TEXT] [--min-ms MS] [--reference] "
+                    "[--cold MIB]\n",
                     argv[0]);
             return 2;
         }
     }
     if (threads < 1)
         threads = 1;
+    if (cold_bytes) {
+        cold_buf = malloc(cold_bytes);
+        if (!cold_buf) {
+            fprintf(stderr, "bench: cannot allocate --cold buffer\n");
+            return 2;
+        }
+    }
     omp_set_num_threads(threads);
     openblas_set_num_threads(1);
     char cpu[256];
@@ -312,5 +344,6 @@ int main(int argc, char **argv)
         jp_cpu_free(y);
     }
     bench_other_ops(filter, min_ms * 1e-3);
+    free(cold_buf);
     return 0;
 }

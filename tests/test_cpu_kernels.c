@@ -22,6 +22,7 @@
 #include "jp_test.h"
 #include "../kernels/cpu/cpu_internal.h"
 #include "../kernels/cpu/cpu_kernels.h"
+#include "../kernels/cpu/cpu_simd.h"
 
 /* ---- random numbers: xorshift64*, reproducible from the printed seed ---- */
 
@@ -323,6 +324,8 @@ static void test_convs(void)
         {"7x7 3x3 s1 p1 c256->128", 1, 256, 128, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
         {"7x7 3x3 s1 p1 c64->12", 1, 64, 12, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, 8},
         {"14x14 3x3 s1 p1 c40->20", 2, 40, 20, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
+        /* few columns, one K block: packed_gemm's shared-B row split at t2 */
+        {"5x5 1x1 c64->36", 1, 64, 36, 5, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, 8},
         {"56x56 1x1 s1 c64->96", 1, 64, 96, 56, 56, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
         {"28x28 1x1 s2 c64->128", 2, 64, 128, 28, 28, 1, 1, 2, 2, 0, 0, 1, 1, 1, false, 1},
         {"17x19 dw 3x3 s1 p1", 1, 24, 24, 17, 19, 3, 3, 1, 1, 1, 1, 1, 1, 24, false, 8},
@@ -790,8 +793,16 @@ static void test_registry_and_backend(void)
     const int p_1x1 = find_kernel("cpu/conv2d/gemm_1x1")->priority;
     const int p_im = find_kernel("cpu/conv2d/im2col_blas")->priority;
     const int p_ref = find_kernel("cpu/conv2d/reference")->priority;
+    const int p_pk = find_kernel("cpu/conv2d/packed_gemm")->priority;
     JP_CHECK("conv priorities depthwise > gemm_1x1 > im2col_blas > reference (err 0.0e+00)",
              p_dw > p_1x1 && p_1x1 > p_im && p_im > p_ref, "%d %d %d %d", p_dw, p_1x1, p_im, p_ref);
+#if JP_VLEN == 16
+    JP_CHECK("conv priority packed_gemm between depthwise and gemm_1x1 on AVX-512 (err 0.0e+00)",
+             p_dw > p_pk && p_pk > p_1x1, "%d", p_pk);
+#else
+    JP_CHECK("conv priority packed_gemm below im2col_blas without AVX-512 (err 0.0e+00)",
+             p_pk < p_im && p_pk > p_ref, "%d", p_pk);
+#endif
     JP_CHECK("linear priorities blas > reference (err 0.0e+00)",
              find_kernel("cpu/linear/blas")->priority > find_kernel("cpu/linear/reference")->priority,
              "wrong order");
