@@ -91,6 +91,7 @@ void jp_cli_model_free(jp_cli_model *m);
 int jp_cmd_models(int argc, char **argv);
 int jp_cmd_layers(int argc, char **argv);
 int jp_cmd_infer(int argc, char **argv);
+int jp_cmd_compare(int argc, char **argv);
 int jp_cmd_process(int argc, char **argv);
 int jp_cmd_profile(int argc, char **argv);
 int jp_cmd_tegrastats(int argc, char **argv);

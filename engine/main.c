@@ -12,6 +12,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"infer", jp_cmd_infer, "run one image through a model: top-5 classes and per-layer times"},
+    {"compare", jp_cmd_compare, "run every implementation of each op on its real input: error and time"},
     {"layers", jp_cmd_layers, "print a model's layer (or op) table: shapes, parameters, MACs"},
     {"models", jp_cmd_models, "list the models jplprof can run (AvailableModel.txt)"},
     {"profile", jp_cmd_profile, "generate the layer-wise latency and power dataset (the seed's options)"},

@@ -1,0 +1,67 @@
+"""`jplprof compare`: every implementation of each op of a layer, on the op's
+real input, checked against the reference and timed.
+Environment: JPLPROF (see run_tests.sh).
+"""
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JPLPROF = os.environ.get("JPLPROF", os.path.join(ROOT, "jplprof"))
+failures = 0
+
+
+def check(name, ok, why=""):
+    global failures
+    print(("PASS compare/%s" % name) if ok else ("FAIL compare/%s: %s" % (name, why)))
+    failures += 0 if ok else 1
+    sys.stdout.flush()
+
+
+def compare(*args):
+    return subprocess.run([JPLPROF, "compare", "--synthetic", "--runs", "3", "--warmup", "1", "--threads", "2"]
+                          + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        js, cs = os.path.join(tmp, "c.json"), os.path.join(tmp, "c.csv")
+        r = compare("--model", "resnet18", "--layer", "4", "--json", js, "--csv", cs)
+        check("resnet18 layer 4 runs, every kernel within the tolerance", r.returncode == 0, r.stdout[-1500:] + r.stderr)
+        rows = json.load(open(js))["results"] if r.returncode == 0 else []
+        convs = {x["op"] for x in rows if x["type"] == "conv2d"}
+        kernels = {(x["op"], x["kernel"]) for x in rows}
+        ok = convs == {"layer1.0.conv1", "layer1.0.conv2"} and all(
+            (op, "cpu/conv2d/reference") in kernels and (op, "cpu/conv2d/im2col_blas") in kernels for op in convs)
+        check("each conv runs the reference and im2col_blas at least", ok, sorted(kernels))
+        ok = all(len(x["samples_s"]) == 3 and x["p5_s"] <= x["median_s"] <= x["p95_s"] and x["pass"] for x in rows)
+        check("every row keeps its samples, p5 <= median <= p95", ok and rows, rows[:1])
+        with open(cs) as f:
+            table = list(csv.DictReader(f)) if os.path.exists(cs) else []
+        check("CSV has the same rows", len(table) == len(rows) and rows, "%d vs %d" % (len(table), len(rows)))
+
+        r = compare("--model", "efficientnet_b0", "--op", "features.1.0.block.0.0", "--json", js)
+        rows = json.load(open(js))["results"] if r.returncode == 0 else []
+        ks = {x["kernel"] for x in rows}
+        check("a depthwise convolution runs the depthwise kernel, within the tolerance",
+              r.returncode == 0 and "cpu/conv2d/depthwise" in ks and all(x["pass"] for x in rows), r.stdout + r.stderr)
+
+        r = compare("--model", "resnet18", "--layer", "4", "--impls", "im2col_blas", "--json", js)
+        rows = json.load(open(js))["results"] if r.returncode == 0 else []
+        check("--impls keeps only the kernels named", r.returncode == 0 and rows and
+              all(x["kernel"] == "cpu/conv2d/im2col_blas" for x in rows), [x["kernel"] for x in rows])
+
+        r = compare("--model", "resnet18", "--impls", "warp_drive")
+        check("--impls with an unknown kernel: clear error", r.returncode == 2 and "warp_drive" in r.stderr, r.stderr)
+        r = compare("--model", "resnet18", "--op", "layer9.conv")
+        check("--op that the model lacks: clear error", r.returncode == 2 and "layer9.conv" in r.stderr, r.stderr)
+        r = compare("--model", "resnet18", "--layer", "99")
+        check("--layer out of range: clear error", r.returncode == 2 and "99" in r.stderr, r.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
