@@ -87,6 +87,25 @@ typedef struct jp_cli_model_options {
 jp_status jp_cli_model_load(jp_cli_model *m, const jp_cli_model_options *opt, jp_error *err);
 void jp_cli_model_free(jp_cli_model *m);
 
+/* A kernel plan (`compare --plan` writes it; infer, profile and compare
+ * read it): the kernel to use per op name, for one model and device.
+ * Format: {"format": "jplprof-plan-1", "model": M, "device": D,
+ *          "ops": {"<op name>": "<kernel name>", ...}}. */
+typedef struct jp_cli_plan {
+    char *path;
+    int n;
+    char **op_names, **kernel_names; /* n each */
+} jp_cli_plan;
+
+/* Reads and checks a plan: its model and device must be these, every op
+ * must be one of graph's and every kernel a kernel of this build for that
+ * device and op type.  Errors name the file and the entry. */
+jp_status jp_cli_plan_load(const char *path, const jp_graph *graph, jp_device device, jp_cli_plan *plan,
+                           jp_error *err);
+void jp_cli_plan_free(jp_cli_plan *plan);
+/* jp_exec_options.kernel_for_op for a plan (ctx: the jp_cli_plan). */
+const char *jp_cli_plan_kernel(void *ctx, const jp_op *op);
+
 /* The subcommands. */
 int jp_cmd_models(int argc, char **argv);
 int jp_cmd_layers(int argc, char **argv);

@@ -14,6 +14,8 @@
 #include "jp_kernel.h"
 #include "jp_safetensors.h"
 
+#include <cJSON.h>
+
 void jp_cli_normalize_options(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -324,4 +326,101 @@ void jp_cli_model_free(jp_cli_model *m)
     jp_graph_free(&m->graph);
     free(m->input);
     memset(m, 0, sizeof *m);
+}
+
+jp_status jp_cli_plan_load(const char *path, const jp_graph *graph, jp_device device, jp_cli_plan *plan,
+                           jp_error *err)
+{
+    memset(plan, 0, sizeof *plan);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return jp_error_set(err, errno == ENOENT ? JP_ERR_MISSING : JP_ERR_IO, "--plan %s: cannot open: %s", path,
+                            strerror(errno));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char buf[8192];
+    size_t n;
+    while (mem && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, mem);
+    fclose(f);
+    if (!mem || fclose(mem) != 0) {
+        free(text);
+        return jp_error_set(err, JP_ERR_NOMEM, "--plan %s: out of memory", path);
+    }
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    jp_status st = JP_OK;
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *dev = cJSON_GetObjectItemCaseSensitive(root, "device");
+    const cJSON *ops = cJSON_GetObjectItemCaseSensitive(root, "ops");
+    if (!cJSON_IsObject(root) || !cJSON_IsString(fmt) || strcmp(fmt->valuestring, "jplprof-plan-1") != 0 ||
+        !cJSON_IsString(model) || !cJSON_IsString(dev) || !cJSON_IsObject(ops)) {
+        st = jp_error_set(err, JP_ERR_FORMAT,
+                          "--plan %s: not a jplprof plan (expected {\"format\": \"jplprof-plan-1\", \"model\", "
+                          "\"device\", \"ops\"}, as jplprof compare --plan writes)",
+                          path);
+        goto done;
+    }
+    if (strcmp(model->valuestring, graph->model) != 0 || strcmp(dev->valuestring, jp_device_name(device)) != 0) {
+        st = jp_error_set(err, JP_ERR_ARG, "--plan %s: a plan for %s on %s, not for %s on %s", path, model->valuestring,
+                          dev->valuestring, graph->model, jp_device_name(device));
+        goto done;
+    }
+    plan->path = strdup(path);
+    int count = cJSON_GetArraySize(ops);
+    plan->op_names = calloc((size_t)count + 1, sizeof *plan->op_names);
+    plan->kernel_names = calloc((size_t)count + 1, sizeof *plan->kernel_names);
+    if (!plan->path || !plan->op_names || !plan->kernel_names) {
+        st = jp_error_set(err, JP_ERR_NOMEM, "--plan %s: out of memory", path);
+        goto done;
+    }
+    for (const cJSON *e = ops->child; e; e = e->next) {
+        const jp_op *op = NULL;
+        for (int i = 0; i < graph->n_ops && !op; i++)
+            if (strcmp(graph->ops[i].name, e->string) == 0)
+                op = &graph->ops[i];
+        const jp_kernel *k = cJSON_IsString(e) ? jp_kernel_find(e->valuestring) : NULL;
+        if (!op) {
+            st = jp_error_set(err, JP_ERR_FORMAT, "--plan %s: ops.%s: %s has no such op", path, e->string,
+                              graph->model);
+            goto done;
+        }
+        if (!k || k->device != device || k->op_type != op->type) {
+            st = jp_error_set(err, JP_ERR_FORMAT, "--plan %s: ops.%s: \"%s\" is not a %s kernel of this build for %s",
+                              path, e->string, cJSON_IsString(e) ? e->valuestring : "?", jp_device_name(device),
+                              jp_op_type_name(op->type));
+            goto done;
+        }
+        plan->op_names[plan->n] = strdup(e->string);
+        plan->kernel_names[plan->n] = strdup(e->valuestring);
+        plan->n++;
+    }
+done:
+    cJSON_Delete(root);
+    if (st)
+        jp_cli_plan_free(plan);
+    return st;
+}
+
+void jp_cli_plan_free(jp_cli_plan *plan)
+{
+    for (int i = 0; i < plan->n; i++) {
+        free(plan->op_names[i]);
+        free(plan->kernel_names[i]);
+    }
+    free(plan->op_names);
+    free(plan->kernel_names);
+    free(plan->path);
+    memset(plan, 0, sizeof *plan);
+}
+
+const char *jp_cli_plan_kernel(void *ctx, const jp_op *op)
+{
+    const jp_cli_plan *plan = ctx;
+    for (int i = 0; plan && i < plan->n; i++)
+        if (strcmp(plan->op_names[i], op->name) == 0)
+            return plan->kernel_names[i];
+    return NULL;
 }

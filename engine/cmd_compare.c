@@ -38,6 +38,7 @@ typedef struct compare_options {
     const char *impls;   /* comma-separated kernel names (or name suffixes); NULL: all */
     long runs, warmup;
     const char *json_path, *csv_path;
+    const char *plan_path; /* written: the fastest correct kernel per op */
 } compare_options;
 
 static void usage(FILE *out)
@@ -57,7 +58,9 @@ static void usage(FILE *out)
             "  --weights FILE | --synthetic | --seed N   as for infer\n"
             "  --threads N           CPU threads (default: all online cores)\n"
             "  --runs N              timed calls per kernel (default 20); --warmup N (3)\n"
-            "  --json FILE, --csv FILE   also write every row (and every sample, JSON)\n");
+            "  --json FILE, --csv FILE   also write every row (and every sample, JSON)\n"
+            "  --plan FILE           write the fastest correct kernel per op, for infer and\n"
+            "                        profile --plan\n");
 }
 
 static jp_status parse_args(int argc, char **argv, compare_options *o, jp_error *err)
@@ -70,7 +73,8 @@ static jp_status parse_args(int argc, char **argv, compare_options *o, jp_error 
         {"synthetic", no_argument, NULL, 'Y'},     {"seed", required_argument, NULL, 'S'},
         {"threads", required_argument, NULL, 't'}, {"runs", required_argument, NULL, 'r'},
         {"warmup", required_argument, NULL, 'W'},  {"json", required_argument, NULL, 'J'},
-        {"csv", required_argument, NULL, 'C'},     {"help", no_argument, NULL, 'h'},
+        {"csv", required_argument, NULL, 'C'},     {"plan", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
         {0},
     };
     long v;
@@ -112,6 +116,7 @@ static jp_status parse_args(int argc, char **argv, compare_options *o, jp_error 
             break;
         case 'J': o->json_path = optarg; break;
         case 'C': o->csv_path = optarg; break;
+        case 'P': o->plan_path = optarg; break;
         case 'h': return JP_STATUS_COUNT;
         case ':':
             return jp_error_set(err, JP_ERR_ARG, "option \"%s\" needs a value (see jplprof compare --help)",
@@ -449,6 +454,26 @@ int jp_cmd_compare(int argc, char **argv)
     }
     if (o.csv_path && write_csv(o.csv_path, results, n_results, &err))
         goto fail;
+    if (o.plan_path) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "format", "jplprof-plan-1");
+        cJSON_AddStringToObject(root, "model", g->model);
+        cJSON_AddStringToObject(root, "device", jp_device_name(o.device));
+        cJSON *ops = cJSON_AddObjectToObject(root, "ops");
+        for (size_t i = 0; i < n_results; i++) {
+            const result *best = NULL;
+            for (size_t j = 0; j < n_results; j++)
+                if (results[j].op == results[i].op && results[j].pass &&
+                    (!best || results[j].median_s < best->median_s))
+                    best = &results[j];
+            if (best && !cJSON_GetObjectItemCaseSensitive(ops, results[i].op->name))
+                cJSON_AddStringToObject(ops, results[i].op->name, best->kernel->name);
+        }
+        st = jp_json_write_atomic(o.plan_path, root, true, &err);
+        cJSON_Delete(root);
+        if (st)
+            goto fail;
+    }
     size_t failed = 0;
     for (size_t i = 0; i < n_results; i++)
         failed += !results[i].pass;

@@ -29,6 +29,7 @@ typedef struct infer_options {
     long runs, warmup, top;
     bool quiet;
     const char *dump_path;
+    const char *plan_path;
 } infer_options;
 
 static void usage(FILE *out)
@@ -54,6 +55,7 @@ static void usage(FILE *out)
             "  --top K                 classes to print (default 5)\n"
             "  --dump-layers FILE      write every layer's output (layer.<i>), the input and\n"
             "                          the logits as safetensors; at op granularity also op.<name>\n"
+            "  --plan FILE             the kernel per op from `jplprof compare --plan`\n"
             "  --quiet                 print only the summary line and the classes\n");
 }
 
@@ -68,6 +70,7 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
         {"no-fuse", no_argument, NULL, 'F'},       {"runs", required_argument, NULL, 'r'},
         {"warmup", required_argument, NULL, 'W'},  {"top", required_argument, NULL, 'k'},
         {"dump-layers", required_argument, NULL, 'D'}, {"quiet", no_argument, NULL, 'q'},
+        {"plan", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},          {0},
     };
     long seed = 0;
@@ -111,6 +114,7 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
                 return err->status;
             break;
         case 'D': o->dump_path = optarg; break;
+        case 'P': o->plan_path = optarg; break;
         case 'q': o->quiet = true; break;
         case 'h': return JP_STATUS_COUNT; /* help printed by the caller */
         case ':':
@@ -280,16 +284,24 @@ int jp_cmd_infer(int argc, char **argv)
     if (jp_cli_model_load(&m, &o.model, &err))
         return jp_cli_fail("infer", &err);
     const jp_graph *g = &m.graph;
+    jp_cli_plan plan = {0};
+    if (o.plan_path && jp_cli_plan_load(o.plan_path, g, o.device, &plan, &err)) {
+        jp_cli_model_free(&m);
+        return jp_cli_fail("infer", &err);
+    }
     jp_exec ex;
     jp_exec_options eo = {
         .device = o.device,
         .fuse = o.fuse && !o.op_level,
         .keep_all_values = o.op_level && o.dump_path,
+        .kernel_for_op = o.plan_path ? jp_cli_plan_kernel : NULL,
+        .kernel_for_op_ctx = &plan,
     };
     timing t = {.run = -1};
     double *scratch = NULL, *total_s = NULL, *hooked_s = NULL;
     int rc = 0;
     if (jp_exec_build(&ex, g, &eo, &err)) {
+        jp_cli_plan_free(&plan);
         jp_cli_model_free(&m);
         return jp_cli_fail("infer", &err);
     }
@@ -332,9 +344,9 @@ int jp_cmd_infer(int argc, char **argv)
     }
 
     if (!o.quiet) {
-        printf("model %s | device %s (%ld threads) | weights %s | %s [1, 3, %lld, %lld]\n", g->model,
+        printf("model %s | device %s (%ld threads) | weights %s | %s [1, 3, %lld, %lld] | kernels %s\n", g->model,
                jp_device_name(o.device), o.threads, m.weights.synthetic ? "SYNTHETIC" : m.weights.path, m.input_desc,
-               (long long)g->input_dims[2], (long long)g->input_dims[3]);
+               (long long)g->input_dims[2], (long long)g->input_dims[3], o.plan_path ? o.plan_path : "default");
         printf("%-5s %-34s %-22s %-20s %-28s %10s\n", o.op_level ? "op" : "layer", "path", "type", "output",
                "kernel", "median_ms");
     }
@@ -401,6 +413,7 @@ done:
     free(total_s);
     free(hooked_s);
     jp_exec_free(&ex);
+    jp_cli_plan_free(&plan);
     jp_cli_model_free(&m);
     return rc;
 }

@@ -63,6 +63,7 @@ typedef struct profile_options {
     long warmup;
     long threads;
     const char *trace_path;
+    const char *plan_path;      /* kernels per op for the model the plan names */
     uint64_t seed;
 } profile_options;
 
@@ -104,7 +105,9 @@ static void usage(FILE *out)
             "  --warmup N             untimed calls before the latency samples (default 10)\n"
             "  --threads N            CPU threads (default: all online cores)\n"
             "  --trace FILE           write a Chrome/Perfetto trace (ui.perfetto.dev)\n"
-            "  --seed N               seed of synthetic weights (default 0)\n");
+            "  --seed N               seed of synthetic weights (default 0)\n"
+            "  --plan FILE            kernels per op from `jplprof compare --plan` (for the model\n"
+            "                         it names; the others use the default kernels)\n");
 }
 
 /* The seed took --tgr_params as a space-separated list of words: join the
@@ -151,6 +154,7 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
         {"threads", required_argument, NULL, 't'},
         {"trace", required_argument, NULL, 'x'},
         {"seed", required_argument, NULL, 'S'},
+        {"plan", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -230,6 +234,7 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
                 return err->status;
             break;
         case 'x': o->trace_path = optarg; break;
+        case 'K': o->plan_path = optarg; break;
         case 'S':
             if (jp_cli_parse_int("--seed", optarg, 0, LONG_MAX, &v, err))
                 return err->status;
@@ -570,9 +575,23 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
     jp_cli_model m;
     if (jp_cli_model_load(&m, &mo, err))
         return err->status;
+    jp_cli_plan plan = {0};
+    bool use_plan = false;
+    if (o->plan_path) {
+        /* Only the plan's own model uses it: peek at its model first. */
+        jp_error perr = {0};
+        use_plan = jp_cli_plan_load(o->plan_path, &m.graph, o->device, &plan, &perr) == JP_OK;
+        if (!use_plan && perr.status != JP_ERR_ARG) {
+            *err = perr;
+            jp_cli_model_free(&m);
+            return err->status;
+        }
+    }
     jp_exec ex;
-    jp_exec_options eo = {.device = o->device, .fuse = !o->op_level, .keep_all_values = o->op_level};
+    jp_exec_options eo = {.device = o->device, .fuse = !o->op_level, .keep_all_values = o->op_level,
+                          .kernel_for_op = use_plan ? jp_cli_plan_kernel : NULL, .kernel_for_op_ctx = &plan};
     if (jp_exec_build(&ex, &m.graph, &eo, err)) {
+        jp_cli_plan_free(&plan);
         jp_cli_model_free(&m);
         return err->status;
     }
@@ -594,6 +613,7 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
         if (src)
             cJSON_AddStringToObject(wj, "source_sha256", src);
     }
+    cJSON_AddStringToObject(mj, "plan", use_plan ? o->plan_path : "default kernels");
     cJSON_AddItemToObject(mj, "layers", layer_table_json(&ex, o->op_level));
     cJSON *ij = cJSON_AddArrayToObject(mj, "images");
 
@@ -684,6 +704,7 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
     free(samples);
     free(sorted);
     jp_exec_free(&ex);
+    jp_cli_plan_free(&plan);
     jp_cli_model_free(&m);
     return st;
 }

@@ -54,6 +54,33 @@ def main():
         check("--impls keeps only the kernels named", r.returncode == 0 and rows and
               all(x["kernel"] == "cpu/conv2d/im2col_blas" for x in rows), [x["kernel"] for x in rows])
 
+        plan = os.path.join(tmp, "plan.json")
+        r = compare("--model", "resnet18", "--layer", "4", "--plan", plan, "--json", js)
+        rows = json.load(open(js))["results"] if r.returncode == 0 else []
+        ops = json.load(open(plan))["ops"] if os.path.exists(plan) else {}
+        fastest = {}
+        for x in rows:
+            if x["pass"] and (x["op"] not in fastest or x["median_s"] < fastest[x["op"]][1]):
+                fastest[x["op"]] = (x["kernel"], x["median_s"])
+        check("--plan writes the fastest correct kernel of each op", ops and ops == {k: v[0] for k, v in
+              fastest.items()}, ops)
+        inf = subprocess.run([JPLPROF, "infer", "--model", "resnet18", "--synthetic", "--plan", plan, "--runs", "1",
+                              "--granularity", "op", "--top", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        used = {l.split()[1]: l.split()[-2] for l in inf.stdout.splitlines() if l[:1].isdigit()}
+        check("infer --plan runs each planned op on the planned kernel", inf.returncode == 0 and ops and
+              all(used.get(op) == k for op, k in ops.items()), inf.stderr[-300:] + str(used)[:300])
+        inf = subprocess.run([JPLPROF, "infer", "--model", "resnet50", "--synthetic", "--plan", plan],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        check("a plan for another model: clear error", inf.returncode == 2 and "resnet18" in inf.stderr, inf.stderr)
+        with open(plan, "w") as f:
+            json.dump({"format": "jplprof-plan-1", "model": "resnet18", "device": "cpu",
+                       "ops": {"conv1": "cpu/conv2d/depthwise"}}, f)
+        inf = subprocess.run([JPLPROF, "infer", "--model", "resnet18", "--synthetic", "--plan", plan],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        check("a plan naming a kernel that cannot run the op: clear error",
+              inf.returncode != 0 and "conv1" in inf.stderr and "depthwise" in inf.stderr, inf.stderr)
+
         r = compare("--model", "resnet18", "--impls", "warp_drive")
         check("--impls with an unknown kernel: clear error", r.returncode == 2 and "warp_drive" in r.stderr, r.stderr)
         r = compare("--model", "resnet18", "--op", "layer9.conv")
