@@ -206,8 +206,8 @@ static jp_status decode_grey16(const char *path, const uint8_t *bytes, size_t n_
  * end of data segment": a cut file closed with an end-of-image marker), which
  * PIL accepts, filling the rest with grey, and jplprof refuses as cut. */
 
-/* libjpeg's error manager, with a way out: libjpeg's own error_exit calls
- * exit() and its messages go to stderr. */
+/* libjpeg's error manager, with a way out: libjpeg's own error_exit ends
+ * the process and prints to stderr. */
 typedef struct jpeg_error_escape {
     struct jpeg_error_mgr mgr; /* first: libjpeg hands back &mgr as cinfo->err */
     jmp_buf escape;
