@@ -4,16 +4,24 @@
  *
  * Kernels up to 7x7, any stride up to 4, padding and dilation.  Batch norm is
  * folded into the weights and bias in prepare; the activation is applied to
- * each output tile while it is still in registers.
+ * each output tile while it is still in registers.  OpenMP splits the n*c
+ * planes.  Outputs are computed in tiles of up to 8 vectors (rows x column
+ * vectors, 7 rows when 7 divides the plane) whose accumulators stay in
+ * registers across all taps (cpu_simd.h).  Three paths, chosen in prepare:
  *
- * Per channel plane (OpenMP splits the n*c planes), the padded input is first
- * copied into the thread's workspace as `stride` column phases:
- *     phase[q][r][x] = padded[r][stride*x + q]
- * so that every kernel tap reads a contiguous run whatever the stride, and
- * no bounds test remains in the inner loops: output column ox, tap kx reads
- * phase[(kx*dil) % stride][row][ox + (kx*dil) / stride].  Outputs are
- * computed in tiles of up to 8 vectors (rows x column vectors) whose
- * accumulators stay in registers across all kh*kw taps (cpu_simd.h).
+ *   - 3x3 and 5x5, stride 1, no dilation (dw_tile_s1): the tile reads the
+ *     input plane itself; rows outside the plane are skipped, columns
+ *     outside come from masked loads.  Each (input row, kx) vector is loaded
+ *     once and feeds the up-to-K output rows that use it.
+ *   - the same at stride 2 on AVX-512 (dw_tile_s2): two loads and one
+ *     permute de-interleave the 32 input floats of a tap pair.
+ *   - anything else (and stride 2 without AVX-512): the padded input is first
+ *     copied into the thread's workspace as `stride` column phases,
+ *         phase[q][r][x] = padded[r][stride*x + q],
+ *     so that every tap reads a contiguous run whatever the stride, with no
+ *     bounds test left: output column ox, tap kx reads
+ *     phase[(kx*dil) % stride][row][ox + (kx*dil) / stride]
+ *     (dw_tile for any kernel, dw_tile_k for 3x3/5x5 without dilation).
  */
 #include "cpu_simd.h"
 

@@ -101,6 +101,13 @@ typedef struct pg_seg {
     int32_t len;         /* columns                                           */
 } pg_seg;
 
+/* Where row k of the im2col matrix reads: input plane c = k / (kh*kw) at
+ * offset `plane`, row oy*sh + iy, column ox*sw + ix. */
+typedef struct pg_ktap {
+    int64_t plane;       /* c * h * w                                          */
+    int32_t iy, ix;      /* ky*dh - ph, kx*dw - pw                            */
+} pg_ktap;
+
 typedef struct pg_plan {
     int64_t n, c_in, h, w, c_out, oh, ow;
     int groups, kh, kw, sh, sw, ph, pw, dh, dw;
@@ -124,6 +131,7 @@ typedef struct pg_plan {
     float *b;            /* [n_threads][b_floats], or [b_floats] when shared  */
     int64_t max_runs;    /* per thread                                         */
     pg_seg *runs;        /* [n_threads][max_runs]                              */
+    pg_ktap *ktab;       /* [k_g]                                              */
 } pg_plan;
 
 static int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -163,6 +171,7 @@ static void pg_release(void *state)
     jp_cpu_free(p->b);
     jp_cpu_free(p->runs);
     jp_cpu_free(p->partial);
+    jp_cpu_free(p->ktab);
     free(p);
 }
 
@@ -286,7 +295,15 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
     p->b = jp_cpu_alloc((size_t)p->b_floats * (size_t)(p->shared_b ? 1 : nt) * sizeof(float));
     p->max_runs = p->col_block / p->ow + p->col_block / PG_NR + 2;
     p->runs = jp_cpu_alloc((size_t)p->max_runs * (size_t)nt * sizeof(pg_seg));
-    if (!p->b || !p->runs) {
+    p->ktab = jp_cpu_alloc((size_t)p->k_g * sizeof(pg_ktap));
+    if (p->ktab)
+        for (int64_t k = 0; k < p->k_g; k++) {
+            const int64_t taps = (int64_t)p->kh * p->kw;
+            const int64_t ky = (k % taps) / p->kw, kx = k % p->kw;
+            p->ktab[k] = (pg_ktap){(k / taps) * p->h * p->w, (int32_t)(ky * p->dh - p->ph),
+                                   (int32_t)(kx * p->dw - p->pw)};
+        }
+    if (!p->b || !p->runs || !p->ktab) {
         pg_release(p);
         return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate the packing workspace",
                             step->op->name);
@@ -320,14 +337,24 @@ static int64_t pg_make_runs(const pg_plan *p, int64_t n0, int64_t nb, pg_seg *ru
 }
 
 /* dst[j] = row[ix0 + j*stride] for j < len, 0 where the index leaves
- * [0, w).  Stride 1 (and 2 on AVX-512) by vectors: masked loads zero the
+ * [0, w).  Stride 1 (and 2 on AVX-512) by vectors; inside the row (most
+ * runs) with plain loads, at its edges with masked loads that zero the
  * padding in the same instruction that copies the data. */
 JP_ALWAYS_INLINE void pg_copy_run(float *restrict dst, const float *restrict row, int64_t w,
                                   int64_t ix0, int stride, int len)
 {
 #if JP_VLEN > 1
+    const bool inside = ix0 >= 0 && ix0 + (int64_t)(len - 1) * stride < w;
     if (stride == 1) {
-        for (int j = 0; j < len; j += JP_VLEN) {
+        int j = 0;
+        if (inside) {
+            for (; j + JP_VLEN <= len; j += JP_VLEN)
+                jp_v_store(dst + j, jp_v_load(row + ix0 + j));
+            if (j < len)
+                jp_v_store_n(dst + j, jp_v_load_n(row + ix0 + j, len - j), len - j);
+            return;
+        }
+        for (; j < len; j += JP_VLEN) {
             const int64_t i = ix0 + j;
             const jp_vf v = jp_v_load_range(row + i, -i, w - i);
             if (len - j >= JP_VLEN)
@@ -345,9 +372,15 @@ JP_ALWAYS_INLINE void pg_copy_run(float *restrict dst, const float *restrict row
         for (int j = 0; j < len; j += 16) {
             const int cnt = len - j < 16 ? len - j : 16;
             const int64_t i = ix0 + 2 * j; /* reads i .. i + 2*cnt - 2 */
-            const int64_t hi = w - i < 2 * cnt - 1 ? w - i : 2 * cnt - 1;
-            const __m512 a = jp_v_load_range(row + i, -i, hi);
-            const __m512 b = jp_v_load_range(row + i + 16, -i - 16, hi - 16);
+            __m512 a, b;
+            if (inside) {
+                a = jp_v_load_n(row + i, 2 * cnt - 1 < 16 ? 2 * cnt - 1 : 16);
+                b = 2 * cnt - 1 > 16 ? jp_v_load_n(row + i + 16, 2 * cnt - 1 - 16) : a;
+            } else {
+                const int64_t hi = w - i < 2 * cnt - 1 ? w - i : 2 * cnt - 1;
+                a = jp_v_load_range(row + i, -i, hi);
+                b = jp_v_load_range(row + i + 16, -i - 16, hi - 16);
+            }
             jp_v_store_n(dst + j, _mm512_permutex2var_ps(a, even, b), cnt);
         }
         return;
@@ -363,41 +396,40 @@ JP_ALWAYS_INLINE void pg_copy_run(float *restrict dst, const float *restrict row
  * columns given by runs (of a block of nb columns), into b: row k0+kk of
  * panel j at b + (j*ld_panel + kk)*PG_NR (ld_panel: rows per panel in the
  * layout, kc for a private K block, k_g for the shared whole-K layout with b
- * pointing at row k0); columns past nb in the last panel are zero. */
+ * pointing at row k0); columns past nb in the last panel are zero.
+ * Runs outside, rows k inside, with the per-k offsets from p->ktab: the
+ * other way round, the per-run bookkeeping was paid kc times over (23% of
+ * a 64-channel 3x3 layer went to packing). */
 static void pg_pack_b(const pg_plan *p, const float *restrict x_g, const pg_seg *runs,
                       int64_t n_runs, int64_t nb, int64_t k0, int64_t kc, float *restrict b,
                       int64_t ld_panel)
 {
     const int64_t panels = div_up(nb, PG_NR);
-    const int64_t taps = (int64_t)p->kh * p->kw;
     const int64_t tail = panels * PG_NR - nb; /* zero columns of the last panel */
-    for (int64_t kk = 0; kk < kc; kk++) {
-        const int64_t k = k0 + kk;
-        const int64_t c = k / taps, ky = (k % taps) / p->kw, kx = k % p->kw;
-        const float *x_c = x_g + c * p->h * p->w;
+    const pg_ktap *kt = p->ktab + k0;
+    for (int64_t r = 0; r < n_runs; r++) {
+        const pg_seg *run = &runs[r];
+        float *dst = b + run->panel * ld_panel * PG_NR + run->col;
         if (p->contiguous) {
-            for (int64_t r = 0; r < n_runs; r++) {
-                const pg_seg *run = &runs[r];
-                memcpy(b + (run->panel * ld_panel + kk) * PG_NR + run->col,
-                       x_c + run->oy * p->ow + run->ox, (size_t)run->len * sizeof(float));
-            }
-        } else {
-            const int64_t iy_off = ky * p->dh - p->ph, ix_off = kx * p->dw - p->pw;
-            for (int64_t r = 0; r < n_runs; r++) {
-                const pg_seg *run = &runs[r];
-                float *dst = b + (run->panel * ld_panel + kk) * PG_NR + run->col;
-                const int64_t iy = run->oy * p->sh + iy_off;
-                if (iy < 0 || iy >= p->h)
-                    memset(dst, 0, (size_t)run->len * sizeof(float));
-                else
-                    pg_copy_run(dst, x_c + iy * p->w, p->w, run->ox * p->sw + ix_off, p->sw,
-                                run->len);
-            }
+            const float *src = x_g + run->oy * p->ow + run->ox;
+            for (int64_t kk = 0; kk < kc; kk++)
+                pg_copy_run(dst + kk * PG_NR, src + kt[kk].plane, p->w * p->h, 0, 1, run->len);
+            continue;
         }
-        if (tail > 0)
+        const int64_t iy0 = run->oy * p->sh, ix0 = run->ox * p->sw;
+        for (int64_t kk = 0; kk < kc; kk++) {
+            const int64_t iy = iy0 + kt[kk].iy;
+            if (iy < 0 || iy >= p->h)
+                memset(dst + kk * PG_NR, 0, (size_t)run->len * sizeof(float));
+            else
+                pg_copy_run(dst + kk * PG_NR, x_g + kt[kk].plane + iy * p->w, p->w,
+                            ix0 + kt[kk].ix, p->sw, run->len);
+        }
+    }
+    if (tail > 0)
+        for (int64_t kk = 0; kk < kc; kk++)
             memset(b + ((panels - 1) * ld_panel + kk) * PG_NR + (nb - (panels - 1) * PG_NR), 0,
                    (size_t)tail * sizeof(float));
-    }
 }
 
 /* The microkernel: C[rows, cols] (+)= A[kc][PG_MR]^T-panel * B[kc][PG_NR]
