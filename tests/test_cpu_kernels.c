@@ -808,6 +808,12 @@ static void test_registry_and_backend(void)
              "wrong order");
 
     jp_error err = {0};
+    bool threads_ok = jp_cpu_backend.set_threads &&
+                      jp_cpu_backend.set_threads(2, &err) == JP_OK &&
+                      omp_get_max_threads() == 2 && openblas_get_num_threads() == 1 &&
+                      jp_cpu_backend.set_threads(0, &err) == JP_ERR_ARG;
+    JP_CHECK("cpu backend set_threads: OpenMP n, OpenBLAS 1, 0 refused (err 0.0e+00)",
+             threads_ok, "omp %d, openblas %d", omp_get_max_threads(), openblas_get_num_threads());
     void *p = NULL;
     jp_status st = jp_cpu_backend.alloc(1000, &p, &err);
     JP_CHECK("cpu backend alloc is 64-byte aligned (err 0.0e+00)",

@@ -746,11 +746,12 @@ static jp_status pg_run(void *state, const jp_step *step, jp_error *err)
     return JP_OK;
 }
 
-/* The default GEMM convolution where the build targets AVX-512 (measured:
- * faster than OpenBLAS on every ResNet-50 and EfficientNet-B0 layer but two
- * 1x1 14x14 ones, within 10% there).  Built for AVX2 or less, its tile is
- * smaller than what OpenBLAS (which dispatches on the CPU at run time)
- * uses: there it ranks below cpu/conv2d/im2col_blas. */
+/* The default GEMM convolution where the build targets AVX-512 (measured
+ * with tests/bench_cpu_kernels.c at 2 threads: faster than im2col_blas and
+ * gemm_1x1 on every ResNet-50 and EfficientNet-B0 layer, by 10-45%).  Built
+ * for AVX2 or less, its tile is smaller than what OpenBLAS (which
+ * dispatches on the CPU at run time) uses: there it ranks below
+ * cpu/conv2d/im2col_blas. */
 #if JP_VLEN == 16
 #define PG_PRIORITY 25
 #else

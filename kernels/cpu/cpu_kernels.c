@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cpu_internal.h"
+#include "cpu_threads.h"
 
 static const jp_kernel *const cpu_kernels[] = {
     &jp_cpu_conv2d_reference,
@@ -96,4 +97,6 @@ const jp_backend jp_cpu_backend = {
     .download = cpu_copy,
     .synchronize = cpu_synchronize,
     .describe = cpu_describe,
+    /* OpenMP for our loops, OpenBLAS single-threaded inside them. */
+    .set_threads = jp_cpu_set_threads,
 };

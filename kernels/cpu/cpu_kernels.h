@@ -5,10 +5,12 @@
  * jp_cpu_kernels(); the registry (kernels/registry.c) merges that list with
  * the other backends'.  Names are "cpu/<op>/<impl>" and stable.
  *
- * Threads: the kernels parallelise with OpenMP (omp_get_max_threads()) and
- * call OpenBLAS from inside their parallel loops; the caller must set
- * OpenBLAS to one thread (openblas_set_num_threads(1)) before running them,
- * or the two thread pools oversubscribe the cores.
+ * Threads: the kernels parallelise with OpenMP (omp_get_max_threads(), read
+ * in prepare to size per-thread workspaces) and call OpenBLAS from inside
+ * their parallel loops, so OpenBLAS must run single-threaded: the backend's
+ * set_threads (cpu_threads.c) sets both, and must be called before the
+ * kernels are prepared.  Without it the two thread pools oversubscribe the
+ * cores (AlexNet's classifier ran 2x slower).
  */
 #ifndef JP_CPU_KERNELS_H
 #define JP_CPU_KERNELS_H
@@ -22,7 +24,7 @@
 const jp_kernel *const *jp_cpu_kernels(size_t *count);
 
 /* Host memory: 64-byte aligned malloc; upload/download are memcpy;
- * synchronize does nothing. */
+ * synchronize does nothing; set_threads as above. */
 extern const jp_backend jp_cpu_backend;
 
 #endif /* JP_CPU_KERNELS_H */
