@@ -51,6 +51,9 @@ void jp_cli_free_models(char **names, int n);
 /* Fails with JP_ERR_ARG listing the available models unless name is one. */
 jp_status jp_cli_check_model(const char *name, jp_error *err);
 
+/* The --threads default: the online cores (at least 1). */
+long jp_cli_default_threads(void);
+
 /* Parses --granularity: "layer" (false) or "op" (true). */
 jp_status jp_cli_parse_granularity(const char *text, bool *op_level, jp_error *err);
 

@@ -155,6 +155,12 @@ jp_status jp_cli_check_model(const char *name, jp_error *err)
     return JP_OK;
 }
 
+long jp_cli_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
+}
+
 jp_status jp_cli_parse_granularity(const char *text, bool *op_level, jp_error *err)
 {
     if (strcmp(text, "op") == 0)

@@ -347,10 +347,8 @@ int jp_cmd_compare(int argc, char **argv)
     }
     if (st || check_impls(o.impls, &err))
         return jp_cli_fail("compare", &err);
-    if (!o.threads) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        o.threads = n > 0 ? n : 1;
-    }
+    if (!o.threads)
+        o.threads = jp_cli_default_threads();
     if (jp_cli_init_device(o.device, (int)o.threads, &err))
         return jp_cli_fail("compare", &err);
     jp_cli_model m;

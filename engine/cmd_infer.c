@@ -272,10 +272,8 @@ int jp_cmd_infer(int argc, char **argv)
     }
     if (st)
         return jp_cli_fail("infer", &err);
-    if (!o.threads) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        o.threads = n > 0 ? n : 1;
-    }
+    if (!o.threads)
+        o.threads = jp_cli_default_threads();
     o.model.quiet = false;
     if (jp_cli_init_device(o.device, (int)o.threads, &err))
         return jp_cli_fail("infer", &err);

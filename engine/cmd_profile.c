@@ -825,10 +825,8 @@ int jp_cmd_profile(int argc, char **argv)
         o.eval_latency = true;
         fprintf(stderr, "jplprof profile: neither --eval_latency nor --eval_tgr given: measuring latency.\n");
     }
-    if (!o.threads) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        o.threads = n > 0 ? n : 1;
-    }
+    if (!o.threads)
+        o.threads = jp_cli_default_threads();
 
     profiler p = {.o = &o};
     char **models = NULL, **images = NULL;
