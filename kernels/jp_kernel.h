@@ -10,6 +10,7 @@
  *             algorithms; never timed                  (optional)
  *   run       only computes: no allocation, no I/O, no printing, no timing
  *   release   frees what prepare made                  (optional)
+ *   describe  the choices prepare made, one line        (optional)
  * Kernels are registered by a stable name "<device>/<op>/<impl>"
  * ("cpu/conv2d/im2col_blas"); datasets and plans are keyed by it.
  *
@@ -63,7 +64,16 @@ typedef struct jp_kernel {
     jp_status (*run)(void *state, const jp_step *step, jp_error *err);
     /* Optional. */
     void (*release)(void *state);
+    /* Optional: one line saying what prepare chose for this step, for
+     * `jplprof layers --device`, compare and the manifest ("algo
+     * IMPLICIT_PRECOMP_GEMM, workspace 0 B, bias+relu fused").  state is what
+     * this kernel's prepare returned; buf always gets a NUL-terminated
+     * string ("" when there is nothing to say). */
+    void (*describe)(const void *state, char *buf, size_t buf_bytes);
 } jp_kernel;
+
+/* k->describe(state) into buf, or "" when k has no describe slot. */
+void jp_kernel_describe(const jp_kernel *k, const void *state, char *buf, size_t buf_bytes);
 
 /* A backend: memory and synchronisation for one device.  The CPU backend is
  * always present; the CUDA one only in builds with CUDA and on machines with a
@@ -87,6 +97,12 @@ typedef struct jp_backend {
     /* Optional: the number of host threads this backend's kernels use
      * (the CLI's --threads). */
     jp_status (*set_threads)(int n_threads, jp_error *err);
+    /* Optional: measures the device's peak FP32 multiply-add rate, GFLOP/s
+     * (2 per FMA), with the threads set_threads gave (CPU) or the whole GPU,
+     * and says how in `how` ("register-only AVX-512 FMA loop, 2 threads,
+     * best of 5 x 0.1 s").  Takes about half a second; never call it inside
+     * a timed region. */
+    jp_status (*measure_peak)(double *gflops, char *how, size_t how_bytes, jp_error *err);
 } jp_backend;
 
 /* The registry (kernels/registry.c): every kernel and backend of this build. */

@@ -96,3 +96,12 @@ const jp_backend *jp_backend_get(jp_device device)
         return NULL;
     }
 }
+
+void jp_kernel_describe(const jp_kernel *k, const void *state, char *buf, size_t buf_bytes)
+{
+    if (!buf || buf_bytes == 0)
+        return;
+    buf[0] = '\0';
+    if (k && k->describe)
+        k->describe(state, buf, buf_bytes);
+}

@@ -239,13 +239,17 @@ static bool conv_expect_support(const char *kernel, const conv_case *c)
         return c->kh == 1 && c->kw == 1 && c->ph == 0 && c->pw == 0;
     if (strcmp(kernel, "cpu/conv2d/depthwise") == 0)
         return c->groups == c->c_in && c->c_out == c->c_in;
+    if (strcmp(kernel, "cpu/conv2d/winograd") == 0)
+        return c->kh == 3 && c->kw == 3 && c->sh == 1 && c->sw == 1 && c->dh == 1 && c->dw == 1 &&
+               c->groups == 1;
     return false;
 }
 
 static void test_conv_case(const conv_case *c)
 {
     static const char *fast[] = {"cpu/conv2d/im2col_blas", "cpu/conv2d/gemm_1x1",
-                                 "cpu/conv2d/packed_gemm", "cpu/conv2d/depthwise"};
+                                 "cpu/conv2d/packed_gemm", "cpu/conv2d/depthwise",
+                                 "cpu/conv2d/winograd"};
     const jp_kernel *ref = find_kernel("cpu/conv2d/reference");
     conv_fixture f;
     conv_fixture_init(&f, c);
@@ -346,6 +350,26 @@ static void test_convs(void)
         {"6x301 dw 3x3 s2 p1", 1, 3, 3, 6, 301, 3, 3, 2, 2, 1, 1, 1, 1, 3, false, 1},
         {"9x300 dw 5x5 s2 p2", 2, 3, 3, 9, 300, 5, 5, 2, 2, 2, 2, 1, 1, 3, false, 1},
         {"1x1 3x3 s1 p1 c4", 1, 4, 6, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
+        /* 3x3 s1 (winograd's 4x4 output tiles): maps that are not a multiple
+         * of 4, a single partial tile, padding 0 / 2 / above the kernel,
+         * channels not a multiple of 8 or 16, tiles that span images */
+        {"2x2 3x3 s1 p1 c3->5", 1, 3, 5, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, 8},
+        {"3x3 3x3 s1 p0 c7->9", 2, 7, 9, 3, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1, false, 8},
+        {"3x3 3x3 s1 p1 c9->7", 1, 9, 7, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, 8},
+        {"1x1 3x3 s1 p2 c5->3", 1, 5, 3, 1, 1, 3, 3, 1, 1, 2, 2, 1, 1, 1, false, 8},
+        {"6x5 3x3 s1 p0 c6->10", 1, 6, 10, 6, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1, false, 8},
+        {"19x23 3x3 s1 p(2,0) c17->33", 2, 17, 33, 19, 23, 3, 3, 1, 1, 2, 0, 1, 1, 1, true, 8},
+        {"9x7 3x3 s1 p4 c4->6", 1, 4, 6, 9, 7, 3, 3, 1, 1, 4, 4, 1, 1, 1, false, 8},
+        {"1x13 3x3 s1 p1 c8->8", 1, 8, 8, 1, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
+        {"30x26 3x3 s1 p1 c24->40", 3, 24, 40, 30, 26, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, 1},
+        {"56x56 3x3 s1 p1 c64", 1, 64, 64, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
+        {"14x14 3x3 s1 p1 c256", 1, 256, 256, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
+        {"7x7 3x3 s1 p1 c512", 1, 512, 512, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
+        /* 3 x 35 x 35 tiles, more than winograd's 8 MiB block holds: two
+         * blocks (one per thread at t2, one after the other at t1), each
+         * spanning two images, cut inside a tile row */
+        {"140x140 3x3 s1 p1 c8 (2 blocks)", 3, 8, 8, 140, 140, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, 1},
+        {"3x3 3x3 s1 p1 g3", 1, 6, 6, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3, false, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         test_conv_case(&cases[i]);
@@ -803,6 +827,11 @@ static void test_registry_and_backend(void)
     JP_CHECK("conv priority packed_gemm below im2col_blas without AVX-512 (err 0.0e+00)",
              p_pk < p_im && p_pk > p_ref, "%d", p_pk);
 #endif
+    /* winograd is faster on ResNet's 56x56..14x14 3x3 layers but 2.6x slower
+     * at 7x7 (conv2d_winograd.c): never the default, --plan picks it. */
+    const int p_wg = find_kernel("cpu/conv2d/winograd")->priority;
+    JP_CHECK("conv priority winograd below packed_gemm and im2col_blas (err 0.0e+00)",
+             p_wg < p_pk && p_wg < p_im && p_wg > p_ref, "%d", p_wg);
     JP_CHECK("linear priorities blas > reference (err 0.0e+00)",
              find_kernel("cpu/linear/blas")->priority > find_kernel("cpu/linear/reference")->priority,
              "wrong order");

@@ -152,10 +152,15 @@ jp_status jp_cpu_conv_fold(const jp_step *step, float **w_out, float **b_out, jp
 
 /* ---- the kernels (one file each) ---- */
 
+/* The CPU backend's measure_peak (cpu_peak.c): a register-only FMA loop on
+ * every OpenMP thread. */
+jp_status jp_cpu_measure_peak(double *gflops, char *how, size_t how_bytes, jp_error *err);
+
 extern const jp_kernel jp_cpu_conv2d_reference;
 extern const jp_kernel jp_cpu_conv2d_im2col_blas;
 extern const jp_kernel jp_cpu_conv2d_gemm_1x1;
 extern const jp_kernel jp_cpu_conv2d_packed_gemm;
+extern const jp_kernel jp_cpu_conv2d_winograd;
 extern const jp_kernel jp_cpu_conv2d_depthwise;
 extern const jp_kernel jp_cpu_batch_norm2d_reference;
 extern const jp_kernel jp_cpu_relu_reference;

@@ -14,6 +14,7 @@ static const jp_kernel *const cpu_kernels[] = {
     &jp_cpu_conv2d_im2col_blas,
     &jp_cpu_conv2d_gemm_1x1,
     &jp_cpu_conv2d_packed_gemm,
+    &jp_cpu_conv2d_winograd,
     &jp_cpu_conv2d_depthwise,
     &jp_cpu_batch_norm2d_reference,
     &jp_cpu_relu_reference,
@@ -99,4 +100,5 @@ const jp_backend jp_cpu_backend = {
     .describe = cpu_describe,
     /* OpenMP for our loops, OpenBLAS single-threaded inside them. */
     .set_threads = jp_cpu_set_threads,
+    .measure_peak = jp_cpu_measure_peak,
 };

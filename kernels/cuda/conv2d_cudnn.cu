@@ -29,6 +29,13 @@
  *   no bias, no activation        cudnnConvolutionForward alone
  * A fused call that cuDNN refuses in prepare's trial (NOT_SUPPORTED) falls
  * back to the unfused pair.
+ *
+ * One kernel per forward algorithm, "cuda/conv2d/cudnn_<algo>"
+ * (cudnn_implicit_gemm, cudnn_winograd_nonfused, ...), runs that algorithm
+ * and no other, for `jplprof compare`: priority 0, so never a default
+ * choice.  Their prepare fails with JP_ERR_UNSUPPORTED when cuDNN has no such
+ * algorithm for the step (the workspace query or a trial call on scratch
+ * buffers refuses it, or it needs more workspace than the budget).
  */
 #include "cuda_context.h"
 
@@ -54,6 +61,7 @@ typedef struct conv_cudnn_state {
     cudnnConvolutionDescriptor_t conv_desc;
     cudnnActivationDescriptor_t act_desc; /* RELU or IDENTITY, fused path only */
     cudnnConvolutionFwdAlgo_t algo;
+    const char *chosen_by;             /* "timing", "heuristic", "forced" */
     conv_epilogue epilogue;
     jp_activation act;
     float *w;                          /* device [c_out, c_in/groups, kh, kw], BN folded */
@@ -78,11 +86,19 @@ static const char *algo_name(cudnnConvolutionFwdAlgo_t algo)
     }
 }
 
-extern "C" const char *jp_cuda_conv2d_algo_name(const void *state)
+static void conv_cudnn_describe(const void *state, char *buf, size_t buf_bytes)
 {
-    if (!state)
-        return NULL;
-    return algo_name(((const conv_cudnn_state *)state)->algo);
+    const conv_cudnn_state *s = (const conv_cudnn_state *)state;
+
+    if (!s) {
+        snprintf(buf, buf_bytes, "%s", "");
+        return;
+    }
+    snprintf(buf, buf_bytes, "algo %s (%s), workspace %zu B, %s", algo_name(s->algo), s->chosen_by,
+             s->workspace_bytes,
+             s->epilogue == EPILOGUE_CUDNN_FUSED ? "bias+activation fused by cuDNN"
+             : s->bias || s->act != JP_ACT_NONE  ? "bias/activation kernel after the conv"
+                                                 : "no epilogue");
 }
 
 static bool conv_cudnn_supports(const jp_step *step)
@@ -252,7 +268,31 @@ static jp_status try_fused(conv_cudnn_state *s, const float *x, float *y, bool *
                                 __FILE__, __LINE__);
 }
 
-static jp_status conv_cudnn_prepare(const jp_step *step, void **state_out, jp_error *err)
+/* A forced algorithm on scratch buffers: does cuDNN run it for this step?
+ * *runs is false when cuDNN refuses it. */
+static jp_status try_forced(conv_cudnn_state *s, const float *x, float *y, bool *runs,
+                            jp_error *err)
+{
+    const float one = 1.0f, zero = 0.0f;
+    cudnnStatus_t rc;
+
+    rc = cudnnConvolutionForward(jp_cuda_cudnn(), &one, s->x_desc, x, s->w_desc, s->w,
+                                 s->conv_desc, s->algo, s->workspace, s->workspace_bytes, &zero,
+                                 s->y_desc, y);
+    *runs = rc == CUDNN_STATUS_SUCCESS;
+    if (rc == CUDNN_STATUS_SUCCESS)
+        return JP_OK;
+    if (cudnn_refused(rc)) {
+        jp_cudnn_forget_last_error();
+        return JP_OK;
+    }
+    return jp_cuda_record_error(err, rc, "cudnnConvolutionForward (trial)", __FILE__, __LINE__);
+}
+
+/* forced: an algorithm to use (a kernel per algorithm), or -1 to choose the
+ * fastest by timing.  kernel_name prefixes errors. */
+static jp_status conv_cudnn_prepare_algo(const jp_step *step, int forced, const char *kernel_name,
+                                         void **state_out, jp_error *err)
 {
     const jp_conv2d_attrs *a = &step->op->attrs.conv2d;
     const jp_tensor *x = &step->in[0], *y = &step->out;
@@ -338,24 +378,59 @@ static jp_status conv_cudnn_prepare(const jp_step *step, void **state_out, jp_er
         scratch_x = NULL;
         scratch_y = NULL;
     }
-    if (scratch_x && scratch_y) {
+    if (scratch_x && scratch_y)
         JP_CUDA_CHECK(err, cudaMemsetAsync(scratch_x, 0, x_bytes, jp_cuda_stream()));
-        if (choose_algo_by_timing(s, scratch_x, scratch_y, limit_bytes, &found, err) != JP_OK)
+    if (forced >= 0) {
+        s->algo = (cudnnConvolutionFwdAlgo_t)forced;
+        s->chosen_by = "forced";
+        found = cudnnGetConvolutionForwardWorkspaceSize(h, s->x_desc, s->w_desc, s->conv_desc,
+                                                        s->y_desc, s->algo,
+                                                        &s->workspace_bytes) ==
+                CUDNN_STATUS_SUCCESS;
+        jp_cudnn_forget_last_error();
+        if (!found) {
+            jp_error_set(err, JP_ERR_UNSUPPORTED,
+                         "cuDNN offers no %s algorithm for this convolution", algo_name(s->algo));
             goto fail;
+        }
+        if (s->workspace_bytes > limit_bytes) {
+            jp_error_set(err, JP_ERR_UNSUPPORTED,
+                         "cuDNN's %s needs %zu bytes of workspace, over the %zu-byte budget",
+                         algo_name(s->algo), s->workspace_bytes, limit_bytes);
+            goto fail;
+        }
+    } else {
+        if (scratch_x && scratch_y &&
+            choose_algo_by_timing(s, scratch_x, scratch_y, limit_bytes, &found, err) != JP_OK)
+            goto fail;
+        s->chosen_by = "fastest by timing";
+        if (!found) {
+            if (choose_algo_by_heuristic(s, limit_bytes, &found, err) != JP_OK)
+                goto fail;
+            s->chosen_by = "cuDNN heuristic";
+        }
+        if (!found) {
+            jp_error_set(err, JP_ERR_UNSUPPORTED,
+                         "no cuDNN FP32 forward algorithm fits in %zu bytes of workspace",
+                         limit_bytes);
+            goto fail;
+        }
+        JP_CUDA_CHECK(err, cudnnGetConvolutionForwardWorkspaceSize(h, s->x_desc, s->w_desc,
+                                                                   s->conv_desc, s->y_desc,
+                                                                   s->algo, &s->workspace_bytes));
     }
-    if (!found && choose_algo_by_heuristic(s, limit_bytes, &found, err) != JP_OK)
-        goto fail;
-    if (!found) {
-        jp_error_set(err, JP_ERR_UNSUPPORTED,
-                     "no cuDNN FP32 forward algorithm fits in %zu bytes of workspace",
-                     limit_bytes);
-        goto fail;
-    }
-    JP_CUDA_CHECK(err, cudnnGetConvolutionForwardWorkspaceSize(h, s->x_desc, s->w_desc,
-                                                               s->conv_desc, s->y_desc, s->algo,
-                                                               &s->workspace_bytes));
     if (s->workspace_bytes > 0)
         JP_CUDA_CHECK(err, cudaMalloc(&s->workspace, s->workspace_bytes));
+    if (forced >= 0 && scratch_x && scratch_y) {
+        bool runs = false;
+        if (try_forced(s, scratch_x, scratch_y, &runs, err) != JP_OK)
+            goto fail;
+        if (!runs) {
+            jp_error_set(err, JP_ERR_UNSUPPORTED,
+                         "cuDNN refuses %s for this convolution", algo_name(s->algo));
+            goto fail;
+        }
+    }
 
     /* IDENTITY is accepted by the fused call only with IMPLICIT_PRECOMP_GEMM. */
     if (step->act == JP_ACT_NONE && s->algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
@@ -381,8 +456,13 @@ fail:
     if (scratch_y)
         cudaFree(scratch_y);
     conv_cudnn_release(s);
-    jp_error_prefix(err, "%s (cuda/conv2d/cudnn prepare): ", step->op->name);
+    jp_error_prefix(err, "%s (%s prepare): ", step->op->name, kernel_name);
     return jp_cuda_fail_status(err);
+}
+
+static jp_status conv_cudnn_prepare(const jp_step *step, void **state_out, jp_error *err)
+{
+    return conv_cudnn_prepare_algo(step, -1, "cuda/conv2d/cudnn", state_out, err);
 }
 
 static jp_status conv_cudnn_run(void *state, const jp_step *step, jp_error *err)
@@ -413,7 +493,7 @@ static jp_status conv_cudnn_run(void *state, const jp_step *step, jp_error *err)
         goto fail;
     return JP_OK;
 fail:
-    jp_error_prefix(err, "%s (cuda/conv2d/cudnn, %s): ", step->op->name, algo_name(s->algo));
+    jp_error_prefix(err, "%s (cuDNN %s): ", step->op->name, algo_name(s->algo));
     return jp_cuda_fail_status(err);
 }
 
@@ -427,4 +507,29 @@ extern "C" const jp_kernel jp_cuda_conv2d_cudnn = {
     /* prepare      */ conv_cudnn_prepare,
     /* run          */ conv_cudnn_run,
     /* release      */ conv_cudnn_release,
+    /* describe     */ conv_cudnn_describe,
 };
+
+/* One kernel per forward algorithm, for compare; never chosen by default. */
+#define CONV_CUDNN_FORCED(suffix, ALGO)                                                       \
+    static jp_status conv_cudnn_prepare_##suffix(const jp_step *step, void **state_out,       \
+                                                 jp_error *err)                               \
+    {                                                                                         \
+        return conv_cudnn_prepare_algo(step, CUDNN_CONVOLUTION_FWD_ALGO_##ALGO,               \
+                                       "cuda/conv2d/cudnn_" #suffix, state_out, err);        \
+    }                                                                                         \
+    extern "C" const jp_kernel jp_cuda_conv2d_cudnn_##suffix = {                              \
+        "cuda/conv2d/cudnn_" #suffix, JP_DEVICE_CUDA, JP_OP_CONV2D, false, 0,                 \
+        conv_cudnn_supports,          conv_cudnn_prepare_##suffix,                            \
+        conv_cudnn_run,               conv_cudnn_release,                                     \
+        conv_cudnn_describe,                                                                  \
+    };
+
+CONV_CUDNN_FORCED(implicit_gemm, IMPLICIT_GEMM)
+CONV_CUDNN_FORCED(implicit_precomp_gemm, IMPLICIT_PRECOMP_GEMM)
+CONV_CUDNN_FORCED(gemm, GEMM)
+CONV_CUDNN_FORCED(direct, DIRECT)
+CONV_CUDNN_FORCED(fft, FFT)
+CONV_CUDNN_FORCED(fft_tiling, FFT_TILING)
+CONV_CUDNN_FORCED(winograd, WINOGRAD)
+CONV_CUDNN_FORCED(winograd_nonfused, WINOGRAD_NONFUSED)

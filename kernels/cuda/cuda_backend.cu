@@ -205,4 +205,5 @@ extern "C" const jp_backend jp_cuda_backend = {
     /* synchronize */ cuda_synchronize,
     /* describe    */ cuda_describe,
     /* set_threads */ NULL, /* the kernels use no host threads */
+    /* measure_peak */ jp_cuda_measure_peak,
 };

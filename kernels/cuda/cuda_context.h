@@ -133,7 +133,20 @@ int64_t jp_cuda_window_out_size(int64_t in, int kernel, int stride, int pad, int
 /* ---- the kernels (one .cu file each) -------------------------------------- */
 
 extern "C" {
+/* The backend's measure_peak (cuda_peak.cu): a register-only FMA kernel
+ * filling every SM, timed with CUDA events. */
+jp_status jp_cuda_measure_peak(double *gflops, char *how, size_t how_bytes, jp_error *err);
+
 extern const jp_kernel jp_cuda_conv2d_cudnn;
+/* conv2d_cudnn.cu: one kernel per cuDNN forward algorithm (compare only). */
+extern const jp_kernel jp_cuda_conv2d_cudnn_implicit_gemm;
+extern const jp_kernel jp_cuda_conv2d_cudnn_implicit_precomp_gemm;
+extern const jp_kernel jp_cuda_conv2d_cudnn_gemm;
+extern const jp_kernel jp_cuda_conv2d_cudnn_direct;
+extern const jp_kernel jp_cuda_conv2d_cudnn_fft;
+extern const jp_kernel jp_cuda_conv2d_cudnn_fft_tiling;
+extern const jp_kernel jp_cuda_conv2d_cudnn_winograd;
+extern const jp_kernel jp_cuda_conv2d_cudnn_winograd_nonfused;
 extern const jp_kernel jp_cuda_conv2d_direct;
 extern const jp_kernel jp_cuda_linear_cublas;
 extern const jp_kernel jp_cuda_batch_norm2d_cudnn;

@@ -1,12 +1,20 @@
 /*
  * cuda_kernels.cu: the list of CUDA kernels that jp_cuda_kernels() gives the
- * registry (kernels/registry.c), one entry per .cu file of this folder, in
- * op order; within an op the default (highest priority) first.
+ * registry (kernels/registry.c), in op order; within an op the default
+ * (highest priority) first.
  */
 #include "cuda_context.h"
 
 static const jp_kernel *const cuda_kernels[] = {
     &jp_cuda_conv2d_cudnn,
+    &jp_cuda_conv2d_cudnn_implicit_gemm,
+    &jp_cuda_conv2d_cudnn_implicit_precomp_gemm,
+    &jp_cuda_conv2d_cudnn_gemm,
+    &jp_cuda_conv2d_cudnn_direct,
+    &jp_cuda_conv2d_cudnn_fft,
+    &jp_cuda_conv2d_cudnn_fft_tiling,
+    &jp_cuda_conv2d_cudnn_winograd,
+    &jp_cuda_conv2d_cudnn_winograd_nonfused,
     &jp_cuda_conv2d_direct,
     &jp_cuda_batch_norm2d_cudnn,
     &jp_cuda_relu_cudnn,

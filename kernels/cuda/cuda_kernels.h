@@ -39,13 +39,6 @@ const jp_kernel *const *jp_cuda_kernels(size_t *count);
  * done. */
 extern const jp_backend jp_cuda_backend;
 
-/* The cuDNN forward algorithm that prepare chose for a step of
- * "cuda/conv2d/cudnn" ("IMPLICIT_PRECOMP_GEMM", "WINOGRAD_NONFUSED", ...),
- * for the manifest and `jplprof layers --device cuda`.  state is what that
- * kernel's prepare returned (never another kernel's state); NULL gives NULL.
- * The string is static. */
-const char *jp_cuda_conv2d_algo_name(const void *state);
-
 #ifdef __cplusplus
 }
 #endif
