@@ -16,6 +16,7 @@
 #include "jp_exec.h"
 #include "jp_graph.h"
 #include "jp_weights.h"
+#include "power.h"
 
 #define JP_EXIT_FAILURE 1
 #define JP_EXIT_USAGE 2
@@ -108,6 +109,21 @@ jp_status jp_cli_plan_load(const char *path, const jp_graph *graph, jp_device de
 void jp_cli_plan_free(jp_cli_plan *plan);
 /* jp_exec_options.kernel_for_op for a plan (ctx: the jp_cli_plan). */
 const char *jp_cli_plan_kernel(void *ctx, const jp_op *op);
+
+/* The power options that profile and compare share (--eval_tgr). */
+typedef struct jp_cli_power_options {
+    jp_power_kind kind;        /* --power-source, default auto            */
+    long interval_ms;          /* --tgr_interval, default 20              */
+    const char *tegrastats;    /* --tegrastats: program, NULL = on PATH   */
+    const char *rail;          /* --rail: override of the board table     */
+} jp_cli_power_options;
+
+/* Opens and starts the power source for --eval_tgr and chooses the rail
+ * that is device's power.  A source that is missing or refuses, or
+ * --power-source none, is an error that says how to fix it; *src is then
+ * NULL (everything released).  The caller closes *src. */
+jp_status jp_cli_power_open(const jp_cli_power_options *o, jp_device device, jp_power_source **src,
+                            jp_rail_choice *rail, jp_error *err);
 
 /* The subcommands. */
 int jp_cmd_models(int argc, char **argv);

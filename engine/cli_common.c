@@ -430,3 +430,32 @@ const char *jp_cli_plan_kernel(void *ctx, const jp_op *op)
             return plan->kernel_names[i];
     return NULL;
 }
+
+jp_status jp_cli_power_open(const jp_cli_power_options *o, jp_device device, jp_power_source **src,
+                            jp_rail_choice *rail, jp_error *err)
+{
+    jp_power_options po;
+    jp_power_options_init(&po);
+    po.kind = o->kind;
+    po.interval_ms = (int)o->interval_ms;
+    po.tegrastats_program = o->tegrastats;
+    po.root_dir = getenv("JPLPROF_SYSFS_ROOT");
+    *src = NULL;
+    if (jp_power_open(&po, src, err) || jp_power_start(*src, err)) {
+        jp_error_prefix(err, "--eval_tgr: ");
+        goto fail;
+    }
+    if (jp_power_source_kind(*src) == JP_POWER_NONE) {
+        jp_error_set(err, JP_ERR_ARG,
+                     "--eval_tgr with --power-source none: no power to measure (drop --eval_tgr, or pick a "
+                     "source: tegrastats, ina3221, nvml, rapl)");
+        goto fail;
+    }
+    if (jp_power_choose_device_rail(*src, jp_device_name(device), o->rail, rail, err))
+        goto fail;
+    return JP_OK;
+fail:
+    jp_power_close(*src);
+    *src = NULL;
+    return err->status;
+}

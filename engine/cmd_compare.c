@@ -9,8 +9,21 @@
  * runs --warmup times untimed, then --runs times each timed alone (device
  * synchronised before each clock read); every sample is kept for the JSON
  * and CSV files, and the table gives median, p5, p95, n and GFLOP/s
- * (2 x multiply-accumulates / median).  Correctness: max|out - ref| <=
- * 1e-4 * max|ref| + 1e-5, the bound of the model tests.
+ * (2 x multiply-accumulates / median) beside the device's measured peak
+ * (the backend's measure_peak: a register-only FMA loop, measured once
+ * before the first op).  Correctness: max|out - ref| <= 1e-4 * max|ref| +
+ * 1e-5, the bound of the model tests.
+ *
+ * With --eval_tgr, after its latency samples each kernel also runs in a loop
+ * for --tgr_smpl_duration seconds between two markers, as profile runs a
+ * layer; the power source samples throughout, and the kernel's power is the
+ * mean of the device rail's samples within [start + boundary, end -
+ * boundary], its energy per call that power times the window's time per
+ * call.  A window with no sample gives no power (null), never zero.
+ *
+ * A kernel whose prepare answers JP_ERR_UNSUPPORTED for a step it claimed
+ * (a cuDNN algorithm that cuDNN does not offer for that shape) is listed
+ * as not applicable, with cuDNN's reason, and is no failure.
  */
 #include <getopt.h>
 #include <limits.h>
@@ -39,6 +52,9 @@ typedef struct compare_options {
     long runs, warmup;
     const char *json_path, *csv_path;
     const char *plan_path; /* written: the fastest correct kernel per op */
+    bool eval_tgr;         /* power and energy per call                 */
+    jp_cli_power_options power;
+    double tgr_smpl_duration_s, tgr_smpl_boundary_s;
 } compare_options;
 
 static void usage(FILE *out)
@@ -60,7 +76,15 @@ static void usage(FILE *out)
             "  --runs N              timed calls per kernel (default 20); --warmup N (3)\n"
             "  --json FILE, --csv FILE   also write every row (and every sample, JSON)\n"
             "  --plan FILE           write the fastest correct kernel per op, for infer and\n"
-            "                        profile --plan\n");
+            "                        profile --plan\n"
+            "\n"
+            "Power (as profile measures a layer's):\n"
+            "  --eval_tgr            also power (mW, device rail) and energy per call (mJ): each\n"
+            "                        kernel runs in a loop for --tgr_smpl_duration s\n"
+            "  --tgr_smpl_duration S seconds per kernel (default 5); --tgr_smpl_boundary S cut\n"
+            "                        from each end (default 1); --tgr_interval MS (default 20)\n"
+            "  --power-source auto|tegrastats|ina3221|nvml|rapl   (default auto)\n"
+            "  --tegrastats PATH, --rail NAME   as for profile\n");
 }
 
 static jp_status parse_args(int argc, char **argv, compare_options *o, jp_error *err)
@@ -74,6 +98,11 @@ static jp_status parse_args(int argc, char **argv, compare_options *o, jp_error 
         {"threads", required_argument, NULL, 't'}, {"runs", required_argument, NULL, 'r'},
         {"warmup", required_argument, NULL, 'W'},  {"json", required_argument, NULL, 'J'},
         {"csv", required_argument, NULL, 'C'},     {"plan", required_argument, NULL, 'P'},
+        {"eval-tgr", no_argument, NULL, 'E'},      {"tgr-interval", required_argument, NULL, 'G'},
+        {"tgr-smpl-duration", required_argument, NULL, 'D'},
+        {"tgr-smpl-boundary", required_argument, NULL, 'B'},
+        {"power-source", required_argument, NULL, 'p'}, {"tegrastats", required_argument, NULL, 'g'},
+        {"rail", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -117,6 +146,25 @@ static jp_status parse_args(int argc, char **argv, compare_options *o, jp_error 
         case 'J': o->json_path = optarg; break;
         case 'C': o->csv_path = optarg; break;
         case 'P': o->plan_path = optarg; break;
+        case 'E': o->eval_tgr = true; break;
+        case 'G':
+            if (jp_cli_parse_int("--tgr_interval", optarg, 1, 60000, &o->power.interval_ms, err))
+                return err->status;
+            break;
+        case 'D':
+            if (jp_cli_parse_double("--tgr_smpl_duration", optarg, 1e-3, 86400, &o->tgr_smpl_duration_s, err))
+                return err->status;
+            break;
+        case 'B':
+            if (jp_cli_parse_double("--tgr_smpl_boundary", optarg, 0, 86400, &o->tgr_smpl_boundary_s, err))
+                return err->status;
+            break;
+        case 'p':
+            if (jp_power_kind_parse(optarg, &o->power.kind, err))
+                return jp_error_prefix(err, "--power-source: ");
+            break;
+        case 'g': o->power.tegrastats = optarg; break;
+        case 'R': o->power.rail = optarg; break;
         case 'h': return JP_STATUS_COUNT;
         case ':':
             return jp_error_set(err, JP_ERR_ARG, "option \"%s\" needs a value (see jplprof compare --help)",
@@ -134,6 +182,11 @@ static jp_status parse_args(int argc, char **argv, compare_options *o, jp_error 
         return jp_error_set(err, JP_ERR_ARG, "--layer and --op exclude each other");
     if (o->model.synthetic && o->model.weights_path)
         return jp_error_set(err, JP_ERR_ARG, "--synthetic and --weights exclude each other");
+    if (o->eval_tgr && 2 * o->tgr_smpl_boundary_s >= o->tgr_smpl_duration_s)
+        return jp_error_set(err, JP_ERR_ARG,
+                            "--tgr_smpl_boundary %g s: twice the boundary must be less than --tgr_smpl_duration %g s, "
+                            "or no sample is left in a window",
+                            o->tgr_smpl_boundary_s, o->tgr_smpl_duration_s);
     return JP_OK;
 }
 
@@ -186,12 +239,67 @@ static jp_status check_impls(const char *impls, jp_error *err)
 typedef struct result {
     const jp_op *op;
     const jp_kernel *kernel;
+    char detail[256];          /* what prepare chose (kernel describe) */
     double median_s, p5_s, p95_s, gflops;
     double max_err, max_ref;
     bool pass;
     long n;
-    double *samples_s; /* n, in call order */
+    double *samples_s;         /* n, in call order */
+    /* --eval_tgr: */
+    double power_mw;           /* mean of the rail in the trimmed window; NAN: no sample */
+    double energy_per_call_mj; /* power_mw x window time per call; NAN without power */
+    double window_s;           /* the whole window (markers), s */
+    uint64_t calls;            /* calls in the whole window */
+    size_t power_samples;      /* rail samples in the trimmed window */
 } result;
+
+/* The power source of --eval_tgr and the samples taken from it. */
+typedef struct power_meter {
+    jp_power_source *src;      /* NULL without --eval_tgr */
+    jp_rail_choice rail;
+    jp_power_samples samples;
+} power_meter;
+
+/* Runs the prepared kernel in a loop for duration between two markers and
+ * averages the device rail over [start + boundary, end - boundary]. */
+static jp_status measure_power(const compare_options *o, power_meter *pm, const jp_backend *b, const jp_kernel *k,
+                               void *state, const jp_step *step, result *r, jp_error *err)
+{
+    int64_t duration_ns = (int64_t)(o->tgr_smpl_duration_s * 1e9);
+    int64_t boundary_ns = (int64_t)(o->tgr_smpl_boundary_s * 1e9);
+    jp_power_samples_clear(&pm->samples);
+    if (jp_power_take(pm->src, &pm->samples, err)) /* what arrived before the window */
+        return jp_error_prefix(err, "power source failed: ");
+    jp_power_samples_clear(&pm->samples);
+    uint64_t calls = 0;
+    int64_t start = jp_clock_ns(), now = start;
+    while (now - start < duration_ns) {
+        jp_status st = k->run(state, step, err);
+        if (st == JP_OK)
+            st = b->synchronize(err);
+        if (st)
+            return st;
+        calls++;
+        now = jp_clock_ns();
+    }
+    int64_t end = now;
+    if (jp_power_take(pm->src, &pm->samples, err))
+        return jp_error_prefix(err, "power source failed: ");
+    double sum = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < pm->samples.count; i++) {
+        int64_t t = pm->samples.t_ns[i];
+        double v = pm->samples.values[i * pm->samples.n_params + (size_t)pm->rail.param_index];
+        if (t >= start + boundary_ns && t <= end - boundary_ns && isfinite(v))
+            sum += v, n++;
+    }
+    r->window_s = (double)(end - start) * 1e-9;
+    r->calls = calls;
+    r->power_samples = n;
+    r->power_mw = n ? sum / (double)n : NAN;
+    r->energy_per_call_mj = n && calls ? r->power_mw * r->window_s / (double)calls : NAN;
+    return JP_OK;
+}
 
 static double percentile(const double *sorted, long n, double q)
 {
@@ -202,16 +310,21 @@ static double percentile(const double *sorted, long n, double q)
 
 /* Runs one kernel on one step; fills r.  ref: the reference output on the
  * host (numel floats); host: scratch of the same size. */
-static jp_status run_kernel(const compare_options *o, const jp_backend *b, const jp_step *base, const jp_kernel *k,
-                            void *scratch_out, const float *ref, float *host, result *r, jp_error *err)
+static jp_status run_kernel(const compare_options *o, power_meter *pm, const jp_backend *b, const jp_step *base,
+                            const jp_kernel *k, void *scratch_out, const float *ref, float *host, result *r,
+                            jp_error *err)
 {
     jp_step step = *base;
     step.out.data = scratch_out;
     void *state = NULL;
     size_t numel = (size_t)jp_tensor_numel(&step.out);
+    r->power_mw = r->energy_per_call_mj = NAN;
     jp_status st = k->prepare ? k->prepare(&step, &state, err) : JP_OK;
+    if (st == JP_ERR_UNSUPPORTED)
+        return st; /* the caller lists it as not applicable */
     if (st)
         return jp_error_prefix(err, "op %s, kernel %s: ", base->op->name, k->name);
+    jp_kernel_describe(k, state, r->detail, sizeof r->detail);
     r->samples_s = calloc((size_t)o->runs, sizeof *r->samples_s);
     double *sorted = calloc((size_t)o->runs, sizeof *sorted);
     if (!r->samples_s || !sorted) {
@@ -231,6 +344,8 @@ static jp_status run_kernel(const compare_options *o, const jp_backend *b, const
     }
     if (st == JP_OK && o->runs + o->warmup == 0)
         st = k->run(state, &step, err);
+    if (st == JP_OK && pm->src)
+        st = measure_power(o, pm, b, k, state, &step, r, err);
     if (st == JP_OK)
         st = b->download(host, scratch_out, numel * sizeof(float), err);
     if (st) {
@@ -294,7 +409,16 @@ static jp_status reference_output(const jp_backend *b, const jp_step *base, floa
     return st;
 }
 
-static cJSON *result_json(const result *r)
+/* A number, or null when it is not one (no power sample). */
+static void add_number_or_null(cJSON *j, const char *name, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(j, name, v);
+    else
+        cJSON_AddNullToObject(j, name);
+}
+
+static cJSON *result_json(const result *r, double peak_gflops, bool eval_tgr)
 {
     cJSON *j = cJSON_CreateObject();
     char shape[96];
@@ -303,6 +427,7 @@ static cJSON *result_json(const result *r)
     cJSON_AddNumberToObject(j, "layer", r->op->layer);
     cJSON_AddStringToObject(j, "output", jp_shape_str(r->op->out_rank, r->op->out_dims, shape, sizeof shape));
     cJSON_AddStringToObject(j, "kernel", r->kernel->name);
+    cJSON_AddStringToObject(j, "detail", r->detail);
     cJSON_AddBoolToObject(j, "reference", r->kernel->is_reference);
     cJSON_AddNumberToObject(j, "macs", (double)r->op->macs);
     cJSON_AddNumberToObject(j, "median_s", r->median_s);
@@ -310,6 +435,14 @@ static cJSON *result_json(const result *r)
     cJSON_AddNumberToObject(j, "p95_s", r->p95_s);
     cJSON_AddNumberToObject(j, "n", (double)r->n);
     cJSON_AddNumberToObject(j, "gflops", r->gflops);
+    add_number_or_null(j, "pct_of_peak", peak_gflops > 0 ? 100.0 * r->gflops / peak_gflops : NAN);
+    if (eval_tgr) {
+        add_number_or_null(j, "power_mw", r->power_mw);
+        add_number_or_null(j, "energy_per_call_mj", r->energy_per_call_mj);
+        cJSON_AddNumberToObject(j, "power_window_s", r->window_s);
+        cJSON_AddNumberToObject(j, "power_window_calls", (double)r->calls);
+        cJSON_AddNumberToObject(j, "power_samples", (double)r->power_samples);
+    }
     cJSON_AddNumberToObject(j, "max_abs_err", r->max_err);
     cJSON_AddNumberToObject(j, "max_abs_ref", r->max_ref);
     cJSON_AddNumberToObject(j, "rel_err", r->max_ref > 0 ? r->max_err / r->max_ref : 0);
@@ -318,17 +451,25 @@ static cJSON *result_json(const result *r)
     return j;
 }
 
-static jp_status write_csv(const char *path, const result *rs, size_t n, jp_error *err)
+static jp_status write_csv(const char *path, const result *rs, size_t n, double peak_gflops, jp_error *err)
 {
     jp_textbuf b;
     jp_textbuf_init(&b);
-    jp_textbuf_puts(&b, "op,type,layer,kernel,reference,macs,median_s,p5_s,p95_s,n,gflops,max_abs_err,max_abs_ref,pass\n");
+    jp_textbuf_puts(&b, "op,type,layer,kernel,reference,macs,median_s,p5_s,p95_s,n,gflops,pct_of_peak,max_abs_err,"
+                        "max_abs_ref,pass,power_mw,energy_per_call_mj\n");
     for (size_t i = 0; i < n; i++) {
         const result *r = &rs[i];
-        jp_textbuf_printf(&b, "%s,%s,%d,%s,%d,%lld,%.9g,%.9g,%.9g,%ld,%.4f,%.6g,%.6g,%d\n", r->op->name,
+        char pct[32] = "", power[32] = "", energy[32] = "";
+        if (peak_gflops > 0)
+            snprintf(pct, sizeof pct, "%.2f", 100.0 * r->gflops / peak_gflops);
+        if (isfinite(r->power_mw))
+            snprintf(power, sizeof power, "%.3f", r->power_mw);
+        if (isfinite(r->energy_per_call_mj))
+            snprintf(energy, sizeof energy, "%.6g", r->energy_per_call_mj);
+        jp_textbuf_printf(&b, "%s,%s,%d,%s,%d,%lld,%.9g,%.9g,%.9g,%ld,%.4f,%s,%.6g,%.6g,%d,%s,%s\n", r->op->name,
                           jp_op_type_name(r->op->type), r->op->layer, r->kernel->name, r->kernel->is_reference,
-                          (long long)r->op->macs, r->median_s, r->p5_s, r->p95_s, r->n, r->gflops, r->max_err,
-                          r->max_ref, r->pass);
+                          (long long)r->op->macs, r->median_s, r->p5_s, r->p95_s, r->n, r->gflops, pct, r->max_err,
+                          r->max_ref, r->pass, power, energy);
     }
     jp_status st = jp_textbuf_ok(&b) ? jp_file_write_atomic(path, b.data, b.len, err)
                                      : jp_error_set(err, JP_ERR_NOMEM, "%s: out of memory", path);
@@ -338,7 +479,9 @@ static jp_status write_csv(const char *path, const result *rs, size_t n, jp_erro
 
 int jp_cmd_compare(int argc, char **argv)
 {
-    compare_options o = {.device = JP_DEVICE_CPU, .layer = -1, .runs = 20, .warmup = 3};
+    compare_options o = {.device = JP_DEVICE_CPU, .layer = -1, .runs = 20, .warmup = 3,
+                         .power = {.kind = JP_POWER_AUTO, .interval_ms = 20},
+                         .tgr_smpl_duration_s = 5, .tgr_smpl_boundary_s = 1};
     jp_error err = {0};
     jp_status st = parse_args(argc, argv, &o, &err);
     if (st == JP_STATUS_COUNT) {
@@ -360,6 +503,11 @@ int jp_cmd_compare(int argc, char **argv)
     size_t n_results = 0, cap = 0;
     float *ref = NULL, *host = NULL;
     void *scratch = NULL;
+    power_meter pm = {0};
+    double peak_gflops = 0;
+    char peak_how[256] = "not measured (this backend has no measure_peak)";
+    size_t n_not_applicable = 0;
+    cJSON *not_applicable = cJSON_CreateArray();
     jp_exec ex;
     jp_exec_options eo = {.device = o.device, .fuse = false, .keep_all_values = true};
     if (o.layer >= g->n_layers) {
@@ -383,12 +531,22 @@ int jp_cmd_compare(int argc, char **argv)
             jp_error_set(&err, JP_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    jp_power_samples_init(&pm.samples);
+    if (o.eval_tgr && jp_cli_power_open(&o.power, o.device, &pm.src, &pm.rail, &err))
+        goto fail;
+    if (b->measure_peak && b->measure_peak(&peak_gflops, peak_how, sizeof peak_how, &err))
+        goto fail;
     bool any_op = false;
     printf("model %s | device %s (%ld threads) | weights %s | %s | %ld runs after %ld warm-up\n", g->model,
            jp_device_name(o.device), o.threads, m.weights.synthetic ? "SYNTHETIC" : m.weights.path, m.input_desc,
            o.runs, o.warmup);
-    printf("%-34s %-18s %-30s %10s %10s %10s %9s %10s %5s\n", "op", "output", "kernel", "median_ms", "p5_ms",
-           "p95_ms", "GFLOP/s", "rel_err", "ok");
+    if (peak_gflops > 0)
+        printf("peak %.1f GFLOP/s: %s\n", peak_gflops, peak_how);
+    if (pm.src)
+        printf("power: %s, rail %s (%s); %g s per kernel, %g s cut from each end\n", jp_power_describe(pm.src),
+               pm.rail.rail, pm.rail.why, o.tgr_smpl_duration_s, o.tgr_smpl_boundary_s);
+    printf("%-34s %-18s %-30s %10s %10s %10s %9s %6s %10s %5s%s  %s\n", "op", "output", "kernel", "median_ms", "p5_ms",
+           "p95_ms", "GFLOP/s", "%peak", "rel_err", "ok", pm.src ? "   power_mW  mJ/call" : "", "chose");
     for (int s = 0; s < ex.n_steps; s++) {
         const jp_step *base = &ex.steps[s].step;
         if ((o.op && strcmp(base->op->name, o.op) != 0) || (o.layer >= 0 && base->op->layer != o.layer))
@@ -414,16 +572,33 @@ int jp_cmd_compare(int argc, char **argv)
             }
             result *r = &results[n_results];
             memset(r, 0, sizeof *r);
-            if (run_kernel(&o, b, base, k, scratch, ref, host, r, &err)) {
+            char shape[64];
+            jp_shape_str(base->out.rank, base->out.dims, shape, sizeof shape);
+            st = run_kernel(&o, &pm, b, base, k, scratch, ref, host, r, &err);
+            if (st == JP_ERR_UNSUPPORTED) {
+                printf("%-34s %-18s %-30s not applicable: %s\n", base->op->name, shape, k->name, err.msg);
+                cJSON *na = cJSON_CreateObject();
+                cJSON_AddStringToObject(na, "op", base->op->name);
+                cJSON_AddStringToObject(na, "kernel", k->name);
+                cJSON_AddStringToObject(na, "why", err.msg);
+                cJSON_AddItemToArray(not_applicable, na);
+                n_not_applicable++;
+                err = (jp_error){0};
+                free(r->samples_s);
+                continue;
+            }
+            if (st) {
                 free(r->samples_s);
                 goto fail;
             }
             n_results++;
-            char shape[64];
-            jp_shape_str(base->out.rank, base->out.dims, shape, sizeof shape);
-            printf("%-34s %-18s %-30s %10.4f %10.4f %10.4f %9.2f %10.2e %5s\n", base->op->name, shape, k->name,
-                   r->median_s * 1e3, r->p5_s * 1e3, r->p95_s * 1e3, r->gflops,
-                   r->max_ref > 0 ? r->max_err / r->max_ref : r->max_err, r->pass ? "yes" : "NO");
+            char power[48] = "";
+            if (pm.src)
+                snprintf(power, sizeof power, " %10.1f %8.4g", r->power_mw, r->energy_per_call_mj);
+            printf("%-34s %-18s %-30s %10.4f %10.4f %10.4f %9.2f %6.1f %10.2e %5s%s  %s\n", base->op->name, shape,
+                   k->name, r->median_s * 1e3, r->p5_s * 1e3, r->p95_s * 1e3, r->gflops,
+                   peak_gflops > 0 ? 100.0 * r->gflops / peak_gflops : NAN,
+                   r->max_ref > 0 ? r->max_err / r->max_ref : r->max_err, r->pass ? "yes" : "NO", power, r->detail);
             fflush(stdout);
         }
     }
@@ -442,15 +617,28 @@ int jp_cmd_compare(int argc, char **argv)
         cJSON_AddStringToObject(root, "input", m.input_desc);
         cJSON_AddNumberToObject(root, "warmup", (double)o.warmup);
         cJSON_AddStringToObject(root, "tolerance", "max|out - ref| <= 1e-4 * max|ref| + 1e-5");
+        add_number_or_null(root, "peak_gflops", peak_gflops > 0 ? peak_gflops : NAN);
+        cJSON_AddStringToObject(root, "peak_method", peak_how);
+        if (pm.src) {
+            cJSON *pj = cJSON_AddObjectToObject(root, "power");
+            cJSON_AddStringToObject(pj, "source", jp_power_describe(pm.src));
+            cJSON_AddStringToObject(pj, "rail", pm.rail.rail);
+            cJSON_AddStringToObject(pj, "rail_why", pm.rail.why);
+            cJSON_AddNumberToObject(pj, "tgr_smpl_duration_s", o.tgr_smpl_duration_s);
+            cJSON_AddNumberToObject(pj, "tgr_smpl_boundary_s", o.tgr_smpl_boundary_s);
+            add_number_or_null(pj, "interval_delivered_ms", jp_power_delivered_interval_ms(pm.src));
+        }
         cJSON *rows = cJSON_AddArrayToObject(root, "results");
         for (size_t i = 0; i < n_results; i++)
-            cJSON_AddItemToArray(rows, result_json(&results[i]));
+            cJSON_AddItemToArray(rows, result_json(&results[i], peak_gflops, pm.src != NULL));
+        cJSON_AddItemToObject(root, "not_applicable", not_applicable);
+        not_applicable = NULL;
         st = jp_json_write_atomic(o.json_path, root, true, &err);
         cJSON_Delete(root);
         if (st)
             goto fail;
     }
-    if (o.csv_path && write_csv(o.csv_path, results, n_results, &err))
+    if (o.csv_path && write_csv(o.csv_path, results, n_results, peak_gflops, &err))
         goto fail;
     if (o.plan_path) {
         cJSON *root = cJSON_CreateObject();
@@ -475,12 +663,18 @@ int jp_cmd_compare(int argc, char **argv)
     size_t failed = 0;
     for (size_t i = 0; i < n_results; i++)
         failed += !results[i].pass;
-    printf("%zu kernel runs, %zu outside the tolerance\n", n_results, failed);
+    printf("%zu kernel runs, %zu outside the tolerance", n_results, failed);
+    if (n_not_applicable)
+        printf(", %zu not applicable", n_not_applicable);
+    printf("\n");
     rc = failed ? JP_EXIT_FAILURE : 0;
     goto done;
 fail:
     rc = jp_cli_fail("compare", &err);
 done:
+    jp_power_close(pm.src);
+    jp_power_samples_free(&pm.samples);
+    cJSON_Delete(not_applicable);
     for (size_t i = 0; i < n_results; i++)
         free(results[i].samples_s);
     free(results);

@@ -298,11 +298,16 @@ int jp_cmd_infer(int argc, char **argv)
     timing t = {.run = -1};
     double *scratch = NULL, *total_s = NULL, *hooked_s = NULL;
     int rc = 0;
+    /* Build time includes every kernel's prepare (on cuda: cuDNN's timed
+     * algorithm search per convolution), reported because it can dwarf a
+     * pass. */
+    int64_t t_build = jp_clock_ns();
     if (jp_exec_build(&ex, g, &eo, &err)) {
         jp_cli_plan_free(&plan);
         jp_cli_model_free(&m);
         return jp_cli_fail("infer", &err);
     }
+    double build_s = (double)(jp_clock_ns() - t_build) * 1e-9;
     t.n_units = o.op_level ? ex.n_steps : g->n_layers;
     t.unit_s = calloc((size_t)o.runs * (size_t)t.n_units, sizeof *t.unit_s);
     scratch = calloc((size_t)o.runs, sizeof *scratch);
@@ -342,9 +347,11 @@ int jp_cmd_infer(int argc, char **argv)
     }
 
     if (!o.quiet) {
-        printf("model %s | device %s (%ld threads) | weights %s | %s [1, 3, %lld, %lld] | kernels %s\n", g->model,
-               jp_device_name(o.device), o.threads, m.weights.synthetic ? "SYNTHETIC" : m.weights.path, m.input_desc,
-               (long long)g->input_dims[2], (long long)g->input_dims[3], o.plan_path ? o.plan_path : "default");
+        printf("model %s | device %s (%ld threads) | weights %s | %s [1, 3, %lld, %lld] | kernels %s, prepared in "
+               "%.2f s\n",
+               g->model, jp_device_name(o.device), o.threads, m.weights.synthetic ? "SYNTHETIC" : m.weights.path,
+               m.input_desc, (long long)g->input_dims[2], (long long)g->input_dims[3],
+               o.plan_path ? o.plan_path : "default", build_s);
         printf("%-5s %-34s %-22s %-20s %-28s %10s\n", o.op_level ? "op" : "layer", "path", "type", "output",
                "kernel", "median_ms");
     }

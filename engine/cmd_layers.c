@@ -1,5 +1,7 @@
 /* cmd_layers.c: `jplprof models` and `jplprof layers MODEL`: what can run, and
- * a model's layer (or op) table with shapes, parameters and MACs. */
+ * a model's layer (or op) table with shapes, parameters and MACs; with
+ * --device, also the kernel of every step on that device and what its
+ * prepare chose (the cuDNN algorithm and workspace on cuda). */
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -40,11 +42,16 @@ int jp_cmd_models(int argc, char **argv)
 static void layers_usage(FILE *out)
 {
     fprintf(out, "usage: jplprof layers MODEL [--granularity layer|op] [--input-size N]\n"
+                 "                     [--device cpu|cuda [--no-fuse] [--plan FILE] [--threads N]]\n"
                  "\n"
                  "Prints MODEL's layer table: index, torchvision path, type, input and output\n"
                  "shapes, parameters and multiply-accumulates (MACs) for one image.\n"
                  "  --granularity layer|op  one row per layer (default, the seed's split) or per op\n"
-                 "  --input-size N          input height and width (default: the model's, 224)\n");
+                 "  --input-size N          input height and width (default: the model's, 224)\n"
+                 "  --device cpu|cuda       also prepare the model there (weights as infer finds\n"
+                 "                          them) and list each step's kernel and what its prepare\n"
+                 "                          chose: on cuda the cuDNN algorithm, found by timing\n"
+                 "  --no-fuse, --plan FILE  the steps infer would run with these options\n");
 }
 
 static void shape_of(const jp_graph *g, int v, char *buf, size_t bytes)
@@ -55,17 +62,68 @@ static void shape_of(const jp_graph *g, int v, char *buf, size_t bytes)
     jp_shape_str(rank, dims, buf, bytes);
 }
 
+/* Builds the executor for model on device, as infer would, and prints every
+ * step: its layer, the ops it covers, its kernel and the kernel's describe. */
+static jp_status print_kernels(const char *model, jp_device device, bool fuse, const char *plan_path, long threads,
+                               jp_error *err)
+{
+    jp_cli_model m;
+    jp_cli_model_options mo = {.model = model};
+    jp_cli_plan plan = {0};
+    jp_exec ex;
+    bool built = false;
+    jp_status st = jp_cli_init_device(device, (int)threads, err);
+    if (st || (st = jp_cli_model_load(&m, &mo, err)))
+        return st;
+    if (plan_path && (st = jp_cli_plan_load(plan_path, &m.graph, device, &plan, err)))
+        goto done;
+    jp_exec_options eo = {.device = device, .fuse = fuse, .kernel_for_op = plan_path ? jp_cli_plan_kernel : NULL,
+                          .kernel_for_op_ctx = &plan};
+    if ((st = jp_exec_build(&ex, &m.graph, &eo, err)))
+        goto done;
+    built = true;
+    const jp_graph *g = &m.graph;
+    char desc[256] = "";
+    if (ex.backend->describe)
+        ex.backend->describe(desc, sizeof desc);
+    printf("\nkernels on %s (%s; %s%s%s):\n", jp_device_name(device), desc,
+           fuse ? "batch-norm and activation fused into convolutions" : "every op alone",
+           plan_path ? ", plan " : "", plan_path ? plan_path : "");
+    printf("%-5s %-5s %-46s %-34s %s\n", "step", "layer", "ops", "kernel", "chose");
+    for (int s = 0; s < ex.n_steps; s++) {
+        const jp_exec_step *es = &ex.steps[s];
+        char ops[256], chose[256];
+        int used = snprintf(ops, sizeof ops, "%s", g->ops[es->first_op].name);
+        for (int i = es->first_op + 1; i < es->first_op + es->n_ops && used < (int)sizeof ops; i++)
+            used += snprintf(ops + used, sizeof ops - (size_t)used, "+%s", g->ops[i].name);
+        jp_kernel_describe(es->kernel, es->state, chose, sizeof chose);
+        printf("%-5d %-5d %-46s %-34s %s\n", s, es->layer, ops, es->kernel->name, chose);
+    }
+done:
+    if (built)
+        jp_exec_free(&ex);
+    jp_cli_plan_free(&plan);
+    jp_cli_model_free(&m);
+    return st;
+}
+
 int jp_cmd_layers(int argc, char **argv)
 {
     static const struct option options[] = {
         {"granularity", required_argument, NULL, 'g'},
         {"input-size", required_argument, NULL, 's'},
+        {"device", required_argument, NULL, 'd'},
+        {"no-fuse", no_argument, NULL, 'F'},
+        {"plan", required_argument, NULL, 'P'},
+        {"threads", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     jp_error err = {0};
-    bool op_level = false;
-    long size = 0;
+    bool op_level = false, device_given = false, no_fuse = false;
+    jp_device device = JP_DEVICE_CPU;
+    const char *plan_path = NULL;
+    long size = 0, threads = 0;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -76,6 +134,17 @@ int jp_cmd_layers(int argc, char **argv)
             break;
         case 's':
             if (jp_cli_parse_int("--input-size", optarg, 1, 8192, &size, &err))
+                return jp_cli_fail("layers", &err);
+            break;
+        case 'd':
+            if (jp_cli_parse_device(optarg, &device, &err))
+                return jp_cli_fail("layers", &err);
+            device_given = true;
+            break;
+        case 'F': no_fuse = true; break;
+        case 'P': plan_path = optarg; break;
+        case 't':
+            if (jp_cli_parse_int("--threads", optarg, 1, 1024, &threads, &err))
                 return jp_cli_fail("layers", &err);
             break;
         case 'h':
@@ -93,6 +162,14 @@ int jp_cmd_layers(int argc, char **argv)
     const char *model = argv[optind];
     if (jp_cli_check_model(model, &err))
         return jp_cli_fail("layers", &err);
+    if (!device_given && (no_fuse || plan_path || threads)) {
+        jp_error_set(&err, JP_ERR_ARG, "--no-fuse, --plan and --threads go with --device (see jplprof layers --help)");
+        return jp_cli_fail("layers", &err);
+    }
+    if (device_given && size) {
+        jp_error_set(&err, JP_ERR_ARG, "--device prepares the model at its own input size: drop --input-size");
+        return jp_cli_fail("layers", &err);
+    }
     char rel[PATH_MAX], json[PATH_MAX];
     snprintf(rel, sizeof rel, "weights/%s.json", model);
     jp_graph g;
@@ -136,5 +213,10 @@ int jp_cmd_layers(int argc, char **argv)
     printf("total: %" PRId64 " parameters, %" PRId64 " MACs (%.2f GMAC)\n", total_params, total_macs,
            (double)total_macs / 1e9);
     jp_graph_free(&g);
+    fflush(stdout);
+    if (device_given &&
+        print_kernels(model, device, !no_fuse && !op_level, plan_path, threads ? threads : jp_cli_default_threads(),
+                      &err))
+        return jp_cli_fail("layers", &err);
     return 0;
 }

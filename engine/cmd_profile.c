@@ -557,8 +557,13 @@ static cJSON *layer_table_json(const jp_exec *ex, bool op_level)
         cJSON_AddNumberToObject(row, "macs", (double)macs);
         cJSON *kernels = cJSON_AddArrayToObject(row, "kernels");
         int s0 = op_level ? u : ex->layer_first_step[u], s1 = op_level ? u + 1 : ex->layer_first_step[u + 1];
-        for (int s = s0; s < s1; s++)
+        cJSON *chose = cJSON_AddArrayToObject(row, "kernel_choices");
+        for (int s = s0; s < s1; s++) {
+            char detail[256];
+            jp_kernel_describe(ex->steps[s].kernel, ex->steps[s].state, detail, sizeof detail);
             cJSON_AddItemToArray(kernels, cJSON_CreateString(ex->steps[s].kernel->name));
+            cJSON_AddItemToArray(chose, cJSON_CreateString(detail));
+        }
         cJSON_AddItemToArray(arr, row);
     }
     return arr;
@@ -712,19 +717,9 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
 static jp_status open_power(profiler *p, jp_error *err)
 {
     const profile_options *o = p->o;
-    jp_power_options po;
-    jp_power_options_init(&po);
-    po.kind = o->power_source;
-    po.interval_ms = (int)o->tgr_interval_ms;
-    po.tegrastats_program = o->tegrastats;
-    po.root_dir = getenv("JPLPROF_SYSFS_ROOT");
-    if (jp_power_open(&po, &p->power, err) || jp_power_start(p->power, err))
-        return jp_error_prefix(err, "--eval_tgr: ");
-    if (jp_power_source_kind(p->power) == JP_POWER_NONE)
-        return jp_error_set(err, JP_ERR_ARG,
-                            "--eval_tgr with --power-source none: no power to measure (drop --eval_tgr, or pick a "
-                            "source: tegrastats, ina3221, nvml, rapl)");
-    if (jp_power_choose_device_rail(p->power, jp_device_name(o->device), o->rail, &p->rail, err))
+    jp_cli_power_options po = {.kind = o->power_source, .interval_ms = o->tgr_interval_ms,
+                               .tegrastats = o->tegrastats, .rail = o->rail};
+    if (jp_cli_power_open(&po, o->device, &p->power, &p->rail, err))
         return err->status;
     size_t n;
     const jp_power_param *params = jp_power_params(p->power, &n);

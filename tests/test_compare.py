@@ -11,6 +11,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JPLPROF = os.environ.get("JPLPROF", os.path.join(ROOT, "jplprof"))
+BIN_DIR = os.environ.get("JP_TEST_BIN_DIR", os.path.join(ROOT, "build", "tests"))
+FAKE = os.path.abspath(os.path.join(BIN_DIR, "fake_tegrastats"))
 failures = 0
 
 
@@ -21,9 +23,10 @@ def check(name, ok, why=""):
     sys.stdout.flush()
 
 
-def compare(*args):
+def compare(*args, env=None):
     return subprocess.run([JPLPROF, "compare", "--synthetic", "--runs", "3", "--warmup", "1", "--threads", "2"]
-                          + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+                          + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300,
+                          env=dict(os.environ, **(env or {})))
 
 
 def main():
@@ -80,6 +83,59 @@ def main():
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         check("a plan naming a kernel that cannot run the op: clear error",
               inf.returncode != 0 and "conv1" in inf.stderr and "depthwise" in inf.stderr, inf.stderr)
+
+        peak = json.load(open(js)) if os.path.exists(js) else {}
+        ok = peak.get("peak_gflops") and peak["peak_gflops"] > 0 and "FMA" in peak.get("peak_method", "") and all(
+            abs(x["pct_of_peak"] - 100 * x["gflops"] / peak["peak_gflops"]) < 1e-6 for x in peak["results"])
+        check("the measured FMA peak and each row's share of it are recorded", ok and "peak" in r.stdout,
+              {k: peak.get(k) for k in ("peak_gflops", "peak_method")})
+
+        # Power: the fake tegrastats holds the CPU rail at a known value, so
+        # every kernel's mean power is exactly that value and its energy per
+        # call that power times the window's time per call.
+        control = os.path.join(tmp, "control")
+        with open(control, "w") as f:
+            f.write("VDD_SYS_CPU=1234 VDD_SYS_GPU=55")
+        power_args = ["--model", "resnet18", "--op", "layer1.0.conv1", "--impls", "im2col_blas,packed_gemm",
+                      "--eval_tgr", "--power-source", "tegrastats", "--tegrastats", FAKE, "--tgr_interval", "10",
+                      "--tgr_smpl_duration", "0.5", "--tgr_smpl_boundary", "0.1"]
+        r = compare(*power_args, "--json", js, "--csv", cs, env={"FAKE_TEGRASTATS_CONTROL": control})
+        doc = json.load(open(js)) if r.returncode == 0 else {}
+        rows = doc.get("results", [])
+        ok = len(rows) == 2 and doc["power"]["rail"] == "VDD_SYS_CPU" and all(
+            x["power_mw"] == 1234 and x["power_samples"] >= 10 and x["power_window_calls"] > 0 and
+            abs(x["energy_per_call_mj"] - 1234 * x["power_window_s"] / x["power_window_calls"]) < 1e-9 for x in rows)
+        check("--eval_tgr: each kernel's power is the rail's value in its window, energy per call = power x "
+              "time per call", ok, r.stderr[-500:] + str([{k: x.get(k) for k in ("power_mw", "power_samples",
+                                                          "energy_per_call_mj")} for x in rows]))
+        with open(cs) as f:
+            table = list(csv.DictReader(f)) if os.path.exists(cs) else []
+        check("--eval_tgr: the CSV has power and energy per call", len(table) == 2 and all(
+            float(t["power_mw"]) == 1234 for t in table), table[:1])
+        r = compare(*power_args, env={"FAKE_TEGRASTATS_MODE": "exit_after:5"})
+        check("--eval_tgr: tegrastats dying mid-run is a clear error", r.returncode == 1 and
+              "tegrastats" in r.stderr.lower(), r.stderr[-400:])
+        r = compare("--model", "resnet18", "--eval_tgr", "--power-source", "none")
+        check("--eval_tgr with --power-source none: clear error", r.returncode == 2 and "none" in r.stderr, r.stderr)
+        r = compare("--model", "resnet18", "--eval_tgr", "--tgr_smpl_duration", "1", "--tgr_smpl_boundary", "0.5")
+        check("--eval_tgr with no room left in the window: clear error", r.returncode == 2 and
+              "boundary" in r.stderr, r.stderr)
+
+        lay = subprocess.run([JPLPROF, "layers", "resnet18", "--device", "cpu", "--threads", "2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+        steps = [l.split() for l in lay.stdout.split("kernels on cpu", 1)[-1].splitlines() if l[:1].isdigit()]
+        check("layers --device cpu lists every step's kernel, convolutions fused with batch-norm and relu",
+              lay.returncode == 0 and steps and all(s[3].startswith("cpu/") for s in steps) and
+              any(s[2] == "layer1.0.conv1+layer1.0.bn1+layer1.0.relu" and s[3].startswith("cpu/conv2d/")
+                  for s in steps), lay.stdout[-800:] + lay.stderr)
+        lay = subprocess.run([JPLPROF, "layers", "resnet18", "--device", "cuda"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, timeout=600)
+        if lay.returncode == 0:
+            check("layers --device cuda names each convolution's cuDNN algorithm",
+                  lay.stdout.count("cuda/conv2d/cudnn") == lay.stdout.count("algo ") > 0, lay.stdout[-800:])
+        else:
+            check("layers --device cuda without a usable GPU: clear error", lay.returncode == 1 and
+                  "--device cuda" in lay.stderr, lay.stderr)
 
         r = compare("--model", "resnet18", "--impls", "warp_drive")
         check("--impls with an unknown kernel: clear error", r.returncode == 2 and "warp_drive" in r.stderr, r.stderr)

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -35,8 +36,16 @@ REL_TOL, ABS_TOL = float(os.environ.get("JP_TEST_REL_TOL", "1e-4")), 1e-5
 DEVICE = os.environ.get("JP_TEST_DEVICE", "cpu")
 
 
-def run(cmd):
+# Seconds spent in each stage of the current case (converter, torchvision,
+# jplprof), printed with its result: on the GPU machine efficientnet_b6/b7
+# once ran out of time without saying where.
+stage_s = {}
+
+
+def run(cmd, stage):
+    t0 = time.monotonic()
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stage_s[stage] = stage_s.get(stage, 0.0) + time.monotonic() - t0
     if r.returncode != 0:
         raise RuntimeError("%s exited %d:\n%s" % (" ".join(cmd), r.returncode, r.stdout[-3000:]))
     return r.stdout
@@ -75,7 +84,7 @@ def check_model(model, size, granularity, tmp):
     weights = os.path.join(tmp, model + ".safetensors")
     if not os.path.exists(weights):
         run([PYTHON, os.path.join(ROOT, "tools/convert_weights/convert_weights.py"), "--model", model,
-             "--random-init", "--seed", "7", "--out", weights])
+             "--random-init", "--seed", "7", "--out", weights], "convert")
     rng = np.random.default_rng()
     x = rng.standard_normal((1, 3, size, size)).astype(np.float32)
     inp = os.path.join(tmp, "%s_%d_input.safetensors" % (model, size))
@@ -83,9 +92,9 @@ def check_model(model, size, granularity, tmp):
     ref = os.path.join(tmp, "%s_%s_ref.safetensors" % (model, granularity))
     ours = os.path.join(tmp, "%s_%s_ours.safetensors" % (model, granularity))
     run([PYTHON, os.path.join(ROOT, "tests/torch_reference.py"), "--model", model, "--weights", weights,
-         "--input", inp, "--out", ref, "--granularity", granularity, "--device", DEVICE])
+         "--input", inp, "--out", ref, "--granularity", granularity, "--device", DEVICE], "torchvision")
     run([JPLPROF, "infer", "--model", model, "--weights", weights, "--input-tensor", inp, "--dump-layers", ours,
-         "--granularity", granularity, "--device", DEVICE, "--runs", "1", "--warmup", "0", "--top", "0", "--quiet", "--threads", "2"])
+         "--granularity", granularity, "--device", DEVICE, "--runs", "1", "--warmup", "0", "--top", "0", "--quiet", "--threads", "2"], "jplprof")
     return compare(model, granularity, ours, ref)
 
 
@@ -101,6 +110,7 @@ def main():
         cases += [(m, s, "op") for m, s in OP_LEVEL.items() if m in models]
         for model, size, granularity in cases:
             name = "model/%s %s %s %dx%d vs torchvision" % (model, DEVICE, granularity, size, size)
+            stage_s.clear()
             try:
                 problems, worst, worst_key, n = check_model(model, size, granularity, tmp)
             except Exception as e:  # a crash of either side is a failure of this case
@@ -111,7 +121,8 @@ def main():
                 print("FAIL %s: %s" % (name, "; ".join(problems[:5]) or "nothing compared"))
                 failed += 1
             else:
-                print("PASS %s (%d tensors, worst %s at %.2f of the bound)" % (name, n, worst_key, worst))
+                print("PASS %s (%d tensors, worst %s at %.2f of the bound; %s)" % (
+                    name, n, worst_key, worst, ", ".join("%s %.1f s" % kv for kv in stage_s.items())))
             sys.stdout.flush()
     return 1 if failed else 0
 

@@ -135,8 +135,9 @@ def main():
             ok = (m["power"]["device_rail"] == "VDD_SYS_CPU" and m["power"]["source"] == "tegrastats" and
                   m["power"]["interval_delivered_ms"] > 0 and len(m["models"]) == 2 and
                   len(m["models"][0]["layers"]) == 21 and m["models"][0]["weights"]["kind"] in ("synthetic",
-                                                                                              "converted"))
-        check("manifest records the rail, the source, the delivered interval and the layer table", ok,
+                                                                                              "converted") and
+                  all(len(l["kernel_choices"]) == len(l["kernels"]) > 0 for l in m["models"][0]["layers"]))
+        check("manifest records the rail, the source, the delivered interval and the layer table with kernels", ok,
               manifests)
         try:
             events = json.load(open(trace))["traceEvents"]
