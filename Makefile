@@ -154,7 +154,12 @@ test: tests-build
 	JP_BUILD_DIR=$(BUILD) JPLPROF=$(abspath $(BIN)) bash tests/run_tests.sh
 
 bench: $(BIN) $(BUILD)/tests/bench_cpu_kernels
-	@echo "end-to-end benchmark: bash tests/bench/run_bench.sh (see docs/benchmarks.md)"
+	@echo "end-to-end benchmark: make bench-deps && /usr/bin/python3 tests/bench/bench_e2e.py (see docs/benchmarks.md)"
+
+# ONNX Runtime (npm onnxruntime-node, its bundled CPU library) for tests/bench/bench_e2e.py.
+.PHONY: bench-deps
+bench-deps:
+	ONNXRUNTIME_NODE_INSTALL=skip npm ci --prefix tests/bench --ignore-scripts --no-audit --no-fund
 
 clean:
 	rm -rf $(BUILD) $(BIN)
