@@ -70,6 +70,10 @@ typedef struct jp_kernel {
      * this kernel's prepare returned; buf always gets a NUL-terminated
      * string ("" when there is nothing to say). */
     void (*describe)(const void *state, char *buf, size_t buf_bytes);
+    /* Optional: this kernel's priority for step, instead of `priority`, for
+     * a kernel that is the fastest only on some shapes (measured: the
+     * kernel's file says where).  Pure and cheap, like supports. */
+    int (*priority_for)(const jp_step *step);
 } jp_kernel;
 
 /* k->describe(state) into buf, or "" when k has no describe slot. */
@@ -109,7 +113,8 @@ typedef struct jp_backend {
 const jp_kernel *const *jp_kernels_all(size_t *count);
 const jp_kernel *jp_kernel_find(const char *name);
 /* The default kernel for step on device: the supporting one of highest
- * priority; NULL when none supports it. */
+ * priority (priority_for(step) where a kernel has it); NULL when none
+ * supports it. */
 const jp_kernel *jp_kernel_choose(jp_device device, const jp_step *step);
 /* The reference kernel for step's op type on the CPU. */
 const jp_kernel *jp_kernel_reference(jp_op_type type);

@@ -60,14 +60,14 @@ const jp_kernel *jp_kernel_choose(jp_device device, const jp_step *step)
 {
     registry_build();
     const jp_kernel *best = NULL;
+    int best_priority = 0;
     for (size_t i = 0; i < reg.count; i++) {
         const jp_kernel *k = reg.kernels[i];
-        if (k->device != device || k->op_type != step->op->type)
+        if (k->device != device || k->op_type != step->op->type || !k->supports(step))
             continue;
-        if (best && k->priority <= best->priority)
-            continue;
-        if (k->supports(step))
-            best = k;
+        int priority = k->priority_for ? k->priority_for(step) : k->priority;
+        if (!best || priority > best_priority)
+            best = k, best_priority = priority;
     }
     return best;
 }

@@ -828,10 +828,29 @@ static void test_registry_and_backend(void)
              p_pk < p_im && p_pk > p_ref, "%d", p_pk);
 #endif
     /* winograd is faster on ResNet's 56x56..14x14 3x3 layers but 2.6x slower
-     * at 7x7 (conv2d_winograd.c): never the default, --plan picks it. */
+     * at 7x7 (conv2d_winograd.c): the default from 14x14 outputs up only. */
     const int p_wg = find_kernel("cpu/conv2d/winograd")->priority;
     JP_CHECK("conv priority winograd below packed_gemm and im2col_blas (err 0.0e+00)",
              p_wg < p_pk && p_wg < p_im && p_wg > p_ref, "%d", p_wg);
+    static const struct { int hw; int stride; const char *want; } choices[] = {
+        {56, 1, "cpu/conv2d/winograd"}, {14, 1, "cpu/conv2d/winograd"},
+        {7, 1, NULL}, {56, 2, NULL}, /* NULL: the highest static priority */
+    };
+    for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
+        conv_case c = {"choice", 1, 64, 64, choices[i].hw * choices[i].stride,
+                       choices[i].hw * choices[i].stride, 3, 3, choices[i].stride, choices[i].stride,
+                       1, 1, 1, 1, 1, false, 1};
+        conv_fixture f;
+        conv_fixture_init(&f, &c);
+        const jp_kernel *got = jp_kernel_choose(JP_DEVICE_CPU, &f.step);
+        const char *want = choices[i].want ? choices[i].want
+                                           : (p_pk > p_im ? "cpu/conv2d/packed_gemm" : "cpu/conv2d/im2col_blas");
+        char name[160];
+        snprintf(name, sizeof name, "default conv kernel for 3x3 stride %d, %dx%d outputs is %s (err 0.0e+00)",
+                 choices[i].stride, choices[i].hw, choices[i].hw, want);
+        JP_CHECK(name, got && strcmp(got->name, want) == 0, "got %s", got ? got->name : "none");
+        conv_fixture_free(&f);
+    }
     JP_CHECK("linear priorities blas > reference (err 0.0e+00)",
              find_kernel("cpu/linear/blas")->priority > find_kernel("cpu/linear/reference")->priority,
              "wrong order");

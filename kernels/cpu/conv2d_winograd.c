@@ -499,11 +499,20 @@ static jp_status wg_run(void *state, const jp_step *step, jp_error *err)
     return JP_OK;
 }
 
-/* Below cpu/conv2d/packed_gemm and im2col_blas, so never the default: at two
- * threads on ResNet-50's 3x3 layers it is 2.6x faster than packed_gemm at
- * 56x56 and 28x28 and 1.6x at 14x14, but 2.6x slower at 7x7 (U is 37.7 MB
- * there, which OpenBLAS repacks on every call, for GEMMs of 4 columns).
- * `jplprof compare --plan` picks it per layer where it is faster. */
+/* The default for 3x3 stride-1 layers with maps of at least 14x14 outputs,
+ * above cpu/conv2d/packed_gemm (25) there; below it (and im2col_blas) on
+ * smaller maps.  Measured at two threads on ResNet-50's and ResNet-18's 3x3
+ * layers (`jplprof compare --impls packed_gemm,winograd`): 2.6x packed_gemm
+ * at 56x56 and 28x28, 1.6x at 14x14, but 0.38x at 7x7 (U is 37.7 MB there,
+ * which OpenBLAS repacks on every call, for GEMMs of 4 columns). */
+#define WG_MIN_OUTPUTS (14 * 14)
+
+static int wg_priority_for(const jp_step *step)
+{
+    const jp_tensor *y = &step->out;
+    return y->dims[2] * y->dims[3] >= WG_MIN_OUTPUTS ? 28 : 3;
+}
+
 const jp_kernel jp_cpu_conv2d_winograd = {
     .name = "cpu/conv2d/winograd",
     .device = JP_DEVICE_CPU,
@@ -514,4 +523,5 @@ const jp_kernel jp_cpu_conv2d_winograd = {
     .prepare = wg_prepare,
     .run = wg_run,
     .release = wg_release,
+    .priority_for = wg_priority_for,
 };
