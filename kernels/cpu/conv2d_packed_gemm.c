@@ -236,7 +236,7 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
      * the 7x7 ones).  Else split rows, B packed once by the team and shared
      * (packing it in every thread cost 20% of those layers). */
     int64_t nkb = div_up(p->k_g, PG_KC); /* K blocks */
-    p->split_k = PG_SPLIT_K && nt > 1 && outer * ncb < nt && p->k_g >= (int64_t)nt * PG_MIN_KC;
+    p->split_k = PG_SPLIT_K && nt > 1 && outer * ncb < nt && p->k_g >= (int64_t)nt * PG_MIN_KC && p->k_g >= p->m_g;
     if (p->split_k)
         nkb = round_up(nkb, nt); /* the same number of K blocks per thread */
     /* K blocks of equal size (the last one shorter). */
