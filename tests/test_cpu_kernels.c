@@ -469,19 +469,62 @@ static void test_max_pool(const char *label, int n, int c, int h, int w, int k, 
     jp_step step = {.op = &op, .n_in = 1};
     step.in[0] = make_tensor(4, in_dims, x);
     step.out = make_tensor(4, out_dims, out);
-    const jp_kernel *kern = find_kernel("cpu/max_pool2d/reference");
-    char name[256];
-    snprintf(name, sizeof name, "max_pool2d/reference %s", label);
-    jp_error err = {0};
-    if (!kern->supports(&step))
-        jp_test_fail(name, "refused the torch output size %d", expect_o);
-    else if (run_kernel(kern, &step, &err) != JP_OK)
-        jp_test_fail(name, "%s", err.msg);
-    else
-        check_close(name, out, ref, out_n);
+    /* Every CPU max-pool kernel; separable takes every undilated pool. */
+    static const char *const kernels[] = {"cpu/max_pool2d/reference", "cpu/max_pool2d/separable"};
+    for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+        const jp_kernel *kern = find_kernel(kernels[i]);
+        const bool want = i == 0 || d == 1;
+        char name[256];
+        snprintf(name, sizeof name, "%s %s", kernels[i] + 4, label);
+        jp_error err = {0};
+        memset(out, 0, (size_t)out_n * sizeof *out);
+        if (kern->supports(&step) != want)
+            jp_test_fail(name, "supports() says %s for the torch output size %d", want ? "no" : "yes", expect_o);
+        else if (!want)
+            jp_test_skip(name, "dilated pools are the reference's, by design");
+        else if (run_kernel(kern, &step, &err) != JP_OK)
+            jp_test_fail(name, "%s", err.msg);
+        else
+            check_close(name, out, ref, out_n);
+    }
     jp_cpu_free(x);
     jp_cpu_free(out);
     jp_cpu_free(ref);
+}
+
+/* A NaN anywhere in a window makes that output NaN (PyTorch), whichever
+ * side of the comparison it lands on; the other outputs stay finite. */
+static void test_max_pool_nan(void)
+{
+    jp_op op = {.name = "test.pool", .type = JP_OP_MAX_POOL2D, .n_inputs = 1};
+    op.attrs.max_pool2d = (jp_max_pool2d_attrs){3, 3, 2, 2, 1, 1, 1, 1, false};
+    const int64_t in_dims[4] = {1, 1, 9, 9}, out_dims[4] = {1, 1, 5, 5};
+    float *x = rand_buf(81, -1.0f, 1.0f), *out = zero_buf(25);
+    x[0] = NAN;      /* first in its windows: output (0, 0) only        */
+    x[4 * 9 + 6] = NAN; /* row 4, column 6: every output whose window covers it */
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, in_dims, x);
+    step.out = make_tensor(4, out_dims, out);
+    static const char *const kernels[] = {"cpu/max_pool2d/reference", "cpu/max_pool2d/separable"};
+    for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "%s NaN propagates (err 0.0e+00)", kernels[i] + 4);
+        jp_error err = {0};
+        bool ok = run_kernel(find_kernel(kernels[i]), &step, &err) == JP_OK;
+        int n_nan = 0;
+        for (int oy = 0; oy < 5; oy++)
+            for (int ox = 0; ox < 5; ox++) {
+                /* Window rows 2oy-1..2oy+1, columns 2ox-1..2ox+1. */
+                bool want = (oy == 0 && ox == 0) ||
+                            (2 * oy - 1 <= 4 && 4 <= 2 * oy + 1 && 2 * ox - 1 <= 6 && 6 <= 2 * ox + 1);
+                bool got = out[oy * 5 + ox] != out[oy * 5 + ox];
+                ok &= want == got;
+                n_nan += got;
+            }
+        JP_CHECK(name, ok, "%d NaN outputs, or the wrong ones (%s)", n_nan, err.msg);
+    }
+    jp_cpu_free(x);
+    jp_cpu_free(out);
 }
 
 static void test_avg_pool(const char *label, int n, int c, int h, int w, int oh, int ow)
@@ -532,6 +575,10 @@ static void test_pools(void)
     test_max_pool("10x10 3x3 s3 p1 ceil", 1, 3, 10, 10, 3, 3, 1, 1, true, 4);
     test_max_pool("17x17 3x3 s2 p1 d2", 1, 3, 17, 17, 3, 2, 1, 2, false, 8);
     test_max_pool("112x112 3x3 s2 p1 (resnet)", 1, 64, 112, 112, 3, 2, 1, 1, false, 56);
+    test_max_pool("55x55 3x3 s2 (alexnet)", 1, 64, 55, 55, 3, 2, 0, 1, false, 27);
+    test_max_pool("9x9 5x5 s1 p2", 2, 3, 9, 9, 5, 1, 2, 1, false, 9);
+    test_max_pool("1x1 1x1 s1", 1, 3, 1, 1, 1, 1, 0, 1, false, 1);
+    test_max_pool_nan();
     test_avg_pool("7x7->6x6", 1, 5, 7, 7, 6, 6);
     test_avg_pool("1x1->6x6", 2, 5, 1, 1, 6, 6);
     test_avg_pool("13x11->6x6", 1, 5, 13, 11, 6, 6);

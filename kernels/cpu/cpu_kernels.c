@@ -21,6 +21,7 @@ static const jp_kernel *const cpu_kernels[] = {
     &jp_cpu_silu_reference,
     &jp_cpu_sigmoid_reference,
     &jp_cpu_max_pool2d_reference,
+    &jp_cpu_max_pool2d_separable,
     &jp_cpu_adaptive_avg_pool2d_reference,
     &jp_cpu_linear_reference,
     &jp_cpu_linear_blas,
