@@ -393,23 +393,37 @@ static void test_linear_case(int n, int in_f, int out_f, bool bias, jp_activatio
     float *out = zero_buf((int64_t)n * out_f), *ref = zero_buf((int64_t)n * out_f);
     jp_step step = {.op = &op, .act = act, .n_in = 1};
     step.in[0] = make_tensor(2, in_dims, x);
-    const jp_kernel *kr = find_kernel("cpu/linear/reference"), *kb = find_kernel("cpu/linear/blas");
-    for (int t = 1; t <= 2; t++) {
-        char name[256];
-        snprintf(name, sizeof name, "linear/blas %dx%d->%d %s %s t%d", n, in_f, out_f,
-                 bias ? "bias" : "nobias", act_name(act), t);
-        jp_error err = {0};
-        set_threads(t);
-        step.out = make_tensor(2, out_dims, ref);
-        jp_status st = run_kernel(kr, &step, &err);
-        step.out.data = out;
-        if (st == JP_OK)
-            st = kb->supports(&step) ? run_kernel(kb, &step, &err)
-                                     : jp_error_set(&err, JP_ERR_UNSUPPORTED, "refused");
-        if (st != JP_OK)
-            jp_test_fail(name, "%s", err.msg);
-        else
-            check_close(name, out, ref, (int64_t)n * out_f);
+    const jp_kernel *kr = find_kernel("cpu/linear/reference");
+    /* blas takes every batch, gemv a batch of one only. */
+    static const char *const fast[] = {"cpu/linear/blas", "cpu/linear/gemv"};
+    for (size_t f = 0; f < sizeof fast / sizeof fast[0]; f++) {
+        const jp_kernel *kb = find_kernel(fast[f]);
+        const bool want = f == 0 || n == 1;
+        for (int t = 1; t <= 2; t++) {
+            char name[256];
+            snprintf(name, sizeof name, "%s %dx%d->%d %s %s t%d", fast[f] + 4, n, in_f, out_f,
+                     bias ? "bias" : "nobias", act_name(act), t);
+            jp_error err = {0};
+            set_threads(t);
+            step.out = make_tensor(2, out_dims, ref);
+            jp_status st = run_kernel(kr, &step, &err);
+            step.out.data = out;
+            memset(out, 0, (size_t)n * (size_t)out_f * sizeof *out);
+            if (kb->supports(&step) != want) {
+                jp_test_fail(name, "supports() says %s", want ? "no" : "yes");
+                continue;
+            }
+            if (!want) {
+                jp_test_skip(name, "batches above one are cpu/linear/blas's, by design");
+                continue;
+            }
+            if (st == JP_OK)
+                st = run_kernel(kb, &step, &err);
+            if (st != JP_OK)
+                jp_test_fail(name, "%s", err.msg);
+            else
+                check_close(name, out, ref, (int64_t)n * out_f);
+        }
     }
     /* The reference itself, on the first row, against a direct sum. */
     double worst = 0.0, ref_max = 0.0;
@@ -440,6 +454,8 @@ static void test_linears(void)
     test_linear_case(2, 1280, 1000, true, JP_ACT_NONE);
     test_linear_case(3, 301, 257, false, JP_ACT_RELU);
     test_linear_case(1, 9216, 512, true, JP_ACT_RELU);
+    test_linear_case(1, 15, 3, true, JP_ACT_RELU);    /* shorter than a vector, fewer rows than 4 */
+    test_linear_case(1, 1283, 1001, true, JP_ACT_NONE); /* tails in both directions */
 }
 
 /* ---- pooling ---- */
@@ -900,6 +916,9 @@ static void test_registry_and_backend(void)
     }
     JP_CHECK("linear priorities blas > reference (err 0.0e+00)",
              find_kernel("cpu/linear/blas")->priority > find_kernel("cpu/linear/reference")->priority,
+             "wrong order");
+    JP_CHECK("linear priorities gemv > blas: the default for a batch of one (err 0.0e+00)",
+             find_kernel("cpu/linear/gemv")->priority > find_kernel("cpu/linear/blas")->priority,
              "wrong order");
 
     jp_error err = {0};

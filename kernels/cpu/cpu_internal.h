@@ -165,6 +165,7 @@ extern const jp_kernel jp_cpu_conv2d_depthwise;
 extern const jp_kernel jp_cpu_batch_norm2d_reference;
 extern const jp_kernel jp_cpu_relu_reference;
 extern const jp_kernel jp_cpu_max_pool2d_separable;
+extern const jp_kernel jp_cpu_linear_gemv;
 extern const jp_kernel jp_cpu_silu_reference;
 extern const jp_kernel jp_cpu_sigmoid_reference;
 extern const jp_kernel jp_cpu_max_pool2d_reference;

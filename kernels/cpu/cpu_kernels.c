@@ -25,6 +25,7 @@ static const jp_kernel *const cpu_kernels[] = {
     &jp_cpu_adaptive_avg_pool2d_reference,
     &jp_cpu_linear_reference,
     &jp_cpu_linear_blas,
+    &jp_cpu_linear_gemv,
     &jp_cpu_flatten_reference,
     &jp_cpu_add_reference,
     &jp_cpu_mul_reference,
