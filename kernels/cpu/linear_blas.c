@@ -19,10 +19,9 @@ static jp_status linear_blas_run(void *state, const jp_step *step, jp_error *err
     (void)state;
     const jp_op *op = step->op;
     const jp_linear_attrs *a = &op->attrs.linear;
-    const float *wt = op->params[JP_PARAM_WEIGHT].data;                   /* [out, in] */
-    const float *bias = a->has_bias ? op->params[JP_PARAM_BIAS].data : NULL; /* [out]     */
-    if (!wt || (a->has_bias && !bias))
-        return jp_error_set(err, JP_ERR_MISSING, "%s: parameters not bound", op->name);
+    const float *wt, *bias; /* [out, in], [out] or NULL */
+    if (jp_cpu_linear_params(step, &wt, &bias, err))
+        return err->status;
     const float *x = step->in[0].data; /* [n, in]  */
     float *y = step->out.data;         /* [n, out] */
     const int n = (int)step->in[0].dims[0], k = a->in_features, m = a->out_features;
@@ -43,13 +42,8 @@ static jp_status linear_blas_run(void *state, const jp_step *step, jp_error *err
             else
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, r1 - r0, k, 1.0f, x, k,
                             wt + (int64_t)r0 * k, k, 0.0f, y + r0, m);
-            for (int i = 0; i < n; i++) {
-                float *yi = y + (int64_t)i * m;
-                for (int r = r0; r < r1; r++) {
-                    float v = yi[r] + (bias ? bias[r] : 0.0f);
-                    yi[r] = step->act == JP_ACT_RELU ? jp_cpu_reluf(v) : v;
-                }
-            }
+            for (int i = 0; i < n; i++)
+                jp_cpu_linear_epilogue(y + (int64_t)i * m, bias, r0, r1, step->act);
         }
     }
     return JP_OK;

@@ -77,10 +77,9 @@ static jp_status gemv_run(void *state, const jp_step *step, jp_error *err)
     (void)state;
     const jp_op *op = step->op;
     const jp_linear_attrs *a = &op->attrs.linear;
-    const float *wt = op->params[JP_PARAM_WEIGHT].data;                   /* [out, in] */
-    const float *bias = a->has_bias ? op->params[JP_PARAM_BIAS].data : NULL; /* [out]     */
-    if (!wt || (a->has_bias && !bias))
-        return jp_error_set(err, JP_ERR_MISSING, "%s: parameters not bound", op->name);
+    const float *wt, *bias; /* [out, in], [out] or NULL */
+    if (jp_cpu_linear_params(step, &wt, &bias, err))
+        return err->status;
     const float *x = step->in[0].data; /* [1, in]  */
     float *y = step->out.data;         /* [1, out] */
     const int64_t k = a->in_features, m = a->out_features;
@@ -95,10 +94,7 @@ static jp_status gemv_run(void *state, const jp_step *step, jp_error *err)
         const int64_t r0 = t * per < m ? t * per : m;
         const int64_t r1 = r0 + per < m ? r0 + per : m;
         gemv_rows(wt, x, y, r0, r1, k);
-        for (int64_t r = r0; r < r1; r++) {
-            const float v = y[r] + (bias ? bias[r] : 0.0f);
-            y[r] = step->act == JP_ACT_RELU ? jp_cpu_reluf(v) : v;
-        }
+        jp_cpu_linear_epilogue(y, bias, r0, r1, step->act);
     }
     return JP_OK;
 }

@@ -13,10 +13,9 @@ static jp_status linear_ref_run(void *state, const jp_step *step, jp_error *err)
     (void)state;
     const jp_op *op = step->op;
     const jp_linear_attrs *a = &op->attrs.linear;
-    const float *wt = op->params[JP_PARAM_WEIGHT].data;                   /* [out, in] */
-    const float *bias = a->has_bias ? op->params[JP_PARAM_BIAS].data : NULL; /* [out]     */
-    if (!wt || (a->has_bias && !bias))
-        return jp_error_set(err, JP_ERR_MISSING, "%s: parameters not bound", op->name);
+    const float *wt, *bias; /* [out, in], [out] or NULL */
+    if (jp_cpu_linear_params(step, &wt, &bias, err))
+        return err->status;
     const float *x = step->in[0].data; /* [n, in]  */
     float *y = step->out.data;         /* [n, out] */
     const int64_t n = step->in[0].dims[0], k = a->in_features, m = a->out_features;
