@@ -14,7 +14,12 @@
  * Tolerance: max|out - ref| <= 1e-4 * max|ref| + 1e-5, as for the CPU
  * kernels.  It holds for cuDNN only because TF32 is off (cuDNN
  * CUDNN_FMA_MATH, cuBLAS CUBLAS_DEFAULT_MATH): every algorithm cuDNN picks
- * computes in FP32 and only reorders the sums.  Each line prints the error
+ * computes in FP32 and only reorders the sums.  The exception, which issue 4
+ * allows: the forced transform algorithms (cuda/conv2d/cudnn_fft,
+ * cudnn_fft_tiling, cudnn_winograd, cudnn_winograd_nonfused) compute
+ * through FFT or Winograd transforms, not just reordered sums, and are held
+ * to 1e-3 * max|ref| + 1e-5; the line says which bound applied.  Each line
+ * prints the error
  * it measured, max|ref|, the tolerance and what prepare chose (the kernel's
  * describe: the cuDNN algorithm).  A per-algorithm cuDNN kernel
  * (cuda/conv2d/cudnn_<algo>) whose prepare says JP_ERR_UNSUPPORTED (cuDNN
@@ -159,6 +164,14 @@ static bool expect_support(const char *kernel, const jp_step *step)
                    step->out.dims[3];
     }
     return true;
+}
+
+/* A forced cuDNN algorithm that computes through transforms (FFT,
+ * Winograd): held to the looser bound of the file comment. */
+static bool transform_algorithm(const char *kernel)
+{
+    return strncmp(kernel, "cuda/conv2d/cudnn_fft", 21) == 0 ||
+           strncmp(kernel, "cuda/conv2d/cudnn_winograd", 26) == 0;
 }
 
 /* The step as a CUDA kernel sees it: tensors on the device, data NULL
@@ -309,7 +322,7 @@ static void check_case(const char *label, jp_step *host, bool in_place)
             continue;
         }
         e = max_err(out, ref_out, out_n, &ref_max);
-        tol = 1e-4 * ref_max + 1e-5;
+        tol = transform_algorithm(k->name) ? 1e-3 * ref_max + 1e-5 : 1e-4 * ref_max + 1e-5;
         snprintf(line, sizeof line, "%s (err %.2e, max|ref| %.3g, tol %.2e%s%s)", name, e,
                  ref_max, tol, *chose ? ", " : "", chose);
         JP_CHECK(line, e <= tol, "error %.3e above tolerance %.3e (max|ref| %.4g)%s%s", e, tol,
