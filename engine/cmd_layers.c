@@ -62,18 +62,18 @@ static void shape_of(const jp_graph *g, int v, char *buf, size_t bytes)
     jp_shape_str(rank, dims, buf, bytes);
 }
 
-/* Builds the executor for model on device, as infer would, and prints every
- * step: its layer, the ops it covers, its kernel and the kernel's describe. */
-static jp_status print_kernels(const char *model, jp_device device, bool fuse, const char *plan_path, long threads,
-                               jp_error *err)
+/* Builds the executor for model on device (initialised by the caller), as
+ * infer would, and prints every step: its layer, the ops it covers, its
+ * kernel and the kernel's describe. */
+static jp_status print_kernels(const char *model, jp_device device, bool fuse, const char *plan_path, jp_error *err)
 {
     jp_cli_model m;
     jp_cli_model_options mo = {.model = model};
     jp_cli_plan plan = {0};
     jp_exec ex;
     bool built = false;
-    jp_status st = jp_cli_init_device(device, (int)threads, err);
-    if (st || (st = jp_cli_model_load(&m, &mo, err)))
+    jp_status st = jp_cli_model_load(&m, &mo, err);
+    if (st)
         return st;
     if (plan_path && (st = jp_cli_plan_load(plan_path, &m.graph, device, &plan, err)))
         goto done;
@@ -170,6 +170,11 @@ int jp_cmd_layers(int argc, char **argv)
         jp_error_set(&err, JP_ERR_ARG, "--device prepares the model at its own input size: drop --input-size");
         return jp_cli_fail("layers", &err);
     }
+    if (!threads)
+        threads = jp_cli_default_threads();
+    /* The device first: no table before "no CUDA device". */
+    if (device_given && jp_cli_init_device(device, (int)threads, &err))
+        return jp_cli_fail("layers", &err);
     char rel[PATH_MAX], json[PATH_MAX];
     snprintf(rel, sizeof rel, "weights/%s.json", model);
     jp_graph g;
@@ -215,8 +220,7 @@ int jp_cmd_layers(int argc, char **argv)
     jp_graph_free(&g);
     fflush(stdout);
     if (device_given &&
-        print_kernels(model, device, !no_fuse && !op_level, plan_path, threads ? threads : jp_cli_default_threads(),
-                      &err))
+        print_kernels(model, device, !no_fuse && !op_level, plan_path, &err))
         return jp_cli_fail("layers", &err);
     return 0;
 }
