@@ -57,6 +57,57 @@ static jp_activation activation_of(jp_op_type t)
     }
 }
 
+/* A value's tensor without data (the shapes kernels' supports() read). */
+static jp_tensor shape_tensor(const jp_exec *ex, int v)
+{
+    jp_tensor t = {.device = ex->options.device};
+    jp_graph_value_shape(ex->graph, v, &t.rank, t.dims);
+    return t;
+}
+
+/* The add after op `last` that a convolution step can take over as its
+ * residual (ResNet's out += identity): in the same layer, reading last's
+ * value (which nothing else reads) and one value computed before the step
+ * began (first) -- so it is ready when the step runs.  Returns the add's
+ * index and the residual value in *residual, or -1. */
+static int fusable_add(const jp_graph *g, int first, int last, int *residual)
+{
+    if (last + 1 >= g->n_ops || g->ops[last + 1].type != JP_OP_ADD)
+        return -1;
+    const jp_op *add = &g->ops[last + 1];
+    int other, n_last;
+    if (add->layer != g->ops[last].layer || add->n_inputs != 2 || consumers(g, last, &n_last) != 1 ||
+        g->output == last)
+        return -1;
+    if (add->inputs[0] == last)
+        other = add->inputs[1];
+    else if (add->inputs[1] == last)
+        other = add->inputs[0];
+    else
+        return -1;
+    if (other == last || other >= first)
+        return -1;
+    *residual = other;
+    return last + 1;
+}
+
+/* Does the kernel that would run `plain` also run `fused` (the same step
+ * with more ops taken in)?  The plan's kernel for the op when the options
+ * name one, else the default choice, which must not change: taking in the
+ * add must not trade a faster kernel (Winograd, which has no residual
+ * epilogue) for one that has it.  Decided from shapes alone. */
+static bool same_kernel_takes(const jp_exec *ex, const jp_step *plain, const jp_step *fused)
+{
+    const jp_exec_options *o = &ex->options;
+    const char *want = o->kernel_for_op ? o->kernel_for_op(o->kernel_for_op_ctx, plain->op) : NULL;
+    if (want) {
+        const jp_kernel *k = jp_kernel_find(want);
+        return k && k->device == o->device && k->supports(fused);
+    }
+    const jp_kernel *k = jp_kernel_choose(o->device, plain);
+    return k && k == jp_kernel_choose(o->device, fused);
+}
+
 /* Splits the graph into steps (without buffers yet). */
 static jp_status plan_steps(jp_exec *ex, jp_error *err)
 {
@@ -72,6 +123,7 @@ static jp_status plan_steps(jp_exec *ex, jp_error *err)
         s->n_ops = 1;
         s->layer = g->ops[i].layer;
         s->step.op = &g->ops[i];
+        s->residual = -1;
         int last = i;
         if (ex->options.fuse && g->ops[i].type == JP_OP_CONV2D) {
             if (fusable_next(g, last, JP_OP_BATCH_NORM2D)) {
@@ -84,6 +136,31 @@ static jp_status plan_steps(jp_exec *ex, jp_error *err)
                     last++;
                     break;
                 }
+            /* conv [+ bn] + add(residual) [+ relu]: where a kernel takes it. */
+            int residual = -1, add = s->step.act == JP_ACT_NONE ? fusable_add(g, i, last, &residual) : -1;
+            if (add >= 0) {
+                jp_step probe = s->step;
+                int end = add;
+                probe.fused_add = &g->ops[add];
+                if (fusable_next(g, add, JP_OP_RELU)) {
+                    probe.act = JP_ACT_RELU;
+                    end = add + 1;
+                }
+                jp_step plain = s->step;
+                plain.n_in = 1;
+                plain.in[0] = shape_tensor(ex, g->ops[i].inputs[0]);
+                plain.out = shape_tensor(ex, last);
+                probe.n_in = 2;
+                probe.in[0] = plain.in[0];
+                probe.in[1] = shape_tensor(ex, residual);
+                probe.out = shape_tensor(ex, end);
+                if (same_kernel_takes(ex, &plain, &probe)) {
+                    s->step.fused_add = probe.fused_add;
+                    s->step.act = probe.act;
+                    s->residual = residual;
+                    last = end;
+                }
+            }
         }
         s->n_ops = last - i + 1;
         i = last + 1;
@@ -234,6 +311,8 @@ jp_status jp_exec_build(jp_exec *ex, const jp_graph *graph, const jp_exec_option
         es->step.n_in = op->n_inputs;
         for (int k = 0; k < op->n_inputs; k++)
             es->step.in[k] = value_tensor(ex, op->inputs[k]);
+        if (es->step.fused_add)
+            es->step.in[es->step.n_in++] = value_tensor(ex, es->residual);
         es->step.out = value_tensor(ex, es->first_op + es->n_ops - 1);
         const char *want = options->kernel_for_op ? options->kernel_for_op(options->kernel_for_op_ctx, op) : NULL;
         if (want) {
@@ -251,9 +330,10 @@ jp_status jp_exec_build(jp_exec *ex, const jp_graph *graph, const jp_exec_option
             es->kernel = jp_kernel_choose(options->device, &es->step);
         }
         if (!es->kernel) {
-            jp_error_set(err, JP_ERR_UNSUPPORTED, "op %s (%s%s%s): no %s kernel supports it", op->name,
+            jp_error_set(err, JP_ERR_UNSUPPORTED, "op %s (%s%s%s%s): no %s kernel supports it", op->name,
                          jp_op_type_name(op->type), es->step.fused_bn ? " + batch_norm2d" : "",
-                         es->step.act ? " + activation" : "", jp_device_name(options->device));
+                         es->step.fused_add ? " + add" : "", es->step.act ? " + activation" : "",
+                         jp_device_name(options->device));
             goto fail;
         }
         if (es->kernel->prepare && es->kernel->prepare(&es->step, &es->state, err)) {

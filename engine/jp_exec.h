@@ -3,8 +3,9 @@
  * backend, with instrumentation hooks around every layer and every step.
  *
  * Build: each op (or, with fusion, a convolution plus the batch-norm and
- * activation that follow it inside the same layer) becomes a step with its
- * kernel; values get buffers in one arena on the device; kernels are
+ * activation that follow it inside the same layer, and a residual add with
+ * its ReLU after them where a kernel of the device takes it) becomes a step
+ * with its kernel; values get buffers in one arena on the device; kernels are
  * prepared once.  Run: a whole forward pass, or one layer / one step alone on
  * the inputs the last forward pass left (the seed's isolated-layer method).
  *
@@ -41,7 +42,8 @@ typedef struct jp_exec_step {
     jp_step step;              /* what the kernel computes (pointers into the arena) */
     const jp_kernel *kernel;
     void *state;               /* from kernel->prepare                      */
-    int first_op, n_ops;       /* the ops this step covers (fused: 2 or 3)  */
+    int first_op, n_ops;       /* the ops this step covers (fused: 2 to 5)  */
+    int residual;              /* step.fused_add: the value added (in[1]); else -1 */
     int layer;
 } jp_exec_step;
 

@@ -44,6 +44,9 @@ typedef enum jp_activation {
 typedef struct jp_step {
     const jp_op *op;          /* the op computed                           */
     const jp_op *fused_bn;    /* NULL, or a batch_norm2d applied to op's output */
+    const jp_op *fused_add;   /* NULL, or an add of in[1] (the residual, out's
+                                 shape) after the batch-norm, before act: a
+                                 ResNet block's last convolution          */
     jp_activation act;        /* applied last                              */
     int n_in;
     jp_tensor in[JP_MAX_OP_INPUTS];

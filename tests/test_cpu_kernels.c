@@ -377,6 +377,84 @@ static void test_convs(void)
         test_conv_case(&cases[i]);
 }
 
+/* A convolution with a fused residual add (ResNet's out += identity):
+ * out = act(bn(conv(x)) + residual).  Expected: the reference without the
+ * activation, plus the residual, then the activation, in this test.  Only
+ * packed_gemm takes such a step; every other kernel must refuse it, or the
+ * executor could hand it one that ignores the residual. */
+static void test_conv_residual(void)
+{
+    static const char *others[] = {"cpu/conv2d/reference", "cpu/conv2d/im2col_blas",
+                                   "cpu/conv2d/gemm_1x1", "cpu/conv2d/depthwise",
+                                   "cpu/conv2d/winograd"};
+    /* label, n, c_in, c_out, h, w, kh, kw, sh, sw, ph, pw, dh, dw, groups, bias, combos:
+     * 1x1 at 56x56 (columns split, B read in place with a packed tail), 14x14
+     * with K >= M (split K), 7x7 with K < M (rows split, shared B), a 3x3, a
+     * strided downsample, two images. */
+    static const conv_case cases[] = {
+        {"56x56 1x1 c64->96 +res", 1, 64, 96, 56, 56, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
+        {"14x14 1x1 c256->64 +res", 1, 256, 64, 14, 14, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
+        {"7x7 1x1 c64->256 +res", 1, 64, 256, 7, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
+        {"13x11 3x3 p1 c24->20 +res", 2, 24, 20, 13, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, 1},
+        {"28x28 1x1 s2 c32->64 +res", 1, 32, 64, 28, 28, 1, 1, 2, 2, 0, 0, 1, 1, 1, false, 1},
+    };
+    const jp_kernel *ref = find_kernel("cpu/conv2d/reference"), *pg = find_kernel("cpu/conv2d/packed_gemm");
+    jp_op add = {.name = "test.add", .type = JP_OP_ADD, .n_inputs = 2};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const conv_case *c = &cases[i];
+        conv_fixture f;
+        conv_fixture_init(&f, c);
+        float *res = rand_buf(f.out_n, -1.0f, 1.0f);
+        for (int a = 0; a < 2; a++) {
+            const jp_activation act = a ? JP_ACT_RELU : JP_ACT_NONE;
+            char name[256];
+            jp_error err = {0};
+            set_threads(2);
+            f.step.fused_bn = &f.bn;
+            f.step.act = JP_ACT_NONE;
+            f.step.out.data = f.ref;
+            if (run_kernel(ref, &f.step, &err) != JP_OK) {
+                snprintf(name, sizeof name, "conv2d/reference %s", c->label);
+                jp_test_fail(name, "%s", err.msg);
+                continue;
+            }
+            for (int64_t j = 0; j < f.out_n; j++)
+                f.ref[j] = jp_cpu_act(f.ref[j] + res[j], act);
+            jp_step st = f.step;
+            st.fused_add = &add;
+            st.act = act;
+            st.n_in = 2;
+            st.in[1] = st.out;
+            st.in[1].data = res;
+            for (size_t k = 0; k < sizeof others / sizeof others[0]; k++) {
+                snprintf(name, sizeof name, "%s refuses a residual step %s %s (err 0.0e+00)",
+                         others[k] + 4, c->label, act_name(act));
+                JP_CHECK(name, !find_kernel(others[k])->supports(&st), "accepted it");
+            }
+            for (int t = 1; t <= 2; t++) {
+                set_threads(t);
+                memset(f.out, 0xff, (size_t)f.out_n * sizeof(float));
+                st.out.data = f.out;
+                snprintf(name, sizeof name, "conv2d/packed_gemm %s bn+%s t%d", c->label, act_name(act), t);
+                void *state = NULL;
+                jp_status rc = pg->supports(&st) ? JP_OK : jp_error_set(&err, JP_ERR_UNSUPPORTED, "refused");
+                if (rc == JP_OK)
+                    rc = pg->prepare(&st, &state, &err);
+                if (rc == JP_OK)
+                    rc = pg->run(state, &st, &err);
+                if (state)
+                    pg->release(state);
+                if (rc != JP_OK)
+                    jp_test_fail(name, "%s", err.msg);
+                else
+                    check_close(name, f.out, f.ref, f.out_n);
+            }
+        }
+        jp_cpu_free(res);
+        conv_fixture_free(&f);
+    }
+}
+
 /* ---- linear ---- */
 
 static void test_linear_case(int n, int in_f, int out_f, bool bias, jp_activation act)
@@ -961,6 +1039,7 @@ int main(void)
     test_rejections();
     test_expf();
     test_convs();
+    test_conv_residual();
     test_linears();
     test_pools();
     test_elementwise();

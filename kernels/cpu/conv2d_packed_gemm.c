@@ -137,7 +137,12 @@ typedef struct pg_plan {
 static int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t m) { return div_up(a, m) * m; }
 
-static bool pg_supports(const jp_step *step) { return jp_cpu_conv_step_ok(step); }
+/* Any convolution, and also one with a fused residual add (ResNet's last
+ * convolution of a block: the add and its ReLU in the epilogue). */
+static bool pg_supports(const jp_step *step)
+{
+    return jp_cpu_conv_step_ok(step) || jp_cpu_conv_residual_step_ok(step);
+}
 
 /* The packed rows m .. m+PG_MR-1 (m a multiple of PG_MR) of W' for the K
  * block starting at k0 (kc long) of one group's a_g.  Layout per group:
@@ -439,11 +444,14 @@ static void pg_pack_b(const pg_plan *p, const float *restrict x_g, const pg_seg 
 
 /* The microkernel: C[rows, cols] (+)= A[kc][PG_MR]^T-panel * B[kc][ldb]
  * with NV vectors of columns (B: a packed panel, ldb = PG_NR, or the input
- * itself, ldb = h*w, for a 1x1 stride-1 convolution's full panels).  first: start from the bias (else from C);
- * last: apply the activation before storing.  rows <= PG_MR, cols <= NV *
- * JP_VLEN; full tiles take the unmasked path. */
+ * itself, ldb = h*w, for a 1x1 stride-1 convolution's full panels).
+ * first: start from the bias (else from C); last: add the residual res
+ * (NULL: none; at C's position with C's row stride) and apply the
+ * activation before storing.  rows <= PG_MR, cols <= NV * JP_VLEN; full
+ * tiles take the unmasked path. */
 JP_ALWAYS_INLINE void pg_tile(int64_t kc, const float *restrict a, const float *restrict b,
-                              int64_t ldb, float *restrict c, int64_t ldc, const float *restrict bias,
+                              int64_t ldb, float *restrict c, int64_t ldc,
+                              const float *restrict res, const float *restrict bias,
                               bool first, bool last, jp_activation act, int rows, int cols,
                               const int NV)
 {
@@ -484,6 +492,18 @@ JP_ALWAYS_INLINE void pg_tile(int64_t kc, const float *restrict a, const float *
         a += PG_MR;
         b += ldb;
     }
+    if (last && res) {
+        if (full) {
+            for (int r = 0; r < PG_MR; r++)
+                for (int v = 0; v < NV; v++)
+                    acc[r][v] = jp_v_add(acc[r][v], jp_v_load(res + r * ldc + v * JP_VLEN));
+        } else {
+            for (int r = 0; r < rows; r++)
+                for (int v = 0; v < NV; v++)
+                    acc[r][v] = jp_v_add(acc[r][v], jp_v_load_range(res + r * ldc + v * JP_VLEN, 0,
+                                                                    cols - v * JP_VLEN));
+        }
+    }
     if (last && act != JP_ACT_NONE)
         for (int r = 0; r < PG_MR; r++)
             for (int v = 0; v < NV; v++)
@@ -513,7 +533,8 @@ JP_ALWAYS_INLINE void pg_tile(int64_t kc, const float *restrict a, const float *
  * latency.  Rows go back to C one by one (rarely: once per K block). */
 #define PG_NARROW 4
 static void pg_tile_narrow(int64_t kc, const float *restrict a, const float *restrict b,
-                           float *restrict c, int64_t ldc, const float *restrict bias, bool first,
+                           float *restrict c, int64_t ldc, const float *restrict res,
+                           const float *restrict bias, bool first,
                            bool last, jp_activation act, int rows, int cols)
 {
     __m256 acc[4][PG_NARROW];
@@ -541,6 +562,8 @@ static void pg_tile_narrow(int64_t kc, const float *restrict a, const float *res
                                             _mm256_add_ps(acc[2][j], acc[3][j])));
         for (int r = 0; r < rows; r++) {
             float v = sum[r] + (first ? (bias ? bias[r] : 0.0f) : c[r * ldc + j]);
+            if (last && res)
+                v += res[r * ldc + j];
             c[r * ldc + j] = last ? jp_cpu_act(v, act) : v;
         }
     }
@@ -549,28 +572,31 @@ static void pg_tile_narrow(int64_t kc, const float *restrict a, const float *res
 
 /* One panel of B against rows [m0, m1) of W' (m0 a multiple of PG_MR), into
  * c (row 0 of the group, at the panel's first column; row stride ldc).
- * first: start from bias (zeros when NULL); last: apply the activation. */
+ * first: start from bias (zeros when NULL); last: add the residual res (NULL:
+ * none; at c's position, row stride ldc) and apply the activation. */
 static void pg_panel(const pg_plan *p, const float *restrict a_g, int64_t k0, int64_t kc,
-                     const float *restrict b_panel, int64_t ldb, float *restrict c, int64_t ldc, int cols,
+                     const float *restrict b_panel, int64_t ldb, float *restrict c, int64_t ldc,
+                     const float *restrict res, int cols,
                      int64_t m0, int64_t m1, const float *restrict bias_g, bool first, bool last)
 {
     for (int64_t m = m0; m < m1; m += PG_MR) {
         const float *a = pg_a_tile(p, a_g, k0, kc, m);
         float *cm = c + m * ldc;
+        const float *rm = res ? res + m * ldc : NULL;
         const float *bias = bias_g ? bias_g + m : NULL;
         const int rows = m1 - m < PG_MR ? (int)(m1 - m) : PG_MR;
 #ifdef PG_NARROW
         if (cols <= PG_NARROW) { /* a tail panel: always packed (ldb = PG_NR) */
-            pg_tile_narrow(kc, a, b_panel, cm, ldc, bias, first, last, p->act, rows, cols);
+            pg_tile_narrow(kc, a, b_panel, cm, ldc, rm, bias, first, last, p->act, rows, cols);
             continue;
         }
 #endif
         if (cols > 2 * JP_VLEN)
-            pg_tile(kc, a, b_panel, ldb, cm, ldc, bias, first, last, p->act, rows, cols, 3);
+            pg_tile(kc, a, b_panel, ldb, cm, ldc, rm, bias, first, last, p->act, rows, cols, 3);
         else if (cols > JP_VLEN)
-            pg_tile(kc, a, b_panel, ldb, cm, ldc, bias, first, last, p->act, rows, cols, 2);
+            pg_tile(kc, a, b_panel, ldb, cm, ldc, rm, bias, first, last, p->act, rows, cols, 2);
         else
-            pg_tile(kc, a, b_panel, ldb, cm, ldc, bias, first, last, p->act, rows, cols, 1);
+            pg_tile(kc, a, b_panel, ldb, cm, ldc, rm, bias, first, last, p->act, rows, cols, 1);
     }
 }
 
@@ -602,12 +628,13 @@ static void pg_pack_b_from(const pg_plan *p, const float *restrict x_g, const pg
  * range [k_begin, k_end) (whole K blocks): for each K block, pack B into the
  * thread's workspace b (the panels not read in place), then sweep the
  * panels against the rows.  c: the destination's row 0 at column n0, row
- * stride ldc.  The activation is applied after the last K block when `act`
- * is set. */
+ * stride ldc.  After the last K block, when `act` is set, the residual res
+ * (NULL: none; at c's position) is added and the activation applied. */
 static void pg_block(const pg_plan *p, const float *restrict a_g, const float *restrict x_g,
                      const pg_seg *runs, int64_t n_runs, int64_t n0, int64_t nb, int64_t r0,
                      int64_t r1, int64_t k_begin, int64_t k_end, float *restrict b,
-                     float *restrict c, int64_t ldc, const float *restrict bias_g, bool act)
+                     float *restrict c, int64_t ldc, const float *restrict res,
+                     const float *restrict bias_g, bool act)
 {
     const int64_t panels = div_up(nb, PG_NR), in_place = pg_in_place_panels(p, nb);
     const int64_t plane = p->h * p->w;
@@ -619,12 +646,13 @@ static void pg_block(const pg_plan *p, const float *restrict a_g, const float *r
             for (int64_t j = 0; j < panels; j++) {
                 const int64_t col = j * PG_NR;
                 const int cols = nb - col < PG_NR ? (int)(nb - col) : PG_NR;
+                const float *rc = res ? res + col : NULL;
                 if (j < in_place)
-                    pg_panel(p, a_g, k0, kc, x_g + k0 * plane + n0 + col, plane, c + col, ldc,
+                    pg_panel(p, a_g, k0, kc, x_g + k0 * plane + n0 + col, plane, c + col, ldc, rc,
                              cols, m0, m1, bias_g, k0 == k_begin, act && k0 + kc == k_end);
                 else
-                    pg_panel(p, a_g, k0, kc, b + j * kc * PG_NR, PG_NR, c + col, ldc, cols, m0,
-                             m1, bias_g, k0 == k_begin, act && k0 + kc == k_end);
+                    pg_panel(p, a_g, k0, kc, b + j * kc * PG_NR, PG_NR, c + col, ldc, rc, cols,
+                             m0, m1, bias_g, k0 == k_begin, act && k0 + kc == k_end);
             }
         }
     }
@@ -633,8 +661,9 @@ static void pg_block(const pg_plan *p, const float *restrict a_g, const float *r
 /* Split-K mode: for each (image, group, column block) thread t multiplies
  * its share of the K blocks, thread 0 into y (from the bias), the others
  * into their partial buffers (from zero); after a barrier the team adds the
- * partials into y, each thread a slice of rows, and applies the activation. */
-static void pg_run_split_k(const pg_plan *p, const float *x, float *y, int nt)
+ * partials into y, each thread a slice of rows, adds the residual res (NULL:
+ * none) and applies the activation. */
+static void pg_run_split_k(const pg_plan *p, const float *x, const float *res, float *y, int nt)
 {
     const int64_t ncb = p->n_col_blocks;
     const int64_t cg = p->c_in / p->groups;
@@ -655,15 +684,16 @@ static void pg_run_split_k(const pg_plan *p, const float *x, float *y, int nt)
             const float *x_g = x + (i * p->c_in + g * cg) * p->h * p->w;
             const float *a_g = p->a + g * p->m_panels * PG_MR * p->k_g;
             float *y_g = y + (i * p->c_out + g * p->m_g) * p->n_sp;
+            const float *res_g = res ? res + (i * p->c_out + g * p->m_g) * p->n_sp : NULL;
             const float *bias_g = p->bias + g * p->m_g;
             const int64_t n_runs = pg_make_runs(p, n0, nb, runs);
             float *part = tid ? p->partial + (size_t)(tid - 1) * p->m_g * p->col_block : NULL;
             if (tid == 0)
                 pg_block(p, a_g, x_g, runs, n_runs, n0, nb, 0, p->m_g, k_begin, k_end, b, y_g + n0,
-                         p->n_sp, bias_g, nth == 1);
+                         p->n_sp, res_g ? res_g + n0 : NULL, bias_g, nth == 1);
             else if (k_begin < k_end)
                 pg_block(p, a_g, x_g, runs, n_runs, n0, nb, 0, p->m_g, k_begin, k_end, b, part, nb,
-                         NULL, false);
+                         NULL, NULL, false);
             else /* no K block left for this thread (never with prepare's blocking) */
                 memset(part, 0, (size_t)p->m_g * (size_t)nb * sizeof(float));
             if (nth == 1)
@@ -677,6 +707,11 @@ static void pg_run_split_k(const pg_plan *p, const float *x, float *y, int nt)
                     for (int64_t j = 0; j < nb; j++)
                         yr[j] += pr[j];
                 }
+                if (res_g) {
+                    const float *rr = res_g + r * p->n_sp + n0;
+                    for (int64_t j = 0; j < nb; j++)
+                        yr[j] += rr[j];
+                }
                 jp_cpu_bias_act(yr, nb, 0.0f, p->act);
             }
 #pragma omp barrier
@@ -687,7 +722,7 @@ static void pg_run_split_k(const pg_plan *p, const float *x, float *y, int nt)
 /* Shared-B mode (rows split over the team): for each (image, group, column
  * block) the team packs B whole-K together, each thread a slice of K, then
  * each thread multiplies its rows against all of it. */
-static void pg_run_shared(const pg_plan *p, const float *x, float *y, int nt)
+static void pg_run_shared(const pg_plan *p, const float *x, const float *res, float *y, int nt)
 {
     const int64_t ncb = p->n_col_blocks, nrb = p->n_row_blocks;
     const int64_t cg = p->c_in / p->groups;
@@ -702,6 +737,7 @@ static void pg_run_shared(const pg_plan *p, const float *x, float *y, int nt)
             const float *x_g = x + (i * p->c_in + g * cg) * p->h * p->w;
             const float *a_g = p->a + g * p->m_panels * PG_MR * p->k_g;
             float *y_g = y + (i * p->c_out + g * p->m_g) * p->n_sp;
+            const float *res_g = res ? res + (i * p->c_out + g * p->m_g) * p->n_sp : NULL;
             const float *bias_g = p->bias + g * p->m_g;
             const int64_t panels = div_up(nb, PG_NR), in_place = pg_in_place_panels(p, nb);
             const int64_t plane = p->h * p->w;
@@ -723,14 +759,15 @@ static void pg_run_shared(const pg_plan *p, const float *x, float *y, int nt)
                         for (int64_t j = 0; j < panels; j++) {
                             const int64_t col = j * PG_NR;
                             const int cols = nb - col < PG_NR ? (int)(nb - col) : PG_NR;
+                            const float *rc = res_g ? res_g + n0 + col : NULL;
                             if (j < in_place)
                                 pg_panel(p, a_g, k0, kc, x_g + k0 * plane + n0 + col, plane,
-                                         y_g + n0 + col, p->n_sp, cols, m0, m1, bias_g, k0 == 0,
-                                         k0 + kc == p->k_g);
+                                         y_g + n0 + col, p->n_sp, rc, cols, m0, m1, bias_g,
+                                         k0 == 0, k0 + kc == p->k_g);
                             else
                                 pg_panel(p, a_g, k0, kc, p->b + (j * p->k_g + k0) * PG_NR, PG_NR,
-                                         y_g + n0 + col, p->n_sp, cols, m0, m1, bias_g, k0 == 0,
-                                         k0 + kc == p->k_g);
+                                         y_g + n0 + col, p->n_sp, rc, cols, m0, m1, bias_g,
+                                         k0 == 0, k0 + kc == p->k_g);
                         }
                     }
                 }
@@ -748,6 +785,7 @@ static jp_status pg_run(void *state, const jp_step *step, jp_error *err)
                             step->op->name);
     const float *x = step->in[0].data; /* [n, c_in, h, w]     */
     float *y = step->out.data;         /* [n, c_out, oh, ow]  */
+    const float *res = step->fused_add ? step->in[1].data : NULL; /* [n, c_out, oh, ow] or NULL */
     const int64_t ncb = p->n_col_blocks, nrb = p->n_row_blocks;
     const int64_t n_tasks = p->n * p->groups * ncb * nrb;
     const int64_t cg = p->c_in / p->groups;
@@ -759,11 +797,11 @@ static jp_status pg_run(void *state, const jp_step *step, jp_error *err)
     if (nt < 1)
         nt = 1;
     if (p->split_k) {
-        pg_run_split_k(p, x, y, nt);
+        pg_run_split_k(p, x, res, y, nt);
         return JP_OK;
     }
     if (p->shared_b) {
-        pg_run_shared(p, x, y, nt);
+        pg_run_shared(p, x, res, y, nt);
         return JP_OK;
     }
 #pragma omp parallel num_threads(nt)
@@ -781,10 +819,11 @@ static jp_status pg_run(void *state, const jp_step *step, jp_error *err)
             const float *x_g = x + (i * p->c_in + g * cg) * p->h * p->w;
             const float *a_g = p->a + g * p->m_panels * PG_MR * p->k_g;
             float *y_g = y + (i * p->c_out + g * p->m_g) * p->n_sp;
+            const float *res_g = res ? res + (i * p->c_out + g * p->m_g) * p->n_sp + n0 : NULL;
             const float *bias_g = p->bias + g * p->m_g;
             const int64_t n_runs = pg_make_runs(p, n0, nb, runs);
             pg_block(p, a_g, x_g, runs, n_runs, n0, nb, r0, r1, 0, p->k_g, b, y_g + n0, p->n_sp,
-                     bias_g, true);
+                     res_g, bias_g, true);
         }
     }
     return JP_OK;

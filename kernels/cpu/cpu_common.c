@@ -161,7 +161,8 @@ static bool param_is(const jp_param *p, int rank, const int64_t *dims)
 bool jp_cpu_conv_step_ok(const jp_step *step)
 {
     const jp_op *op = step->op;
-    if (!op || op->type != JP_OP_CONV2D || step->n_in != 1 || !jp_cpu_step_on_cpu(step))
+    if (!op || op->type != JP_OP_CONV2D || step->n_in != 1 || step->fused_add ||
+        !jp_cpu_step_on_cpu(step))
         return false;
     const jp_conv2d_attrs *a = &op->attrs.conv2d;
     if (a->c_in <= 0 || a->c_out <= 0 || a->groups <= 0 || a->c_in % a->groups ||
@@ -238,4 +239,18 @@ jp_status jp_cpu_conv_fold(const jp_step *step, float **w_out, float **b_out, jp
     *w_out = wf;
     *b_out = bf;
     return JP_OK;
+}
+
+bool jp_cpu_conv_residual_step_ok(const jp_step *step)
+{
+    if (!step->fused_add || step->n_in != 2 || step->in[1].device != JP_DEVICE_CPU ||
+        step->in[1].rank != step->out.rank)
+        return false;
+    for (int i = 0; i < step->out.rank; i++)
+        if (step->in[1].dims[i] != step->out.dims[i])
+            return false;
+    jp_step plain = *step;
+    plain.fused_add = NULL;
+    plain.n_in = 1;
+    return jp_cpu_conv_step_ok(&plain);
 }

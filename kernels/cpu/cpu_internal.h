@@ -123,6 +123,9 @@ bool jp_cpu_step_on_cpu(const jp_step *step);
  * parameters, fused_bn (if any) is a batch_norm2d over c_out with its four
  * parameters, and act is one of none/relu/silu/sigmoid. */
 bool jp_cpu_conv_step_ok(const jp_step *step);
+/* The same convolution with a fused residual add (step->fused_add, in[1] of
+ * out's shape on the CPU): what cpu/conv2d/packed_gemm also accepts. */
+bool jp_cpu_conv_residual_step_ok(const jp_step *step);
 
 /* No fused batch norm and no activation: what simple ops accept. */
 static inline bool jp_cpu_no_fusion(const jp_step *step)
