@@ -38,6 +38,7 @@
 #include "clock.h"
 #include "cli.h"
 #include "fileio.h"
+#include "rawdata.h"
 
 #define REL_TOL 1e-4
 #define ABS_TOL 1e-5
@@ -241,6 +242,7 @@ typedef struct result {
     const jp_kernel *kernel;
     char detail[256];          /* what prepare chose (kernel describe) */
     double median_s, p5_s, p95_s, gflops;
+    double pct_of_peak;        /* gflops against the device's measured peak; NAN: none */
     double max_err, max_ref;
     bool pass;
     long n;
@@ -265,9 +267,8 @@ typedef struct power_meter {
 static jp_status measure_power(const compare_options *o, power_meter *pm, const jp_backend *b, const jp_kernel *k,
                                void *state, const jp_step *step, result *r, jp_error *err)
 {
-    int64_t duration_ns = (int64_t)(o->tgr_smpl_duration_s * 1e9);
-    int64_t boundary_ns = (int64_t)(o->tgr_smpl_boundary_s * 1e9);
-    jp_power_samples_clear(&pm->samples);
+    int64_t duration_ns = jp_raw_seconds_to_ns(o->tgr_smpl_duration_s);
+    int64_t boundary_ns = jp_raw_seconds_to_ns(o->tgr_smpl_boundary_s);
     if (jp_power_take(pm->src, &pm->samples, err)) /* what arrived before the window */
         return jp_error_prefix(err, "power source failed: ");
     jp_power_samples_clear(&pm->samples);
@@ -290,7 +291,7 @@ static jp_status measure_power(const compare_options *o, power_meter *pm, const 
     for (size_t i = 0; i < pm->samples.count; i++) {
         int64_t t = pm->samples.t_ns[i];
         double v = pm->samples.values[i * pm->samples.n_params + (size_t)pm->rail.param_index];
-        if (t >= start + boundary_ns && t <= end - boundary_ns && isfinite(v))
+        if (jp_raw_in_window(t, start, end, boundary_ns) && isfinite(v))
             sum += v, n++;
     }
     r->window_s = (double)(end - start) * 1e-9;
@@ -418,7 +419,7 @@ static void add_number_or_null(cJSON *j, const char *name, double v)
         cJSON_AddNullToObject(j, name);
 }
 
-static cJSON *result_json(const result *r, double peak_gflops, bool eval_tgr)
+static cJSON *result_json(const result *r, bool eval_tgr)
 {
     cJSON *j = cJSON_CreateObject();
     char shape[96];
@@ -435,7 +436,7 @@ static cJSON *result_json(const result *r, double peak_gflops, bool eval_tgr)
     cJSON_AddNumberToObject(j, "p95_s", r->p95_s);
     cJSON_AddNumberToObject(j, "n", (double)r->n);
     cJSON_AddNumberToObject(j, "gflops", r->gflops);
-    add_number_or_null(j, "pct_of_peak", peak_gflops > 0 ? 100.0 * r->gflops / peak_gflops : NAN);
+    add_number_or_null(j, "pct_of_peak", r->pct_of_peak);
     if (eval_tgr) {
         add_number_or_null(j, "power_mw", r->power_mw);
         add_number_or_null(j, "energy_per_call_mj", r->energy_per_call_mj);
@@ -451,7 +452,7 @@ static cJSON *result_json(const result *r, double peak_gflops, bool eval_tgr)
     return j;
 }
 
-static jp_status write_csv(const char *path, const result *rs, size_t n, double peak_gflops, jp_error *err)
+static jp_status write_csv(const char *path, const result *rs, size_t n, jp_error *err)
 {
     jp_textbuf b;
     jp_textbuf_init(&b);
@@ -460,8 +461,8 @@ static jp_status write_csv(const char *path, const result *rs, size_t n, double 
     for (size_t i = 0; i < n; i++) {
         const result *r = &rs[i];
         char pct[32] = "", power[32] = "", energy[32] = "";
-        if (peak_gflops > 0)
-            snprintf(pct, sizeof pct, "%.2f", 100.0 * r->gflops / peak_gflops);
+        if (isfinite(r->pct_of_peak))
+            snprintf(pct, sizeof pct, "%.2f", r->pct_of_peak);
         if (isfinite(r->power_mw))
             snprintf(power, sizeof power, "%.3f", r->power_mw);
         if (isfinite(r->energy_per_call_mj))
@@ -592,13 +593,14 @@ int jp_cmd_compare(int argc, char **argv)
                 goto fail;
             }
             n_results++;
+            r->pct_of_peak = peak_gflops > 0 ? 100.0 * r->gflops / peak_gflops : NAN;
             char power[48] = "";
             if (pm.src)
                 snprintf(power, sizeof power, " %10.1f %8.4g", r->power_mw, r->energy_per_call_mj);
             printf("%-34s %-18s %-30s %10.4f %10.4f %10.4f %9.2f %6.1f %10.2e %5s%s  %s\n", base->op->name, shape,
                    k->name, r->median_s * 1e3, r->p5_s * 1e3, r->p95_s * 1e3, r->gflops,
-                   peak_gflops > 0 ? 100.0 * r->gflops / peak_gflops : NAN,
-                   r->max_ref > 0 ? r->max_err / r->max_ref : r->max_err, r->pass ? "yes" : "NO", power, r->detail);
+                   r->pct_of_peak, r->max_ref > 0 ? r->max_err / r->max_ref : r->max_err, r->pass ? "yes" : "NO",
+                   power, r->detail);
             fflush(stdout);
         }
     }
@@ -630,7 +632,7 @@ int jp_cmd_compare(int argc, char **argv)
         }
         cJSON *rows = cJSON_AddArrayToObject(root, "results");
         for (size_t i = 0; i < n_results; i++)
-            cJSON_AddItemToArray(rows, result_json(&results[i], peak_gflops, pm.src != NULL));
+            cJSON_AddItemToArray(rows, result_json(&results[i], pm.src != NULL));
         cJSON_AddItemToObject(root, "not_applicable", not_applicable);
         not_applicable = NULL;
         st = jp_json_write_atomic(o.json_path, root, true, &err);
@@ -638,7 +640,7 @@ int jp_cmd_compare(int argc, char **argv)
         if (st)
             goto fail;
     }
-    if (o.csv_path && write_csv(o.csv_path, results, n_results, peak_gflops, &err))
+    if (o.csv_path && write_csv(o.csv_path, results, n_results, &err))
         goto fail;
     if (o.plan_path) {
         cJSON *root = cJSON_CreateObject();

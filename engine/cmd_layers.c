@@ -87,7 +87,7 @@ static jp_status print_kernels(const char *model, jp_device device, bool fuse, c
     if (ex.backend->describe)
         ex.backend->describe(desc, sizeof desc);
     printf("\nkernels on %s (%s; %s%s%s):\n", jp_device_name(device), desc,
-           fuse ? "batch-norm and activation fused into convolutions" : "every op alone",
+           fuse ? "batch-norm, activation and residual add fused as infer fuses them" : "every op alone",
            plan_path ? ", plan " : "", plan_path ? plan_path : "");
     printf("%-5s %-5s %-46s %-34s %s\n", "step", "layer", "ops", "kernel", "chose");
     for (int s = 0; s < ex.n_steps; s++) {

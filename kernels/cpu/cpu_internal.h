@@ -121,7 +121,8 @@ bool jp_cpu_step_on_cpu(const jp_step *step);
 
 /* step->op is a conv2d whose in[0]/out shapes agree with its attributes and
  * parameters, fused_bn (if any) is a batch_norm2d over c_out with its four
- * parameters, and act is one of none/relu/silu/sigmoid. */
+ * parameters, act is one of none/relu/silu/sigmoid, and there is no fused
+ * residual add (which a kernel accepts only through the function below). */
 bool jp_cpu_conv_step_ok(const jp_step *step);
 /* The same convolution with a fused residual add (step->fused_add, in[1] of
  * out's shape on the CPU): what cpu/conv2d/packed_gemm also accepts. */
