@@ -7,20 +7,20 @@
  * (m_g = c_out/groups, k_g = c_in/groups*kh*kw, n_sp = oh*ow).  What it does
  * that im2col + cblas_sgemm cannot:
  *   - W' (batch norm folded in) is packed once, in prepare, into tiles of
- *     PG_MR rows (pg_a_tile); OpenBLAS repacks its A operand on every call,
+ *     JP_TILE_MR rows (pg_a_tile); OpenBLAS repacks its A operand on every call,
  *     which is most of the time of a call with few columns (ResNet's 7x7
  *     layers: 49 columns, 2.4M weights);
  *   - im2col writes the input straight into the microkernel's panel layout
- *     [k][PG_NR] (no second packing pass);
+ *     [k][JP_TILE_NR] (no second packing pass);
  *   - the bias and the activation are applied to the register tile before it
  *     is stored.
  * Blocking: per task (image, group, column block, row block), K is cut into
- * blocks of at most PG_KC so that one packed B panel (PG_KC x PG_NR floats,
+ * blocks of at most PG_KC so that one packed B panel (PG_KC x JP_TILE_NR floats,
  * 36 KiB) stays in L1 while the rows of W' stream from L2; the C tile is
  * reloaded once per K block.
  *
  * The last 1..4 columns of a map (49 = 48 + 1 at 7x7) go through a narrow
- * tile that vectorises over rows instead (pg_tile_narrow).
+ * tile that vectorises over rows instead (jp_tile_narrow).
  *
  * Threads, three ways (chosen in prepare):
  *   - columns: (image, group, column block) tasks split over the OpenMP team
@@ -34,22 +34,12 @@
  * Portable: written against cpu_simd.h (AVX-512: 8x48 tile, AVX2: 4x24,
  * scalar: 4x3), so it is correct everywhere and fast with -march=native.
  */
-#include "cpu_simd.h"
+#include "gemm_tile.h"
 
 #include <omp.h>
 #include <stdlib.h>
 
-/* Register tile: PG_MR rows x PG_NV vectors.  AVX-512 has 32 registers:
- * 24 accumulators + 3 B vectors + 1 broadcast; AVX2 has 16: 12 + 3 + 1. */
-#if JP_VLEN == 16
-#define PG_MR 8
-#else
-#define PG_MR 4
-#endif
-#define PG_NV 3
-#define PG_NR (PG_NV * JP_VLEN)
-
-/* K block: one packed B panel, PG_KC * PG_NR * 4 bytes = 36 KiB at 192 x 48,
+/* K block: one packed B panel, PG_KC * JP_TILE_NR * 4 bytes = 36 KiB at 192 x 48,
  * stays in L1d (48 KiB on the Xeons we target) while A streams from L2.
  * Measured with tests/bench_cpu_kernels.c over ResNet-50's layers at one
  * thread: KC 128..256 with MC 256 within noise of each other, 192 best on
@@ -78,18 +68,6 @@
 #endif
 /* Shortest K range per thread worth splitting K for. */
 #define PG_MIN_KC 64
-/* Software prefetch of W' into L2, this many floats ahead of the tile being
- * read (8 KiB: about 1.5 microseconds of the microkernel, well past DRAM
- * latency). */
-#ifndef PG_PREFETCH_FLOATS
-#define PG_PREFETCH_FLOATS 2048
-#endif
-#if defined(__GNUC__)
-#define PG_PREFETCH(p) __builtin_prefetch((p), 0, 2)
-#else
-#define PG_PREFETCH(p) ((void)(p))
-#endif
-
 /* A run of output columns inside one output row and one B panel: what
  * packing copies in one piece for every row k of the im2col matrix.  The
  * runs of a column block do not depend on k, so each task computes them once
@@ -112,22 +90,22 @@ typedef struct pg_plan {
     int64_t n, c_in, h, w, c_out, oh, ow;
     int groups, kh, kw, sh, sw, ph, pw, dh, dw;
     int64_t m_g, k_g, n_sp;
-    int64_t m_panels;    /* ceil(m_g / PG_MR)                                  */
+    int64_t m_panels;    /* ceil(m_g / JP_TILE_MR)                                  */
     jp_activation act;
-    float *a;            /* [groups][K block][m_panels][kc][PG_MR] (pg_a_tile),
+    float *a;            /* [groups][K block][m_panels][kc][JP_TILE_MR] (pg_a_tile),
                             zero rows past m_g                                 */
     float *bias;         /* [c_out]                                            */
     int64_t kc;          /* K block (last one shorter)                         */
     int64_t n_col_blocks; /* column block i: [pg_col_start(i), pg_col_start(i+1)) */
     int64_t col_block;    /* the widest column block                           */
-    int64_t row_block, n_row_blocks; /* row_block a multiple of PG_MR          */
+    int64_t row_block, n_row_blocks; /* row_block a multiple of JP_TILE_MR          */
     bool contiguous;     /* 1x1, stride 1, no padding: B rows are input rows   */
     int n_threads;
     bool split_k;        /* few columns: K split over threads, partial sums    */
     float *partial;      /* split_k: [n_threads-1][m_g][col_block]            */
     bool shared_b;       /* rows split over threads: B packed once, shared     */
-    int64_t b_floats;    /* per thread: ceil(col_block / PG_NR) * PG_NR * kc;
-                            shared: ceil(col_block / PG_NR) * PG_NR * k_g     */
+    int64_t b_floats;    /* per thread: ceil(col_block / JP_TILE_NR) * JP_TILE_NR * kc;
+                            shared: ceil(col_block / JP_TILE_NR) * JP_TILE_NR * k_g     */
     float *b;            /* [n_threads][b_floats], or [b_floats] when shared  */
     int64_t max_runs;    /* per thread                                         */
     pg_seg *runs;        /* [n_threads][max_runs]                              */
@@ -144,15 +122,15 @@ static bool pg_supports(const jp_step *step)
     return jp_cpu_conv_step_ok(step) || jp_cpu_conv_residual_step_ok(step);
 }
 
-/* The packed rows m .. m+PG_MR-1 (m a multiple of PG_MR) of W' for the K
+/* The packed rows m .. m+JP_TILE_MR-1 (m a multiple of JP_TILE_MR) of W' for the K
  * block starting at k0 (kc long) of one group's a_g.  Layout per group:
- * [K block][row panel][kc][PG_MR], so that the slice a K block needs is one
- * contiguous run the hardware prefetchers follow (row panels [k_g][PG_MR]
- * put consecutive tiles k_g*PG_MR floats apart; 3-5% slower at 14x14). */
+ * [K block][row panel][kc][JP_TILE_MR], so that the slice a K block needs is one
+ * contiguous run the hardware prefetchers follow (row panels [k_g][JP_TILE_MR]
+ * put consecutive tiles k_g*JP_TILE_MR floats apart; 3-5% slower at 14x14). */
 static inline float *pg_a_tile(const pg_plan *p, const float *a_g, int64_t k0, int64_t kc,
                                int64_t m)
 {
-    return (float *)a_g + k0 * p->m_panels * PG_MR + (m / PG_MR) * kc * PG_MR;
+    return (float *)a_g + k0 * p->m_panels * JP_TILE_MR + (m / JP_TILE_MR) * kc * JP_TILE_MR;
 }
 
 /* First column of column block i (i <= n_col_blocks): the columns split in
@@ -206,7 +184,7 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
     p->m_g = at->c_out / at->groups;
     p->k_g = (int64_t)(at->c_in / at->groups) * at->kernel_h * at->kernel_w;
     p->n_sp = p->oh * p->ow;
-    p->m_panels = div_up(p->m_g, PG_MR);
+    p->m_panels = div_up(p->m_g, JP_TILE_MR);
     p->act = step->act;
     p->contiguous = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->ph == 0 &&
                     p->pw == 0;
@@ -249,9 +227,9 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
     int64_t nrb = 1;
     if (!p->split_k && outer * ncb < nt)
         nrb = div_up(nt, outer * ncb);
-    p->row_block = round_up(div_up(p->m_g, nrb), PG_MR);
-    if (p->row_block > p->m_panels * PG_MR)
-        p->row_block = p->m_panels * PG_MR;
+    p->row_block = round_up(div_up(p->m_g, nrb), JP_TILE_MR);
+    if (p->row_block > p->m_panels * JP_TILE_MR)
+        p->row_block = p->m_panels * JP_TILE_MR;
     p->n_row_blocks = div_up(p->m_g, p->row_block);
     p->shared_b = p->n_row_blocks > 1;
 
@@ -262,7 +240,7 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
         free(p);
         return st;
     }
-    const size_t a_floats = (size_t)p->groups * (size_t)p->m_panels * PG_MR * (size_t)p->k_g;
+    const size_t a_floats = (size_t)p->groups * (size_t)p->m_panels * JP_TILE_MR * (size_t)p->k_g;
     p->a = jp_cpu_alloc(a_floats * sizeof(float));
     if (!p->a) {
         jp_cpu_free(wf);
@@ -274,12 +252,12 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
         for (int64_t k0 = 0; k0 < p->k_g; k0 += p->kc) {
             const int64_t kc = p->k_g - k0 < p->kc ? p->k_g - k0 : p->kc;
             for (int64_t mp = 0; mp < p->m_panels; mp++) {
-                float *tile = pg_a_tile(p, p->a + g * p->m_panels * PG_MR * p->k_g, k0, kc,
-                                        mp * PG_MR);
+                float *tile = pg_a_tile(p, p->a + g * p->m_panels * JP_TILE_MR * p->k_g, k0, kc,
+                                        mp * JP_TILE_MR);
                 for (int64_t k = 0; k < kc; k++)
-                    for (int r = 0; r < PG_MR; r++) {
-                        const int64_t m = mp * PG_MR + r;
-                        tile[k * PG_MR + r] =
+                    for (int r = 0; r < JP_TILE_MR; r++) {
+                        const int64_t m = mp * JP_TILE_MR + r;
+                        tile[k * JP_TILE_MR + r] =
                             m < p->m_g ? wf[(g * p->m_g + m) * p->k_g + k0 + k] : 0.0f;
                     }
             }
@@ -296,9 +274,9 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
                                 step->op->name);
         }
     }
-    p->b_floats = round_up(p->col_block, PG_NR) * (p->shared_b ? p->k_g : p->kc);
+    p->b_floats = round_up(p->col_block, JP_TILE_NR) * (p->shared_b ? p->k_g : p->kc);
     p->b = jp_cpu_alloc((size_t)p->b_floats * (size_t)(p->shared_b ? 1 : nt) * sizeof(float));
-    p->max_runs = p->col_block / p->ow + p->col_block / PG_NR + 2;
+    p->max_runs = p->col_block / p->ow + p->col_block / JP_TILE_NR + 2;
     p->runs = jp_cpu_alloc((size_t)p->max_runs * (size_t)nt * sizeof(pg_seg));
     p->ktab = jp_cpu_alloc((size_t)p->k_g * sizeof(pg_ktap));
     if (p->ktab)
@@ -318,18 +296,18 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
 }
 
 /* Splits columns [n0, n0+nb) into runs; returns their number (at most
- * nb / ow + nb / PG_NR + 2, the bound prepare sizes the array with). */
+ * nb / ow + nb / JP_TILE_NR + 2, the bound prepare sizes the array with). */
 static int64_t pg_make_runs(const pg_plan *p, int64_t n0, int64_t nb, pg_seg *runs)
 {
     int64_t count = 0, pos = n0, oy = n0 / p->ow, ox = n0 % p->ow;
     while (pos < n0 + nb) {
         const int64_t rel = pos - n0;
-        int64_t len = PG_NR - rel % PG_NR;
+        int64_t len = JP_TILE_NR - rel % JP_TILE_NR;
         if (len > n0 + nb - pos)
             len = n0 + nb - pos;
         if (!p->contiguous && len > p->ow - ox)
             len = p->ow - ox;
-        runs[count++] = (pg_seg){(int32_t)(rel / PG_NR), (int32_t)(rel % PG_NR), (int32_t)oy,
+        runs[count++] = (pg_seg){(int32_t)(rel / JP_TILE_NR), (int32_t)(rel % JP_TILE_NR), (int32_t)oy,
                                  (int32_t)ox, (int32_t)len};
         pos += len;
         ox += len;
@@ -399,7 +377,7 @@ JP_ALWAYS_INLINE void pg_copy_run(float *restrict dst, const float *restrict row
 
 /* Packs rows k0 .. k0+kc-1 of the im2col matrix of x_g[c_in/groups, h, w],
  * columns given by runs (of a block of nb columns), into b: row k0+kk of
- * panel j at b + (j*ld_panel + kk)*PG_NR (ld_panel: rows per panel in the
+ * panel j at b + (j*ld_panel + kk)*JP_TILE_NR (ld_panel: rows per panel in the
  * layout, kc for a private K block, k_g for the shared whole-K layout with b
  * pointing at row k0); columns past nb in the last panel are zero.
  * Runs outside, rows k inside, with the per-k offsets from p->ktab: the
@@ -414,163 +392,35 @@ static void pg_pack_b(const pg_plan *p, const float *restrict x_g, const pg_seg 
                       int64_t n_runs, int64_t nb, int64_t k0, int64_t kc, float *restrict b,
                       int64_t ld_panel)
 {
-    const int64_t panels = div_up(nb, PG_NR);
-    const int64_t tail = panels * PG_NR - nb; /* zero columns of the last panel */
+    const int64_t panels = div_up(nb, JP_TILE_NR);
+    const int64_t tail = panels * JP_TILE_NR - nb; /* zero columns of the last panel */
     const pg_ktap *kt = p->ktab + k0;
     for (int64_t r = 0; r < n_runs; r++) {
         const pg_seg *run = &runs[r];
-        float *dst = b + run->panel * ld_panel * PG_NR + run->col;
+        float *dst = b + run->panel * ld_panel * JP_TILE_NR + run->col;
         if (p->contiguous) {
             const float *src = x_g + run->oy * p->ow + run->ox;
             for (int64_t kk = 0; kk < kc; kk++)
-                pg_copy_run(dst + kk * PG_NR, src + kt[kk].plane, p->w * p->h, 0, 1, run->len);
+                pg_copy_run(dst + kk * JP_TILE_NR, src + kt[kk].plane, p->w * p->h, 0, 1, run->len);
             continue;
         }
         const int64_t iy0 = run->oy * p->sh, ix0 = run->ox * p->sw;
         for (int64_t kk = 0; kk < kc; kk++) {
             const int64_t iy = iy0 + kt[kk].iy;
             if (iy < 0 || iy >= p->h)
-                memset(dst + kk * PG_NR, 0, (size_t)run->len * sizeof(float));
+                memset(dst + kk * JP_TILE_NR, 0, (size_t)run->len * sizeof(float));
             else
-                pg_copy_run(dst + kk * PG_NR, x_g + kt[kk].plane + iy * p->w, p->w,
+                pg_copy_run(dst + kk * JP_TILE_NR, x_g + kt[kk].plane + iy * p->w, p->w,
                             ix0 + kt[kk].ix, p->sw, run->len);
         }
     }
     if (tail > 0)
         for (int64_t kk = 0; kk < kc; kk++)
-            memset(b + ((panels - 1) * ld_panel + kk) * PG_NR + (nb - (panels - 1) * PG_NR), 0,
+            memset(b + ((panels - 1) * ld_panel + kk) * JP_TILE_NR + (nb - (panels - 1) * JP_TILE_NR), 0,
                    (size_t)tail * sizeof(float));
 }
 
-/* The microkernel: C[rows, cols] (+)= A[kc][PG_MR]^T-panel * B[kc][ldb]
- * with NV vectors of columns (B: a packed panel, ldb = PG_NR, or the input
- * itself, ldb = h*w, for a 1x1 stride-1 convolution's full panels).
- * first: start from the bias (else from C); last: add the residual res
- * (NULL: none; at C's position with C's row stride) and apply the
- * activation before storing.  rows <= PG_MR, cols <= NV * JP_VLEN; full
- * tiles take the unmasked path. */
-JP_ALWAYS_INLINE void pg_tile(int64_t kc, const float *restrict a, const float *restrict b,
-                              int64_t ldb, float *restrict c, int64_t ldc,
-                              const float *restrict res, const float *restrict bias,
-                              bool first, bool last, jp_activation act, int rows, int cols,
-                              const int NV)
-{
-    jp_vf acc[PG_MR][PG_NV];
-    const bool full = rows == PG_MR && cols == NV * JP_VLEN;
-    if (first) {
-        for (int r = 0; r < PG_MR; r++) {
-            const jp_vf bv = jp_v_set1(r < rows && bias ? bias[r] : 0.0f);
-            for (int v = 0; v < NV; v++)
-                acc[r][v] = bv;
-        }
-    } else if (full) {
-        for (int r = 0; r < PG_MR; r++)
-            for (int v = 0; v < NV; v++)
-                acc[r][v] = jp_v_load(c + r * ldc + v * JP_VLEN);
-    } else {
-        for (int r = 0; r < PG_MR; r++)
-            for (int v = 0; v < NV; v++)
-                acc[r][v] = r < rows ? jp_v_load_range(c + r * ldc + v * JP_VLEN, 0,
-                                                       cols - v * JP_VLEN)
-                                     : jp_v_zero();
-    }
-    for (int64_t k = 0; k < kc; k++) {
-        /* One cache line of W' ahead per 64 bytes consumed (k even on
-         * AVX-512, every k below): the tiles of W' are one contiguous
-         * stream (pg_a_tile), cold in a forward pass, and the hardware
-         * prefetcher alone left the 7x7 layers 40% slower cold than warm. */
-        if ((k * PG_MR * (int64_t)sizeof(float)) % 64 == 0)
-            PG_PREFETCH(a + PG_PREFETCH_FLOATS);
-        jp_vf bv[PG_NV];
-        for (int v = 0; v < NV; v++)
-            bv[v] = jp_v_load(b + v * JP_VLEN);
-        for (int r = 0; r < PG_MR; r++) {
-            const jp_vf av = jp_v_set1(a[r]);
-            for (int v = 0; v < NV; v++)
-                acc[r][v] = jp_v_fma(av, bv[v], acc[r][v]);
-        }
-        a += PG_MR;
-        b += ldb;
-    }
-    if (last && res) {
-        if (full) {
-            for (int r = 0; r < PG_MR; r++)
-                for (int v = 0; v < NV; v++)
-                    acc[r][v] = jp_v_add(acc[r][v], jp_v_load(res + r * ldc + v * JP_VLEN));
-        } else {
-            for (int r = 0; r < rows; r++)
-                for (int v = 0; v < NV; v++)
-                    acc[r][v] = jp_v_add(acc[r][v], jp_v_load_range(res + r * ldc + v * JP_VLEN, 0,
-                                                                    cols - v * JP_VLEN));
-        }
-    }
-    if (last && act != JP_ACT_NONE)
-        for (int r = 0; r < PG_MR; r++)
-            for (int v = 0; v < NV; v++)
-                acc[r][v] = jp_v_act(acc[r][v], act);
-    if (full) {
-        for (int r = 0; r < PG_MR; r++)
-            for (int v = 0; v < NV; v++)
-                jp_v_store(c + r * ldc + v * JP_VLEN, acc[r][v]);
-    } else {
-        for (int r = 0; r < rows; r++)
-            for (int v = 0; v < NV; v++) {
-                const int lanes = cols - v * JP_VLEN;
-                if (lanes >= JP_VLEN)
-                    jp_v_store(c + r * ldc + v * JP_VLEN, acc[r][v]);
-                else if (lanes > 0)
-                    jp_v_store_n(c + r * ldc + v * JP_VLEN, acc[r][v], lanes);
-            }
-    }
-}
-
-#if defined(__AVX512F__) && PG_MR == 8
-/* Narrow tail: cols <= PG_NARROW columns of a panel (the 49th column of a 7x7
- * map, the last 4 of a 14x14 one).  The vector runs over the 8 rows of the A
- * panel instead of over columns: per k one 8-float load of A and one
- * broadcast + FMA per column, where the column-vector tile would spend 8
- * FMAs on a mostly empty vector.  Four k-phases of accumulators hide the FMA
- * latency.  Rows go back to C one by one (rarely: once per K block). */
-#define PG_NARROW 4
-static void pg_tile_narrow(int64_t kc, const float *restrict a, const float *restrict b,
-                           float *restrict c, int64_t ldc, const float *restrict res,
-                           const float *restrict bias, bool first,
-                           bool last, jp_activation act, int rows, int cols)
-{
-    __m256 acc[4][PG_NARROW];
-    for (int u = 0; u < 4; u++)
-        for (int j = 0; j < PG_NARROW; j++)
-            acc[u][j] = _mm256_setzero_ps();
-    int64_t k = 0;
-    for (; k + 4 <= kc; k += 4)
-        for (int u = 0; u < 4; u++) {
-            const __m256 av = _mm256_loadu_ps(a + (k + u) * PG_MR);
-            for (int j = 0; j < PG_NARROW; j++)
-                if (j < cols)
-                    acc[u][j] = _mm256_fmadd_ps(av, _mm256_set1_ps(b[(k + u) * PG_NR + j]),
-                                                acc[u][j]);
-        }
-    for (; k < kc; k++) {
-        const __m256 av = _mm256_loadu_ps(a + k * PG_MR);
-        for (int j = 0; j < PG_NARROW; j++)
-            if (j < cols)
-                acc[0][j] = _mm256_fmadd_ps(av, _mm256_set1_ps(b[k * PG_NR + j]), acc[0][j]);
-    }
-    for (int j = 0; j < cols; j++) {
-        float sum[8];
-        _mm256_storeu_ps(sum, _mm256_add_ps(_mm256_add_ps(acc[0][j], acc[1][j]),
-                                            _mm256_add_ps(acc[2][j], acc[3][j])));
-        for (int r = 0; r < rows; r++) {
-            float v = sum[r] + (first ? (bias ? bias[r] : 0.0f) : c[r * ldc + j]);
-            if (last && res)
-                v += res[r * ldc + j];
-            c[r * ldc + j] = last ? jp_cpu_act(v, act) : v;
-        }
-    }
-}
-#endif
-
-/* One panel of B against rows [m0, m1) of W' (m0 a multiple of PG_MR), into
+/* One panel of B against rows [m0, m1) of W' (m0 a multiple of JP_TILE_MR), into
  * c (row 0 of the group, at the panel's first column; row stride ldc).
  * first: start from bias (zeros when NULL); last: add the residual res (NULL:
  * none; at c's position, row stride ldc) and apply the activation. */
@@ -579,24 +429,13 @@ static void pg_panel(const pg_plan *p, const float *restrict a_g, int64_t k0, in
                      const float *restrict res, int cols,
                      int64_t m0, int64_t m1, const float *restrict bias_g, bool first, bool last)
 {
-    for (int64_t m = m0; m < m1; m += PG_MR) {
+    for (int64_t m = m0; m < m1; m += JP_TILE_MR) {
         const float *a = pg_a_tile(p, a_g, k0, kc, m);
         float *cm = c + m * ldc;
         const float *rm = res ? res + m * ldc : NULL;
         const float *bias = bias_g ? bias_g + m : NULL;
-        const int rows = m1 - m < PG_MR ? (int)(m1 - m) : PG_MR;
-#ifdef PG_NARROW
-        if (cols <= PG_NARROW) { /* a tail panel: always packed (ldb = PG_NR) */
-            pg_tile_narrow(kc, a, b_panel, cm, ldc, rm, bias, first, last, p->act, rows, cols);
-            continue;
-        }
-#endif
-        if (cols > 2 * JP_VLEN)
-            pg_tile(kc, a, b_panel, ldb, cm, ldc, rm, bias, first, last, p->act, rows, cols, 3);
-        else if (cols > JP_VLEN)
-            pg_tile(kc, a, b_panel, ldb, cm, ldc, rm, bias, first, last, p->act, rows, cols, 2);
-        else
-            pg_tile(kc, a, b_panel, ldb, cm, ldc, rm, bias, first, last, p->act, rows, cols, 1);
+        const int rows = m1 - m < JP_TILE_MR ? (int)(m1 - m) : JP_TILE_MR;
+        jp_tile_cols(kc, a, b_panel, ldb, cm, ldc, rm, bias, first, last, p->act, rows, cols);
     }
 }
 
@@ -608,7 +447,7 @@ static void pg_panel(const pg_plan *p, const float *restrict a_g, int64_t k0, in
  * 110 read in place (a GEMM harness with this microkernel). */
 static int64_t pg_in_place_panels(const pg_plan *p, int64_t nb)
 {
-    return p->contiguous ? nb / PG_NR : 0;
+    return p->contiguous ? nb / JP_TILE_NR : 0;
 }
 
 /* Packs the panels of B from panel `first` on (rows k0 .. k0+kc-1; layout
@@ -636,7 +475,7 @@ static void pg_block(const pg_plan *p, const float *restrict a_g, const float *r
                      float *restrict c, int64_t ldc, const float *restrict res,
                      const float *restrict bias_g, bool act)
 {
-    const int64_t panels = div_up(nb, PG_NR), in_place = pg_in_place_panels(p, nb);
+    const int64_t panels = div_up(nb, JP_TILE_NR), in_place = pg_in_place_panels(p, nb);
     const int64_t plane = p->h * p->w;
     for (int64_t k0 = k_begin; k0 < k_end; k0 += p->kc) {
         const int64_t kc = k_end - k0 < p->kc ? k_end - k0 : p->kc;
@@ -644,14 +483,14 @@ static void pg_block(const pg_plan *p, const float *restrict a_g, const float *r
         for (int64_t m0 = r0; m0 < r1; m0 += PG_MC) {
             const int64_t m1 = m0 + PG_MC < r1 ? m0 + PG_MC : r1;
             for (int64_t j = 0; j < panels; j++) {
-                const int64_t col = j * PG_NR;
-                const int cols = nb - col < PG_NR ? (int)(nb - col) : PG_NR;
+                const int64_t col = j * JP_TILE_NR;
+                const int cols = nb - col < JP_TILE_NR ? (int)(nb - col) : JP_TILE_NR;
                 const float *rc = res ? res + col : NULL;
                 if (j < in_place)
                     pg_panel(p, a_g, k0, kc, x_g + k0 * plane + n0 + col, plane, c + col, ldc, rc,
                              cols, m0, m1, bias_g, k0 == k_begin, act && k0 + kc == k_end);
                 else
-                    pg_panel(p, a_g, k0, kc, b + j * kc * PG_NR, PG_NR, c + col, ldc, rc, cols,
+                    pg_panel(p, a_g, k0, kc, b + j * kc * JP_TILE_NR, JP_TILE_NR, c + col, ldc, rc, cols,
                              m0, m1, bias_g, k0 == k_begin, act && k0 + kc == k_end);
             }
         }
@@ -682,7 +521,7 @@ static void pg_run_split_k(const pg_plan *p, const float *x, const float *res, f
             const int64_t g = ig % p->groups, i = ig / p->groups;
             const int64_t n0 = pg_col_start(p, cbi), nb = pg_col_start(p, cbi + 1) - n0;
             const float *x_g = x + (i * p->c_in + g * cg) * p->h * p->w;
-            const float *a_g = p->a + g * p->m_panels * PG_MR * p->k_g;
+            const float *a_g = p->a + g * p->m_panels * JP_TILE_MR * p->k_g;
             float *y_g = y + (i * p->c_out + g * p->m_g) * p->n_sp;
             const float *res_g = res ? res + (i * p->c_out + g * p->m_g) * p->n_sp : NULL;
             const float *bias_g = p->bias + g * p->m_g;
@@ -735,17 +574,17 @@ static void pg_run_shared(const pg_plan *p, const float *x, const float *res, fl
             const int64_t g = ig % p->groups, i = ig / p->groups;
             const int64_t n0 = pg_col_start(p, cbi), nb = pg_col_start(p, cbi + 1) - n0;
             const float *x_g = x + (i * p->c_in + g * cg) * p->h * p->w;
-            const float *a_g = p->a + g * p->m_panels * PG_MR * p->k_g;
+            const float *a_g = p->a + g * p->m_panels * JP_TILE_MR * p->k_g;
             float *y_g = y + (i * p->c_out + g * p->m_g) * p->n_sp;
             const float *res_g = res ? res + (i * p->c_out + g * p->m_g) * p->n_sp : NULL;
             const float *bias_g = p->bias + g * p->m_g;
-            const int64_t panels = div_up(nb, PG_NR), in_place = pg_in_place_panels(p, nb);
+            const int64_t panels = div_up(nb, JP_TILE_NR), in_place = pg_in_place_panels(p, nb);
             const int64_t plane = p->h * p->w;
             const int64_t n_runs = pg_make_runs(p, n0, nb, runs);
             const int64_t k_lo = p->k_g * tid / nth, k_hi = p->k_g * (tid + 1) / nth;
             if (k_hi > k_lo)
                 pg_pack_b_from(p, x_g, runs, n_runs, nb, in_place, k_lo, k_hi - k_lo,
-                               p->b + k_lo * PG_NR, p->k_g);
+                               p->b + k_lo * JP_TILE_NR, p->k_g);
             if (in_place < panels) {
 #pragma omp barrier
             }
@@ -757,15 +596,15 @@ static void pg_run_shared(const pg_plan *p, const float *x, const float *res, fl
                     for (int64_t m0 = r0; m0 < r1; m0 += PG_MC) {
                         const int64_t m1 = m0 + PG_MC < r1 ? m0 + PG_MC : r1;
                         for (int64_t j = 0; j < panels; j++) {
-                            const int64_t col = j * PG_NR;
-                            const int cols = nb - col < PG_NR ? (int)(nb - col) : PG_NR;
+                            const int64_t col = j * JP_TILE_NR;
+                            const int cols = nb - col < JP_TILE_NR ? (int)(nb - col) : JP_TILE_NR;
                             const float *rc = res_g ? res_g + n0 + col : NULL;
                             if (j < in_place)
                                 pg_panel(p, a_g, k0, kc, x_g + k0 * plane + n0 + col, plane,
                                          y_g + n0 + col, p->n_sp, rc, cols, m0, m1, bias_g,
                                          k0 == 0, k0 + kc == p->k_g);
                             else
-                                pg_panel(p, a_g, k0, kc, p->b + (j * p->k_g + k0) * PG_NR, PG_NR,
+                                pg_panel(p, a_g, k0, kc, p->b + (j * p->k_g + k0) * JP_TILE_NR, JP_TILE_NR,
                                          y_g + n0 + col, p->n_sp, rc, cols, m0, m1, bias_g,
                                          k0 == 0, k0 + kc == p->k_g);
                         }
@@ -817,7 +656,7 @@ static jp_status pg_run(void *state, const jp_step *step, jp_error *err)
             const int64_t r0 = rb * p->row_block;
             const int64_t r1 = r0 + p->row_block < p->m_g ? r0 + p->row_block : p->m_g;
             const float *x_g = x + (i * p->c_in + g * cg) * p->h * p->w;
-            const float *a_g = p->a + g * p->m_panels * PG_MR * p->k_g;
+            const float *a_g = p->a + g * p->m_panels * JP_TILE_MR * p->k_g;
             float *y_g = y + (i * p->c_out + g * p->m_g) * p->n_sp;
             const float *res_g = res ? res + (i * p->c_out + g * p->m_g) * p->n_sp + n0 : NULL;
             const float *bias_g = p->bias + g * p->m_g;

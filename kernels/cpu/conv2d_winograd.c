@@ -14,11 +14,18 @@
  *
  * 36 * c_out * c_in multiply-adds per 16 outputs instead of 9 * 16: 4x fewer
  * than the direct convolution, before the transforms.
- *   prepare: U = G g G^T (in double, batch norm folded in first),
- *            workspaces; never timed;
+ *   prepare: U = G g G^T (in double, batch norm folded in first), packed
+ *            for the GEMM microkernel (gemm_tile.h); workspaces; never timed;
  *   run:     V = B^T d B per tile (edge tiles read zeros outside the input),
- *            36 single-threaded cblas_sgemm, Y = A^T M A + bias, activation,
- *            cropped to the output at the bottom and right edges.
+ *            36 GEMMs with the microkernel, V read in place, Y = A^T M A +
+ *            bias, activation, cropped to the output at the bottom and right
+ *            edges.
+ * The GEMMs were 36 cblas_sgemm calls.  OpenBLAS packs both operands on
+ * every call; in a forward pass U is cold (9.4 MB at ResNet-50's 14x14
+ * layers) and its packing did not overlap the arithmetic: those layers took
+ * 1.22 ms in a pass against 0.68 ms warm.  With U packed once and streamed
+ * with prefetch, 0.63 ms in a pass (ResNet-50 end to end at two threads:
+ * 43.5 -> 40.1 ms; ResNet-34 35.4 -> 26.9 ms).
  * The transforms hold one tile per vector lane, up to JP_VLEN consecutive
  * tiles of one tile row (a "run"), so that each input row of a run is read
  * with contiguous loads and each output row written with contiguous stores
@@ -36,10 +43,10 @@
  * split for the GEMMs (each thread reads only its share of U), output
  * channels split for the output transform.
  */
-#include "cpu_simd.h"
+#include "gemm_tile.h"
 
-#include <cblas.h>
 #include <omp.h>
+#include <string.h>
 #include <stdlib.h>
 
 #define WG_M 4                 /* output tile side                          */
@@ -61,7 +68,10 @@ typedef struct wg_plan {
     int64_t tiles_h, tiles_w; /* tiles per image: ceil(oh / 4), ceil(ow / 4)  */
     int64_t n_tiles;          /* n * tiles_h * tiles_w                        */
     jp_activation act;
-    float *u;                 /* [36][c_out][c_in]: G g G^T, batch norm folded */
+    int64_t m_panels;         /* ceil(c_out / JP_TILE_MR)                     */
+    float *u;                 /* G g G^T, batch norm folded, packed for the
+                                 microkernel: [36][m_panels][c_in][JP_TILE_MR],
+                                 zero rows past c_out (wg_u_tile)             */
     float *bias;              /* [c_out]                                      */
     int n_threads;            /* threads the workspaces were sized for        */
     bool by_tiles;            /* each thread its own blocks, else one shared  */
@@ -79,6 +89,13 @@ static int64_t round_up(int64_t a, int64_t m) { return div_up(a, m) * m; }
 static int64_t wg_block_start(const wg_plan *p, int64_t i)
 {
     return i >= p->n_blocks ? p->n_tiles : i * p->n_tiles / p->n_blocks;
+}
+
+/* The packed rows m .. m+JP_TILE_MR-1 (m a multiple of JP_TILE_MR) of U at
+ * position pos: one contiguous stream per position, as the GEMMs read it. */
+static inline float *wg_u_tile(const wg_plan *p, int pos, int64_t m)
+{
+    return p->u + ((size_t)pos * p->m_panels + (size_t)(m / JP_TILE_MR)) * p->c_in * JP_TILE_MR;
 }
 
 static bool wg_supports(const jp_step *step)
@@ -176,7 +193,8 @@ static jp_status wg_prepare(const jp_step *step, void **state, jp_error *err)
         free(p);
         return st;
     }
-    const size_t u_floats = (size_t)WG_POS * (size_t)p->c_out * (size_t)p->c_in;
+    p->m_panels = div_up(p->c_out, JP_TILE_MR);
+    const size_t u_floats = (size_t)WG_POS * (size_t)p->m_panels * JP_TILE_MR * (size_t)p->c_in;
     p->u = jp_cpu_alloc(u_floats * sizeof(float));
     if (!p->u) {
         jp_cpu_free(wf);
@@ -185,12 +203,13 @@ static jp_status wg_prepare(const jp_step *step, void **state, jp_error *err)
                             "%s: cannot allocate %zu bytes of transformed weights",
                             step->op->name, u_floats * sizeof(float));
     }
+    memset(p->u, 0, u_floats * sizeof(float));
     for (int64_t co = 0; co < p->c_out; co++)
         for (int64_t ci = 0; ci < p->c_in; ci++) {
             double u[WG_T][WG_T];
             wg_filter_transform(wf + (co * p->c_in + ci) * 9, u);
             for (int pos = 0; pos < WG_POS; pos++)
-                p->u[((size_t)pos * p->c_out + co) * p->c_in + ci] =
+                wg_u_tile(p, pos, co)[ci * JP_TILE_MR + co % JP_TILE_MR] =
                     (float)u[pos / WG_T][pos % WG_T];
         }
     jp_cpu_free(wf);
@@ -205,6 +224,9 @@ static jp_status wg_prepare(const jp_step *step, void **state, jp_error *err)
                             "%s: cannot allocate %zu bytes of Winograd workspace",
                             step->op->name, (v_floats + m_floats) * sizeof(float));
     }
+    /* The GEMMs load whole vectors of v past a block's tile count (up to
+     * ld): finite there, never stored. */
+    memset(p->v, 0, v_floats * sizeof(float));
     *state = p;
     return JP_OK;
 }
@@ -385,14 +407,23 @@ static void wg_input_transform(const wg_plan *p, const float *x, int64_t t0, int
 }
 
 /* m[pos][c_out][ld] = u[pos] * v[pos] for positions [pos0, pos1), count
- * columns. */
+ * columns: per position, each panel of JP_TILE_NR columns of v read in
+ * place (it stays in L1/L2) against every row tile of u[pos] (streamed). */
 static void wg_gemms(const wg_plan *p, int pos0, int pos1, int64_t count, const float *v, float *m)
 {
-    for (int pos = pos0; pos < pos1; pos++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)p->c_out, (int)count,
-                    (int)p->c_in, 1.0f, p->u + (size_t)pos * p->c_out * p->c_in, (int)p->c_in,
-                    v + (size_t)pos * p->c_in * p->ld, (int)p->ld, 0.0f,
-                    m + (size_t)pos * p->c_out * p->ld, (int)p->ld);
+    for (int pos = pos0; pos < pos1; pos++) {
+        const float *vp = v + (size_t)pos * p->c_in * p->ld;
+        float *mp = m + (size_t)pos * p->c_out * p->ld;
+        for (int64_t col = 0; col < count; col += JP_TILE_NR) {
+            const int cols = count - col < JP_TILE_NR ? (int)(count - col) : JP_TILE_NR;
+            for (int64_t row = 0; row < p->c_out; row += JP_TILE_MR) {
+                const int rows = p->c_out - row < JP_TILE_MR ? (int)(p->c_out - row) : JP_TILE_MR;
+                jp_tile_cols(p->c_in, wg_u_tile(p, pos, row), vp + col, p->ld,
+                             mp + row * p->ld + col, p->ld, NULL, NULL, true, true, JP_ACT_NONE,
+                             rows, cols);
+            }
+        }
+    }
 }
 
 /* y [n, c_out, oh, ow], output channels [c0, c1) of tiles t0 .. t0+count-1:
@@ -503,8 +534,9 @@ static jp_status wg_run(void *state, const jp_step *step, jp_error *err)
  * above cpu/conv2d/packed_gemm (25) there; below it (and im2col_blas) on
  * smaller maps.  Measured at two threads on ResNet-50's and ResNet-18's 3x3
  * layers (`jplprof compare --impls packed_gemm,winograd`): 2.6x packed_gemm
- * at 56x56 and 28x28, 1.6x at 14x14, but 0.38x at 7x7 (U is 37.7 MB there,
- * which OpenBLAS repacks on every call, for GEMMs of 4 columns). */
+ * at 56x56 and 28x28, 1.6x at 14x14 (warm; 1.9x in a forward pass), but
+ * 0.57x at 7x7 (tests/bench_cpu_kernels: U is 37.7 MB there, for GEMMs of 4
+ * columns: memory-bound). */
 #define WG_MIN_OUTPUTS (14 * 14)
 
 static int wg_priority_for(const jp_step *step)

@@ -1,0 +1,196 @@
+/*
+ * gemm_tile.h: the register-tiled GEMM microkernel of the CPU convolutions
+ * (cpu/conv2d/packed_gemm, and the 36 GEMMs of cpu/conv2d/winograd):
+ *
+ *     C[rows, cols] (+)= A-panel[kc][JP_TILE_MR]^T * B[kc][ldb]
+ *
+ * A is packed: JP_TILE_MR consecutive floats per k, one row of the tile
+ * each.  B is read a row of columns at a time with row stride ldb: a packed
+ * panel (ldb = JP_TILE_NR) or a matrix used in place.  Every full vector of
+ * a row of B is loaded, also past cols (up to NV vectors): B must be
+ * readable there.  The epilogue (bias, residual add, activation) runs on
+ * the registers before the single store.
+ *
+ * Portable: written against cpu_simd.h (AVX-512: 8x48 tile, AVX2: 4x24,
+ * scalar: 4x3).
+ */
+#ifndef JP_GEMM_TILE_H
+#define JP_GEMM_TILE_H
+
+#include "cpu_simd.h"
+
+/* Register tile: JP_TILE_MR rows x JP_TILE_NV vectors.  AVX-512 has 32
+ * registers: 24 accumulators + 3 B vectors + 1 broadcast; AVX2 has 16:
+ * 12 + 3 + 1. */
+#if JP_VLEN == 16
+#define JP_TILE_MR 8
+#else
+#define JP_TILE_MR 4
+#endif
+#define JP_TILE_NV 3
+#define JP_TILE_NR (JP_TILE_NV * JP_VLEN)
+
+/* Software prefetch of A into L2, this many floats ahead of the tile being
+ * read (8 KiB: about 1.5 microseconds of the microkernel, well past DRAM
+ * latency).  A is the weights, cold in a forward pass. */
+#ifndef JP_TILE_PREFETCH_FLOATS
+#define JP_TILE_PREFETCH_FLOATS 2048
+#endif
+#if defined(__GNUC__)
+#define JP_TILE_PREFETCH(p) __builtin_prefetch((p), 0, 2)
+#else
+#define JP_TILE_PREFETCH(p) ((void)(p))
+#endif
+
+/* The microkernel: C[rows, cols] (+)= A[kc][JP_TILE_MR]^T-panel * B[kc][ldb]
+ * with NV vectors of columns (B: a packed panel, ldb = JP_TILE_NR, or a
+ * matrix read in place: the input of a 1x1 stride-1 convolution, ldb = h*w;
+ * Winograd's transformed input).
+ * first: start from the bias (else from C); last: add the residual res
+ * (NULL: none; at C's position with C's row stride) and apply the
+ * activation before storing.  rows <= JP_TILE_MR, cols <= NV * JP_VLEN; full
+ * tiles take the unmasked path. */
+JP_ALWAYS_INLINE void jp_tile(int64_t kc, const float *restrict a, const float *restrict b,
+                              int64_t ldb, float *restrict c, int64_t ldc,
+                              const float *restrict res, const float *restrict bias,
+                              bool first, bool last, jp_activation act, int rows, int cols,
+                              const int NV)
+{
+    jp_vf acc[JP_TILE_MR][JP_TILE_NV];
+    const bool full = rows == JP_TILE_MR && cols == NV * JP_VLEN;
+    if (first) {
+        for (int r = 0; r < JP_TILE_MR; r++) {
+            const jp_vf bv = jp_v_set1(r < rows && bias ? bias[r] : 0.0f);
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = bv;
+        }
+    } else if (full) {
+        for (int r = 0; r < JP_TILE_MR; r++)
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = jp_v_load(c + r * ldc + v * JP_VLEN);
+    } else {
+        for (int r = 0; r < JP_TILE_MR; r++)
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = r < rows ? jp_v_load_range(c + r * ldc + v * JP_VLEN, 0,
+                                                       cols - v * JP_VLEN)
+                                     : jp_v_zero();
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        /* One cache line of W' ahead per 64 bytes consumed (k even on
+         * AVX-512, every k below): the tiles of W' are one contiguous
+         * stream (pg_a_tile), cold in a forward pass, and the hardware
+         * prefetcher alone left the 7x7 layers 40% slower cold than warm. */
+        if ((k * JP_TILE_MR * (int64_t)sizeof(float)) % 64 == 0)
+            JP_TILE_PREFETCH(a + JP_TILE_PREFETCH_FLOATS);
+        jp_vf bv[JP_TILE_NV];
+        for (int v = 0; v < NV; v++)
+            bv[v] = jp_v_load(b + v * JP_VLEN);
+        for (int r = 0; r < JP_TILE_MR; r++) {
+            const jp_vf av = jp_v_set1(a[r]);
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = jp_v_fma(av, bv[v], acc[r][v]);
+        }
+        a += JP_TILE_MR;
+        b += ldb;
+    }
+    if (last && res) {
+        if (full) {
+            for (int r = 0; r < JP_TILE_MR; r++)
+                for (int v = 0; v < NV; v++)
+                    acc[r][v] = jp_v_add(acc[r][v], jp_v_load(res + r * ldc + v * JP_VLEN));
+        } else {
+            for (int r = 0; r < rows; r++)
+                for (int v = 0; v < NV; v++)
+                    acc[r][v] = jp_v_add(acc[r][v], jp_v_load_range(res + r * ldc + v * JP_VLEN, 0,
+                                                                    cols - v * JP_VLEN));
+        }
+    }
+    if (last && act != JP_ACT_NONE)
+        for (int r = 0; r < JP_TILE_MR; r++)
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = jp_v_act(acc[r][v], act);
+    if (full) {
+        for (int r = 0; r < JP_TILE_MR; r++)
+            for (int v = 0; v < NV; v++)
+                jp_v_store(c + r * ldc + v * JP_VLEN, acc[r][v]);
+    } else {
+        for (int r = 0; r < rows; r++)
+            for (int v = 0; v < NV; v++) {
+                const int lanes = cols - v * JP_VLEN;
+                if (lanes >= JP_VLEN)
+                    jp_v_store(c + r * ldc + v * JP_VLEN, acc[r][v]);
+                else if (lanes > 0)
+                    jp_v_store_n(c + r * ldc + v * JP_VLEN, acc[r][v], lanes);
+            }
+    }
+}
+
+#if defined(__AVX512F__) && JP_TILE_MR == 8
+/* Narrow tail: cols <= JP_TILE_NARROW columns of B (row stride ldb; the
+ * 49th column of a 7x7 map, the last 4 of a 14x14 one).  The vector runs over the 8 rows of the A
+ * panel instead of over columns: per k one 8-float load of A and one
+ * broadcast + FMA per column, where the column-vector tile would spend 8
+ * FMAs on a mostly empty vector.  Four k-phases of accumulators hide the FMA
+ * latency.  Rows go back to C one by one (rarely: once per K block). */
+#define JP_TILE_NARROW 4
+static inline void jp_tile_narrow(int64_t kc, const float *restrict a,
+                                  const float *restrict b, int64_t ldb, float *restrict c,
+                                  int64_t ldc, const float *restrict res,
+                                  const float *restrict bias, bool first, bool last,
+                                  jp_activation act, int rows, int cols)
+{
+    __m256 acc[4][JP_TILE_NARROW];
+    for (int u = 0; u < 4; u++)
+        for (int j = 0; j < JP_TILE_NARROW; j++)
+            acc[u][j] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 4 <= kc; k += 4)
+        for (int u = 0; u < 4; u++) {
+            const __m256 av = _mm256_loadu_ps(a + (k + u) * JP_TILE_MR);
+            for (int j = 0; j < JP_TILE_NARROW; j++)
+                if (j < cols)
+                    acc[u][j] = _mm256_fmadd_ps(av, _mm256_set1_ps(b[(k + u) * ldb + j]),
+                                                acc[u][j]);
+        }
+    for (; k < kc; k++) {
+        const __m256 av = _mm256_loadu_ps(a + k * JP_TILE_MR);
+        for (int j = 0; j < JP_TILE_NARROW; j++)
+            if (j < cols)
+                acc[0][j] = _mm256_fmadd_ps(av, _mm256_set1_ps(b[k * ldb + j]), acc[0][j]);
+    }
+    for (int j = 0; j < cols; j++) {
+        float sum[8];
+        _mm256_storeu_ps(sum, _mm256_add_ps(_mm256_add_ps(acc[0][j], acc[1][j]),
+                                            _mm256_add_ps(acc[2][j], acc[3][j])));
+        for (int r = 0; r < rows; r++) {
+            float v = sum[r] + (first ? (bias ? bias[r] : 0.0f) : c[r * ldc + j]);
+            if (last && res)
+                v += res[r * ldc + j];
+            c[r * ldc + j] = last ? jp_cpu_act(v, act) : v;
+        }
+    }
+}
+#endif
+
+/* jp_tile for any cols <= JP_TILE_NR: the narrow tile for the last few
+ * columns, else as few vectors as cover cols. */
+JP_ALWAYS_INLINE void jp_tile_cols(int64_t kc, const float *restrict a, const float *restrict b,
+                                   int64_t ldb, float *restrict c, int64_t ldc,
+                                   const float *restrict res, const float *restrict bias,
+                                   bool first, bool last, jp_activation act, int rows, int cols)
+{
+#ifdef JP_TILE_NARROW
+    if (cols <= JP_TILE_NARROW) {
+        jp_tile_narrow(kc, a, b, ldb, c, ldc, res, bias, first, last, act, rows, cols);
+        return;
+    }
+#endif
+    if (cols > 2 * JP_VLEN)
+        jp_tile(kc, a, b, ldb, c, ldc, res, bias, first, last, act, rows, cols, 3);
+    else if (cols > JP_VLEN)
+        jp_tile(kc, a, b, ldb, c, ldc, res, bias, first, last, act, rows, cols, 2);
+    else
+        jp_tile(kc, a, b, ldb, c, ldc, res, bias, first, last, act, rows, cols, 1);
+}
+
+#endif
