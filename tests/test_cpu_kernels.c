@@ -970,14 +970,15 @@ static void test_registry_and_backend(void)
     JP_CHECK("conv priority packed_gemm below im2col_blas without AVX-512 (err 0.0e+00)",
              p_pk < p_im && p_pk > p_ref, "%d", p_pk);
 #endif
-    /* winograd is faster on ResNet's 56x56..14x14 3x3 layers but 2.6x slower
-     * at 7x7 (conv2d_winograd.c): the default from 14x14 outputs up only. */
+    /* winograd is faster on ResNet's 56x56..14x14 and AlexNet's 13x13 3x3
+     * layers but 1.7x slower at 7x7 (conv2d_winograd.c): the default from
+     * 13x13 outputs up only. */
     const int p_wg = find_kernel("cpu/conv2d/winograd")->priority;
     JP_CHECK("conv priority winograd below packed_gemm and im2col_blas (err 0.0e+00)",
              p_wg < p_pk && p_wg < p_im && p_wg > p_ref, "%d", p_wg);
     static const struct { int hw; int stride; const char *want; } choices[] = {
         {56, 1, "cpu/conv2d/winograd"}, {14, 1, "cpu/conv2d/winograd"},
-        {7, 1, NULL}, {56, 2, NULL}, /* NULL: the highest static priority */
+        {13, 1, "cpu/conv2d/winograd"}, {12, 1, NULL}, {7, 1, NULL}, {56, 2, NULL}, /* NULL: the highest static priority */
     };
     for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
         conv_case c = {"choice", 1, 64, 64, choices[i].hw * choices[i].stride,

@@ -530,14 +530,14 @@ static jp_status wg_run(void *state, const jp_step *step, jp_error *err)
     return JP_OK;
 }
 
-/* The default for 3x3 stride-1 layers with maps of at least 14x14 outputs,
+/* The default for 3x3 stride-1 layers with maps of at least 13x13 outputs,
  * above cpu/conv2d/packed_gemm (25) there; below it (and im2col_blas) on
- * smaller maps.  Measured at two threads on ResNet-50's and ResNet-18's 3x3
- * layers (`jplprof compare --impls packed_gemm,winograd`): 2.6x packed_gemm
- * at 56x56 and 28x28, 1.6x at 14x14 (warm; 1.9x in a forward pass), but
- * 0.57x at 7x7 (tests/bench_cpu_kernels: U is 37.7 MB there, for GEMMs of 4
- * columns: memory-bound). */
-#define WG_MIN_OUTPUTS (14 * 14)
+ * smaller maps.  Measured at two threads (`jplprof compare --impls
+ * packed_gemm,winograd`, tests/bench_cpu_kernels): 2.4x packed_gemm at
+ * ResNet-50's 56x56 and 28x28, 1.7x at 14x14 (1.9x in a forward pass);
+ * AlexNet's three 13x13 layers end to end 13.5 -> 11.9 ms; but 0.57x at 7x7
+ * (U is 37.7 MB there, for GEMMs of 4 columns: memory-bound). */
+#define WG_MIN_OUTPUTS (13 * 13)
 
 static int wg_priority_for(const jp_step *step)
 {
