@@ -136,7 +136,12 @@ static jp_status plan_steps(jp_exec *ex, jp_error *err)
                     last++;
                     break;
                 }
-            /* conv [+ bn] + add(residual) [+ relu]: where a kernel takes it. */
+            /* An identity at inference (EfficientNet's stochastic depth
+             * between its projection and the residual add): nothing to run,
+             * and the add behind it can still be taken in. */
+            if (fusable_next(g, last, JP_OP_STOCHASTIC_DEPTH) || fusable_next(g, last, JP_OP_DROPOUT))
+                last++;
+            /* conv [+ bn] [+ identity] + add(residual) [+ relu]: where a kernel takes it. */
             int residual = -1, add = s->step.act == JP_ACT_NONE ? fusable_add(g, i, last, &residual) : -1;
             if (add >= 0) {
                 jp_step probe = s->step;

@@ -3,8 +3,9 @@
  * backend, with instrumentation hooks around every layer and every step.
  *
  * Build: each op (or, with fusion, a convolution plus the batch-norm and
- * activation that follow it inside the same layer, and a residual add with
- * its ReLU after them where a kernel of the device takes it) becomes a step
+ * activation that follow it inside the same layer, an identity at inference
+ * after them (stochastic depth, dropout), and a residual add with its ReLU
+ * where a kernel of the device takes it) becomes a step
  * with its kernel; values get buffers in one arena on the device; kernels are
  * prepared once.  Run: a whole forward pass, or one layer / one step alone on
  * the inputs the last forward pass left (the seed's isolated-layer method).

@@ -128,6 +128,14 @@ def main():
               lay.returncode == 0 and steps and all(s[3].startswith("cpu/") for s in steps) and
               any(s[2] == "layer1.0.conv1+layer1.0.bn1+layer1.0.relu" and s[3].startswith("cpu/conv2d/")
                   for s in steps), lay.stdout[-800:] + lay.stderr)
+        lay = subprocess.run([JPLPROF, "layers", "efficientnet_b0", "--device", "cpu", "--threads", "2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+        steps = [l.split() for l in lay.stdout.split("kernels on cpu", 1)[-1].splitlines() if l[:1].isdigit()]
+        fused = "features.2.1.block.3.0+features.2.1.block.3.1+features.2.1.stochastic_depth+features.2.1.add"
+        check("layers --device cpu: EfficientNet's projection, stochastic depth (an identity) and residual "
+              "add run as one packed_gemm step, and no stochastic depth step is left",
+              lay.returncode == 0 and any(s[2] == fused and s[3] == "cpu/conv2d/packed_gemm" for s in steps) and
+              not any(s[2].endswith("stochastic_depth") for s in steps), lay.stdout[-800:] + lay.stderr)
         lay = subprocess.run([JPLPROF, "layers", "resnet18", "--device", "cuda"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, timeout=600)
         if lay.returncode == 0:
