@@ -375,11 +375,25 @@ JP_ALWAYS_INLINE void pg_copy_run(float *restrict dst, const float *restrict row
     }
 }
 
+/* Columns of a panel of `cols` columns that the microkernel loads
+ * (jp_tile_cols: whole vectors, none for a narrow tail). */
+static int64_t pg_loaded_cols(int64_t cols)
+{
+#ifdef JP_TILE_NARROW
+    if (cols <= JP_TILE_NARROW)
+        return cols;
+#endif
+    return round_up(cols, JP_VLEN);
+}
+
 /* Packs rows k0 .. k0+kc-1 of the im2col matrix of x_g[c_in/groups, h, w],
  * columns given by runs (of a block of nb columns), into b: row k0+kk of
  * panel j at b + (j*ld_panel + kk)*JP_TILE_NR (ld_panel: rows per panel in the
  * layout, kc for a private K block, k_g for the shared whole-K layout with b
- * pointing at row k0); columns past nb in the last panel are zero.
+ * pointing at row k0); the columns past nb in the last panel that the
+ * microkernel loads are zero (a 1-column panel, a squeeze-excitation
+ * convolution's, used to get 47 zero columns per row: 250 KB for K = 1344,
+ * most of the call).
  * Runs outside, rows k inside, with the per-k offsets from p->ktab: the
  * other way round, the per-run bookkeeping was paid kc times over (23% of
  * a 64-channel 3x3 layer went to packing). */
@@ -393,7 +407,8 @@ static void pg_pack_b(const pg_plan *p, const float *restrict x_g, const pg_seg 
                       int64_t ld_panel)
 {
     const int64_t panels = div_up(nb, JP_TILE_NR);
-    const int64_t tail = panels * JP_TILE_NR - nb; /* zero columns of the last panel */
+    const int64_t last_cols = nb - (panels - 1) * JP_TILE_NR;
+    const int64_t tail = pg_loaded_cols(last_cols) - last_cols; /* zeros after them */
     const pg_ktap *kt = p->ktab + k0;
     for (int64_t r = 0; r < n_runs; r++) {
         const pg_seg *run = &runs[r];
@@ -416,7 +431,7 @@ static void pg_pack_b(const pg_plan *p, const float *restrict x_g, const pg_seg 
     }
     if (tail > 0)
         for (int64_t kk = 0; kk < kc; kk++)
-            memset(b + ((panels - 1) * ld_panel + kk) * JP_TILE_NR + (nb - (panels - 1) * JP_TILE_NR), 0,
+            memset(b + ((panels - 1) * ld_panel + kk) * JP_TILE_NR + last_cols, 0,
                    (size_t)tail * sizeof(float));
 }
 
