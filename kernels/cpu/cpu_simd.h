@@ -73,12 +73,13 @@ JP_ALWAYS_INLINE jp_vf jp_v_recip(jp_vf d)
     const __m512 r = _mm512_rcp14_ps(d);
     return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
 }
-/* 2^n for lanes holding integral n in [-126, 127]. */
-JP_ALWAYS_INLINE jp_vf jp_v_pow2i(jp_vf n)
+/* x rounded to the nearest integer, ties to even. */
+JP_ALWAYS_INLINE jp_vf jp_v_round(jp_vf x)
 {
-    __m512i e = _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+    return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
+/* p * 2^n for lanes holding integral n in [-126, 127]: one vscalefps. */
+JP_ALWAYS_INLINE jp_vf jp_v_ldexp(jp_vf p, jp_vf n) { return _mm512_scalef_ps(p, n); }
 
 #elif defined(__AVX2__) && defined(__FMA__)
 
@@ -124,10 +125,14 @@ JP_ALWAYS_INLINE jp_vf jp_v_recip(jp_vf d)
     r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(1.0f)), r);
     return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(1.0f)), r);
 }
-JP_ALWAYS_INLINE jp_vf jp_v_pow2i(jp_vf n)
+JP_ALWAYS_INLINE jp_vf jp_v_round(jp_vf x)
+{
+    return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+JP_ALWAYS_INLINE jp_vf jp_v_ldexp(jp_vf p, jp_vf n)
 {
     __m256i e = _mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
 }
 
 #else
@@ -155,12 +160,13 @@ JP_ALWAYS_INLINE jp_vf jp_v_div(jp_vf a, jp_vf b) { return a / b; }
 JP_ALWAYS_INLINE jp_vf jp_v_max(jp_vf a, jp_vf b) { return a < b ? b : a; }
 JP_ALWAYS_INLINE jp_vf jp_v_min(jp_vf a, jp_vf b) { return a > b ? b : a; }
 JP_ALWAYS_INLINE jp_vf jp_v_recip(jp_vf d) { return 1.0f / d; }
-JP_ALWAYS_INLINE jp_vf jp_v_pow2i(jp_vf n)
+JP_ALWAYS_INLINE jp_vf jp_v_round(jp_vf x) { return (x + 12582912.0f) - 12582912.0f; }
+JP_ALWAYS_INLINE jp_vf jp_v_ldexp(jp_vf p, jp_vf n)
 {
     uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     float s;
     memcpy(&s, &bits, sizeof s);
-    return s;
+    return p * s;
 }
 
 #endif
@@ -178,8 +184,9 @@ JP_ALWAYS_INLINE jp_vf jp_v_exp(jp_vf x)
 {
     x = jp_v_max(x, jp_v_set1(-87.0f));
     x = jp_v_min(x, jp_v_set1(88.0f));
-    jp_vf t = jp_v_add(jp_v_mul(x, jp_v_set1(1.44269504088896341f)), jp_v_set1(12582912.0f));
-    jp_vf n = jp_v_sub(t, jp_v_set1(12582912.0f));
+    /* |x / ln 2| < 2^22: rounding it as jp_cpu_expf does (1.5 * 2^23 added
+     * and taken off) gives the same n. */
+    jp_vf n = jp_v_round(jp_v_mul(x, jp_v_set1(1.44269504088896341f)));
     jp_vf r = jp_v_fma(n, jp_v_set1(-0.693359375f), x);
     r = jp_v_fma(n, jp_v_set1(2.12194440e-4f), r);
     jp_vf p = jp_v_set1(1.9875691500e-4f);
@@ -189,7 +196,7 @@ JP_ALWAYS_INLINE jp_vf jp_v_exp(jp_vf x)
     p = jp_v_fma(p, r, jp_v_set1(1.6666665459e-1f));
     p = jp_v_fma(p, r, jp_v_set1(5.0000001201e-1f));
     p = jp_v_fma(p, jp_v_mul(r, r), jp_v_add(r, jp_v_set1(1.0f)));
-    return jp_v_mul(p, jp_v_pow2i(n));
+    return jp_v_ldexp(p, n);
 }
 
 /* The activation of a vector of pre-activations. */
