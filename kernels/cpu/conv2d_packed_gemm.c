@@ -456,13 +456,19 @@ static void pg_panel(const pg_plan *p, const float *restrict a_g, int64_t k0, in
 
 /* Panels of a block of nb columns that the microkernel reads from the input
  * itself instead of a packed copy: the full panels of a 1x1 stride-1
- * convolution, whose B rows are input rows (B[k][n] = x_g[k*h*w + n]).
+ * convolution, whose B rows are input rows (B[k][n] = x_g[k*h*w + n]), and
+ * its last panel too when the narrow tile takes it (it reads single floats).
  * Packing them is a copy the microkernel can do without: measured at one
  * thread on ResNet-50's 1x1 256->64 at 56x56, 102 GFLOP/s packed against
- * 110 read in place (a GEMM harness with this microkernel). */
+ * 110 read in place (a GEMM harness with this microkernel).  For a map of
+ * one pixel (squeeze-excitation) that leaves nothing to pack: no packing
+ * pass and no barrier after it. */
 static int64_t pg_in_place_panels(const pg_plan *p, int64_t nb)
 {
-    return p->contiguous ? nb / JP_TILE_NR : 0;
+    if (!p->contiguous)
+        return 0;
+    const int64_t full = nb / JP_TILE_NR, rest = nb - full * JP_TILE_NR;
+    return rest > 0 && pg_loaded_cols(rest) == rest ? full + 1 : full;
 }
 
 /* Packs the panels of B from panel `first` on (rows k0 .. k0+kc-1; layout
