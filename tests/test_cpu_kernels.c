@@ -333,6 +333,11 @@ static void test_convs(void)
         /* few columns, one K block: packed_gemm's shared-B row split at t2 */
         {"5x5 1x1 c64->36", 1, 64, 36, 5, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, 8},
         {"56x56 1x1 s1 c64->96", 1, 64, 96, 56, 56, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
+        /* squeeze-excitation: a 1x1 map, K >= M (split K) and K < M (rows);
+         * packed_gemm reads the one column in place, nothing packed */
+        {"1x1 1x1 c480->20 (SE fc1)", 1, 480, 20, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, 8},
+        {"1x1 1x1 c20->480 (SE fc2)", 1, 20, 480, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, 8},
+        {"2x2 1x1 c200->72", 2, 200, 72, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
         {"28x28 1x1 s2 c64->128", 2, 64, 128, 28, 28, 1, 1, 2, 2, 0, 0, 1, 1, 1, false, 1},
         {"17x19 dw 3x3 s1 p1", 1, 24, 24, 17, 19, 3, 3, 1, 1, 1, 1, 1, 1, 24, false, 8},
         {"17x19 dw 3x3 s2 p1", 2, 24, 24, 17, 19, 3, 3, 2, 2, 1, 1, 1, 1, 24, false, 8},
