@@ -189,13 +189,12 @@ JP_ALWAYS_INLINE jp_vf jp_v_exp(jp_vf x)
     jp_vf n = jp_v_round(jp_v_mul(x, jp_v_set1(1.44269504088896341f)));
     jp_vf r = jp_v_fma(n, jp_v_set1(-0.693359375f), x);
     r = jp_v_fma(n, jp_v_set1(2.12194440e-4f), r);
-    jp_vf p = jp_v_set1(1.9875691500e-4f);
-    p = jp_v_fma(p, r, jp_v_set1(1.3981999507e-3f));
-    p = jp_v_fma(p, r, jp_v_set1(8.3334519073e-3f));
-    p = jp_v_fma(p, r, jp_v_set1(4.1665795894e-2f));
-    p = jp_v_fma(p, r, jp_v_set1(1.6666665459e-1f));
-    p = jp_v_fma(p, r, jp_v_set1(5.0000001201e-1f));
-    p = jp_v_fma(p, jp_v_mul(r, r), jp_v_add(r, jp_v_set1(1.0f)));
+    jp_vf p = jp_v_set1(8.31250567e-3f);
+    p = jp_v_fma(p, r, jp_v_set1(4.18900959e-2f));
+    p = jp_v_fma(p, r, jp_v_set1(1.66671142e-1f));
+    p = jp_v_fma(p, r, jp_v_set1(4.99992311e-1f));
+    p = jp_v_fma(p, r, jp_v_set1(1.0f));
+    p = jp_v_fma(p, r, jp_v_set1(1.0f));
     return jp_v_ldexp(p, n);
 }
 
