@@ -5,13 +5,28 @@
 #include "cpu_internal.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "cpu_simd.h"
 
+/* Blocks from this size up are placed on 2 MiB boundaries and offered to
+ * the kernel as transparent huge pages (where THP is "madvise", the Debian
+ * default, nothing is huge unless asked for). */
+#define HUGE_BYTES ((size_t)2 << 20)
+
 void *jp_cpu_alloc(size_t bytes)
 {
-    if (bytes == 0 || bytes > SIZE_MAX - 63)
+    if (bytes == 0 || bytes > SIZE_MAX - HUGE_BYTES)
         return NULL;
+    if (bytes >= HUGE_BYTES / 2) {
+        const size_t size = (bytes + HUGE_BYTES - 1) & ~(HUGE_BYTES - 1);
+        void *p = aligned_alloc(HUGE_BYTES, size);
+#ifdef MADV_HUGEPAGE
+        if (p)
+            (void)madvise(p, size, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+#endif
+        return p;
+    }
     /* aligned_alloc wants a size that is a multiple of the alignment. */
     return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
 }
