@@ -10,11 +10,14 @@
  * (37 GB/s) against OpenBLAS's 4.51 ms (33.5 GB/s); a plain read of the
  * same bytes with two threads measured 27.5 GB/s with one stream per
  * thread.  Batches above one stay with cpu/linear/blas (sgemm).
+ * prepare copies W into 2 MiB pages (gemv_prepare): fc6 4.45 -> 4.1 ms in a
+ * forward pass, AlexNet end to end -4 % (six alternating pairs).
  */
 #include "cpu_simd.h"
 #include "linear_common.h"
 
 #include <omp.h>
+#include <string.h>
 
 /* Rows per thread below which one thread does everything (as linear_blas). */
 #define GEMV_MIN_ROWS_PER_THREAD 64
@@ -72,14 +75,38 @@ static void gemv_rows(const float *restrict w, const float *restrict x, float *r
     }
 }
 
+/* W copied into a block of our own (jp_cpu_alloc: 2 MiB pages where the
+ * kernel gives them).  The weights file's mapping has 4 KiB pages, at whose
+ * boundaries the hardware prefetchers stop. */
+static jp_status gemv_prepare(const jp_step *step, void **state, jp_error *err)
+{
+    const float *wt, *bias;
+    *state = NULL;
+    if (jp_cpu_linear_params(step, &wt, &bias, err))
+        return err->status;
+    const jp_linear_attrs *a = &step->op->attrs.linear;
+    const size_t bytes = (size_t)a->out_features * (size_t)a->in_features * sizeof(float);
+    float *w = jp_cpu_alloc(bytes);
+    if (!w)
+        return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate %zu bytes of weights",
+                            step->op->name, bytes);
+    memcpy(w, wt, bytes);
+    *state = w;
+    return JP_OK;
+}
+
+static void gemv_release(void *state) { jp_cpu_free(state); }
+
 static jp_status gemv_run(void *state, const jp_step *step, jp_error *err)
 {
-    (void)state;
     const jp_op *op = step->op;
     const jp_linear_attrs *a = &op->attrs.linear;
     const float *wt, *bias; /* [out, in], [out] or NULL */
     if (jp_cpu_linear_params(step, &wt, &bias, err))
         return err->status;
+    if (!state)
+        return jp_error_set(err, JP_ERR_INTERNAL, "%s: cpu/linear/gemv run before prepare", op->name);
+    wt = state;
     const float *x = step->in[0].data; /* [1, in]  */
     float *y = step->out.data;         /* [1, out] */
     const int64_t k = a->in_features, m = a->out_features;
@@ -106,5 +133,7 @@ const jp_kernel jp_cpu_linear_gemv = {
     .is_reference = false,
     .priority = 20,
     .supports = gemv_supports,
+    .prepare = gemv_prepare,
     .run = gemv_run,
+    .release = gemv_release,
 };
