@@ -834,6 +834,27 @@ static void test_expf(void)
     char name[128];
     snprintf(name, sizeof name, "cpu expf on [-87, 88] (rel err %.1e)", worst);
     JP_CHECK(name, worst < 2.4e-7, "relative error above 2 ulp");
+    /* Vector SiLU against the scalar one, both ways the vector code may
+     * divide (JP_SIMD_FAST_DIV: vdivps, else jp_v_recip's refined estimate,
+     * which this build's kernels may not use). */
+    double worst_act = 0.0, worst_recip = 0.0;
+    for (float x0 = -100.0f; x0 <= 100.0f; x0 += 0.0113f * JP_VLEN) {
+        float in[JP_VLEN], act[JP_VLEN], rec[JP_VLEN];
+        for (int l = 0; l < JP_VLEN; l++)
+            in[l] = x0 + 0.0113f * (float)l;
+        const jp_vf v = jp_v_load(in);
+        jp_v_store(act, jp_v_act(v, JP_ACT_SILU));
+        jp_v_store(rec, jp_v_mul(v, jp_v_recip(jp_v_add(jp_v_set1(1.0f),
+                                                        jp_v_exp(jp_v_sub(jp_v_zero(), v))))));
+        for (int l = 0; l < JP_VLEN; l++) {
+            const double ref = jp_cpu_siluf(in[l]), tol = fabs(ref) + 1e-30;
+            worst_act = fmax(worst_act, fabs(act[l] - ref) / tol);
+            worst_recip = fmax(worst_recip, fabs(rec[l] - ref) / tol);
+        }
+    }
+    snprintf(name, sizeof name, "cpu vector silu against scalar on [-100, 100] (rel err %.1e, "
+             "with the refined reciprocal %.1e)", worst_act, worst_recip);
+    JP_CHECK(name, worst_act < 2.4e-7 && worst_recip < 2.4e-7, "above 2 ulp");
     float big = jp_cpu_siluf(-200.0f), sat = jp_cpu_sigmoidf(200.0f);
     JP_CHECK("cpu silu(-200) and sigmoid(200) finite (err 0.0e+00)",
              isfinite(big) && fabsf(big) < 1e-30f && sat == 1.0f, "silu(-200) = %g, sigmoid(200) = %g",
