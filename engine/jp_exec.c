@@ -184,7 +184,26 @@ static jp_status plan_steps(jp_exec *ex, jp_error *err)
 typedef struct live_block {
     size_t offset, bytes;
     int last_use; /* op index after which the block is free */
+    int value;    /* the value it holds (the last one, when shared in place) */
 } live_block;
+
+/* The value whose buffer op v may write its result into: v is a step of its
+ * own computing an elementwise mul (the kernels of JP_OP_MUL allow y == x),
+ * and its tensor input x is read by nothing after v.  The squeeze-excitation
+ * scale then rewrites the depthwise output where it lies, still in cache,
+ * instead of filling a buffer of its own (first touched, then written back:
+ * EfficientNet-B7's mul at 28x28 took 236 us against ONNX Runtime's 34 us,
+ * which works in place).  -1 when not. */
+static int in_place_input(const jp_exec *ex, const int *step_first_op, int v)
+{
+    const jp_graph *g = ex->graph;
+    const jp_op *op = &g->ops[v];
+    int x = op->n_inputs == 2 ? op->inputs[1] : -1, last;
+    if (op->type != JP_OP_MUL || step_first_op[v] != v || x < 0 || ex->options.keep_all_values)
+        return -1;
+    consumers(g, x, &last);
+    return last == v ? x : -1;
+}
 
 /* Assigns every materialised value an offset in the arena.  Persistent values
  * are laid out first; scratch values share the region after them. */
@@ -249,6 +268,19 @@ static jp_status plan_memory(jp_exec *ex, size_t *offsets, jp_error *err)
                 live[j++] = live[i];
         n_live = j;
         size_t bytes = align_up(value_bytes(&g->ops[v]));
+        const int x = in_place_input(ex, step_first_op, v);
+        int shared = -1;
+        for (int i = 0; x >= 0 && i < n_live; i++)
+            if (live[i].value == x && live[i].bytes == bytes)
+                shared = i;
+        if (shared >= 0) {
+            int last;
+            consumers(g, v, &last);
+            live[shared].last_use = last;
+            live[shared].value = v;
+            offsets[v] = persistent_bytes + live[shared].offset;
+            continue;
+        }
         size_t at = 0;
         for (bool moved = true; moved;) {
             moved = false;
@@ -260,7 +292,7 @@ static jp_status plan_memory(jp_exec *ex, size_t *offsets, jp_error *err)
         }
         int last;
         consumers(g, v, &last);
-        live[n_live++] = (live_block){at, bytes, last};
+        live[n_live++] = (live_block){at, bytes, last, v};
         offsets[v] = persistent_bytes + at;
         if (at + bytes > scratch_bytes)
             scratch_bytes = at + bytes;
