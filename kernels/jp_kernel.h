@@ -40,7 +40,9 @@ typedef enum jp_activation {
  * shapes jp_graph_infer_shapes gave the op (out: of the last fused op).
  * Parameters (op->params[i].data, fused_bn->params[i].data) are host
  * pointers into the weight mapping; a device kernel uploads what it needs in
- * prepare. */
+ * prepare.  A mul step's out may be its in[1] (the executor runs it in place
+ * when nothing reads in[1] later): mul kernels write each element only after
+ * reading it. */
 typedef struct jp_step {
     const jp_op *op;          /* the op computed                           */
     const jp_op *fused_bn;    /* NULL, or a batch_norm2d applied to op's output */

@@ -11,10 +11,18 @@
 // is timed with process.hrtime.bigint() around `await session.run(feeds)` on a tensor built once.
 // stdin closed: exit.
 //
+// ORT_PROFILE=PREFIX in the environment turns on ONNX Runtime's profiler (for comparing its
+// operators with jplprof's steps, docs/benchmarks.md; it adds about a microsecond per node to
+// every pass, so not for timing): when stdin closes, the trace is written as PREFIX_<date>.json,
+// one "Node" event per operator call named "<node>_kernel_time" (args.op_name,
+// args.output_type_shape), and its path printed.  For example:
+//   echo run | ORT_PROFILE=/tmp/r50 node tests/bench/ort_worker.mjs resnet50.onnx input.bin 2 40
+//
 // Needs onnxruntime-node in tests/bench/node_modules:
 //   ONNXRUNTIME_NODE_INSTALL=skip npm ci --prefix tests/bench --ignore-scripts --no-audit --no-fund
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import ort from 'onnxruntime-node';
 
@@ -40,6 +48,7 @@ const session = await ort.InferenceSession.create(modelPath, {
   interOpNumThreads: 1,
   executionMode: 'sequential',
   graphOptimizationLevel: 'all',
+  ...(process.env.ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.ORT_PROFILE } : {}),
 });
 const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, [1, 3, hw, hw]) };
 
@@ -67,5 +76,12 @@ for await (const line of lines) {
     if (i >= 2) times.push(Number(t1 - t0) / 1e6);
   }
   process.stdout.write(`${median(times)}\n`);
+}
+if (process.env.ORT_PROFILE) {
+  session.endProfiling(); // onnxruntime-node returns nothing: find the newest PREFIX_*.json
+  const dir = dirname(process.env.ORT_PROFILE), base = basename(process.env.ORT_PROFILE) + '_';
+  const traces = readdirSync(dir).filter((f) => f.startsWith(base) && f.endsWith('.json'))
+    .map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  process.stdout.write(`profile ${traces.length ? traces[0] : '(none written)'}\n`);
 }
 await session.release();
