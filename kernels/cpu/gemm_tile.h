@@ -84,16 +84,16 @@ JP_ALWAYS_INLINE void jp_tile(int64_t kc, const float *restrict a, const float *
      * (ResNet-50's 64->256 1x1 at 56x56 with its residual: 0.84 ms in a
      * pass, 0.51 ms without the add). */
     for (int r = 0; r < rows; r++)
-        for (int v = 0; v <= NV; v++) {
-            const int64_t off = r * ldc + (v < NV ? v * JP_VLEN : NV * JP_VLEN - 1);
+        for (int col = 0; col < cols + JP_VLEN - 1; col += JP_VLEN) {
+            const int64_t off = r * ldc + (col < cols ? col : cols - 1); /* a row's last line too */
             JP_TILE_PREFETCH_W(c + off);
             if (last && res)
                 JP_TILE_PREFETCH(res + off);
         }
     for (int64_t k = 0; k < kc; k++) {
-        /* One cache line of W' ahead per 64 bytes consumed (k even on
-         * AVX-512, every k below): the tiles of W' are one contiguous
-         * stream (pg_a_tile), cold in a forward pass, and the hardware
+        /* One cache line of A ahead per 64 bytes consumed (k even on
+         * AVX-512, every k below): A's tiles (W', Winograd's U) are one
+         * contiguous stream, cold in a forward pass, and the hardware
          * prefetcher alone left the 7x7 layers 40% slower cold than warm. */
         if ((k * JP_TILE_MR * (int64_t)sizeof(float)) % 64 == 0)
             JP_TILE_PREFETCH(a + JP_TILE_PREFETCH_FLOATS);
