@@ -534,7 +534,7 @@ static jp_status wg_run(void *state, const jp_step *step, jp_error *err)
  * above cpu/conv2d/packed_gemm (25) there; below it (and im2col_blas) on
  * smaller maps.  Measured at two threads (`jplprof compare --impls
  * packed_gemm,winograd`, tests/bench_cpu_kernels): 2.4x packed_gemm at
- * ResNet-50's 56x56 and 28x28, 1.7x at 14x14 (1.9x in a forward pass);
+ * ResNet-50's 56x56 and 28x28, 1.7-1.9x at 14x14 (1.9x in a forward pass);
  * AlexNet's three 13x13 layers end to end 13.5 -> 11.9 ms; but 0.57x at 7x7
  * (U is 37.7 MB there, for GEMMs of 4 columns: memory-bound). */
 #define WG_MIN_OUTPUTS (13 * 13)
