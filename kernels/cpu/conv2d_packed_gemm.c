@@ -375,17 +375,6 @@ JP_ALWAYS_INLINE void pg_copy_run(float *restrict dst, const float *restrict row
     }
 }
 
-/* Columns of a panel of `cols` columns that the microkernel loads
- * (jp_tile_cols: whole vectors, none for a narrow tail). */
-static int64_t pg_loaded_cols(int64_t cols)
-{
-#ifdef JP_TILE_NARROW
-    if (cols <= JP_TILE_NARROW)
-        return cols;
-#endif
-    return round_up(cols, JP_VLEN);
-}
-
 /* Packs rows k0 .. k0+kc-1 of the im2col matrix of x_g[c_in/groups, h, w],
  * columns given by runs (of a block of nb columns), into b: row k0+kk of
  * panel j at b + (j*ld_panel + kk)*JP_TILE_NR (ld_panel: rows per panel in the
@@ -408,7 +397,7 @@ static void pg_pack_b(const pg_plan *p, const float *restrict x_g, const pg_seg 
 {
     const int64_t panels = div_up(nb, JP_TILE_NR);
     const int64_t last_cols = nb - (panels - 1) * JP_TILE_NR;
-    const int64_t tail = pg_loaded_cols(last_cols) - last_cols; /* zeros after them */
+    const int64_t tail = jp_tile_loaded_cols(last_cols) - last_cols; /* zeros after them */
     const pg_ktap *kt = p->ktab + k0;
     for (int64_t r = 0; r < n_runs; r++) {
         const pg_seg *run = &runs[r];
@@ -468,7 +457,7 @@ static int64_t pg_in_place_panels(const pg_plan *p, int64_t nb)
     if (!p->contiguous)
         return 0;
     const int64_t full = nb / JP_TILE_NR, rest = nb - full * JP_TILE_NR;
-    return rest > 0 && pg_loaded_cols(rest) == rest ? full + 1 : full;
+    return rest > 0 && jp_tile_loaded_cols(rest) == rest ? full + 1 : full;
 }
 
 /* Packs the panels of B from panel `first` on (rows k0 .. k0+kc-1; layout

@@ -187,6 +187,19 @@ static inline void jp_tile_narrow(int64_t kc, const float *restrict a,
 }
 #endif
 
+/* The columns of B that jp_tile_cols reads for a panel of `cols` columns:
+ * cols itself for the narrow tile (single floats), else cols rounded up to
+ * whole vectors.  Packing zero-fills up to it; reading in place needs B
+ * readable up to it. */
+static inline int64_t jp_tile_loaded_cols(int64_t cols)
+{
+#ifdef JP_TILE_NARROW
+    if (cols <= JP_TILE_NARROW)
+        return cols;
+#endif
+    return (cols + JP_VLEN - 1) / JP_VLEN * JP_VLEN;
+}
+
 /* jp_tile for any cols <= JP_TILE_NR: the narrow tile for the last few
  * columns, else as few vectors as cover cols. */
 JP_ALWAYS_INLINE void jp_tile_cols(int64_t kc, const float *restrict a, const float *restrict b,
