@@ -25,6 +25,7 @@ typedef struct infer_options {
     jp_device device;
     long threads;
     bool op_level;
+    bool steps; /* time the executor's steps, fused ops as one */
     bool fuse;
     long runs, warmup, top;
     bool quiet;
@@ -51,6 +52,9 @@ static void usage(FILE *out)
             "  --threads N             CPU threads (default: all online cores)\n"
             "  --granularity layer|op  time layers (default) or single ops (no fusion)\n"
             "  --no-fuse               run every op alone (no batch-norm folding)\n"
+            "  --steps                 time each step the engine runs: ops fused at layer\n"
+            "                          granularity (a convolution with its batch-norm,\n"
+            "                          activation and residual add) are one step\n"
             "  --runs N                timed passes (default 5); --warmup N untimed first (1)\n"
             "  --top K                 classes to print (default 5)\n"
             "  --dump-layers FILE      write every layer's output (layer.<i>), the input and\n"
@@ -70,7 +74,7 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
         {"no-fuse", no_argument, NULL, 'F'},       {"runs", required_argument, NULL, 'r'},
         {"warmup", required_argument, NULL, 'W'},  {"top", required_argument, NULL, 'k'},
         {"dump-layers", required_argument, NULL, 'D'}, {"quiet", no_argument, NULL, 'q'},
-        {"plan", required_argument, NULL, 'P'},
+        {"plan", required_argument, NULL, 'P'},   {"steps", no_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},          {0},
     };
     long seed = 0;
@@ -101,6 +105,7 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
                 return err->status;
             break;
         case 'F': o->fuse = false; break;
+        case 's': o->steps = true; break;
         case 'r':
             if (jp_cli_parse_int("--runs", optarg, 1, 1000000, &o->runs, err))
                 return err->status;
@@ -308,7 +313,10 @@ int jp_cmd_infer(int argc, char **argv)
         return jp_cli_fail("infer", &err);
     }
     double build_s = (double)(jp_clock_ns() - t_build) * 1e-9;
-    t.n_units = o.op_level ? ex.n_steps : g->n_layers;
+    /* At op granularity every op is a step of its own (no fusion). */
+    bool per_step = o.op_level || o.steps;
+    const char *unit = o.op_level ? "op" : o.steps ? "step" : "layer";
+    t.n_units = per_step ? ex.n_steps : g->n_layers;
     t.unit_s = calloc((size_t)o.runs * (size_t)t.n_units, sizeof *t.unit_s);
     scratch = calloc((size_t)o.runs, sizeof *scratch);
     total_s = calloc((size_t)o.runs, sizeof *total_s);
@@ -318,7 +326,7 @@ int jp_cmd_infer(int argc, char **argv)
         goto fail;
     }
     jp_exec_hooks hooks = {.ctx = &t};
-    if (o.op_level)
+    if (per_step)
         hooks.before_step = hook_before, hooks.after_step = hook_after;
     else
         hooks.before_layer = hook_before, hooks.after_layer = hook_after;
@@ -352,7 +360,7 @@ int jp_cmd_infer(int argc, char **argv)
                g->model, jp_device_name(o.device), o.threads, m.weights.synthetic ? "SYNTHETIC" : m.weights.path,
                m.input_desc, (long long)g->input_dims[2], (long long)g->input_dims[3],
                o.plan_path ? o.plan_path : "default", build_s);
-        printf("%-5s %-34s %-22s %-20s %-28s %10s\n", o.op_level ? "op" : "layer", "path", "type", "output",
+        printf("%-5s %-34s %-22s %-20s %-28s %10s\n", unit, "path", "type", "output",
                "kernel", "median_ms");
     }
     double sum_s = 0;
@@ -362,11 +370,17 @@ int jp_cmd_infer(int argc, char **argv)
         if (o.quiet)
             continue;
         char shape[64];
-        if (o.op_level) {
+        if (per_step) {
+            /* A fused step is named by its first op; "+N" counts the ops fused into it. */
             const jp_exec_step *es = &ex.steps[u];
             jp_shape_str(es->step.out.rank, es->step.out.dims, shape, sizeof shape);
-            printf("%-5d %-34s %-22s %-20s %-28s %10.4f\n", u, es->step.op->name, jp_op_type_name(es->step.op->type),
-                   shape, es->kernel->name, med * 1e3);
+            char type[48];
+            if (es->n_ops > 1)
+                snprintf(type, sizeof type, "%s +%d", jp_op_type_name(es->step.op->type), es->n_ops - 1);
+            else
+                snprintf(type, sizeof type, "%s", jp_op_type_name(es->step.op->type));
+            printf("%-5d %-34s %-22s %-20s %-28s %10.4f\n", u, es->step.op->name, type, shape, es->kernel->name,
+                   med * 1e3);
         } else {
             const jp_layer *l = &g->layers[u];
             const jp_op *last = &g->ops[l->first_op + l->n_ops - 1];
@@ -385,8 +399,7 @@ int jp_cmd_infer(int argc, char **argv)
         min_total = fmin(min_total, total_s[r]);
     printf("forward: median %.3f ms, min %.3f ms over %ld runs; with per-%s timing: median %.3f ms, sum of %s "
            "medians %.3f ms; input upload %.3f ms\n",
-           med_total * 1e3, min_total * 1e3, o.runs, o.op_level ? "op" : "layer", med_hooked * 1e3,
-           o.op_level ? "op" : "layer", sum_s * 1e3, upload_s * 1e3);
+           med_total * 1e3, min_total * 1e3, o.runs, unit, med_hooked * 1e3, unit, sum_s * 1e3, upload_s * 1e3);
 
     jp_tensor logits = jp_exec_value(&ex, g->output);
     float *host = malloc((size_t)jp_tensor_numel(&logits) * sizeof(float));

@@ -136,6 +136,15 @@ def main():
               "add run as one packed_gemm step, and no stochastic depth step is left",
               lay.returncode == 0 and any(s[2] == fused and s[3] == "cpu/conv2d/packed_gemm" for s in steps) and
               not any(s[2].endswith("stochastic_depth") for s in steps), lay.stdout[-800:] + lay.stderr)
+        inf = subprocess.run([JPLPROF, "infer", "--model", "efficientnet_b0", "--synthetic", "--steps", "--runs", "2",
+                              "--threads", "2", "--top", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, timeout=300)
+        timed = [l.split() for l in inf.stdout.splitlines() if l[:1].isdigit()]
+        want = {s[2].split("+")[0]: (s[2].count("+"), s[3]) for s in steps}
+        got = {t[1]: (int(t[3][1:]) if t[3].startswith("+") else 0, t[-2]) for t in timed}
+        check("infer --steps times each step of `layers`, named by its first op with the count of ops fused in "
+              "and its kernel", inf.returncode == 0 and got == want and len(timed) == len(steps) and
+              "sum of step medians" in inf.stdout, inf.stdout[-800:] + inf.stderr)
         lay = subprocess.run([JPLPROF, "layers", "resnet18", "--device", "cuda"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, timeout=600)
         if lay.returncode == 0:
