@@ -685,6 +685,10 @@ static void test_pools(void)
     test_max_pool("112x112 3x3 s2 p1 (resnet)", 1, 64, 112, 112, 3, 2, 1, 1, false, 56);
     test_max_pool("55x55 3x3 s2 (alexnet)", 1, 64, 55, 55, 3, 2, 0, 1, false, 27);
     test_max_pool("9x9 5x5 s1 p2", 2, 3, 9, 9, 5, 1, 2, 1, false, 9);
+    /* Rows of several vectors with a partial last one, at stride 1 and 2. */
+    test_max_pool("37x37 3x3 s1 p1", 1, 3, 37, 37, 3, 1, 1, 1, false, 37);
+    test_max_pool("67x67 3x3 s2 p1", 2, 3, 67, 67, 3, 2, 1, 1, false, 34);
+    test_max_pool("66x66 2x2 s2 ceil", 1, 2, 66, 66, 2, 2, 0, 1, true, 33);
     test_max_pool("1x1 1x1 s1", 1, 3, 1, 1, 1, 1, 0, 1, false, 1);
     test_max_pool_nan();
     test_avg_pool("7x7->6x6", 1, 5, 7, 7, 6, 6);

@@ -65,6 +65,11 @@ JP_ALWAYS_INLINE jp_vf jp_v_mul(jp_vf a, jp_vf b) { return _mm512_mul_ps(a, b); 
 JP_ALWAYS_INLINE jp_vf jp_v_div(jp_vf a, jp_vf b) { return _mm512_div_ps(a, b); }
 /* a < b ? b : a, lane-wise (NaN in a passes through, as jp_cpu_reluf). */
 JP_ALWAYS_INLINE jp_vf jp_v_max(jp_vf a, jp_vf b) { return _mm512_max_ps(b, a); }
+/* b > a or b NaN ? b : a, lane-wise: PyTorch's max, NaN from either side. */
+JP_ALWAYS_INLINE jp_vf jp_v_max_nan(jp_vf a, jp_vf b)
+{
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q), _mm512_max_ps(b, a), b);
+}
 JP_ALWAYS_INLINE jp_vf jp_v_min(jp_vf a, jp_vf b) { return _mm512_min_ps(b, a); }
 /* 1/d to about 1 ulp: the 14-bit estimate and one Newton step (vdivps is a
  * single-port 16-lane divide, 10+ cycles per vector: it dominated SiLU). */
@@ -117,13 +122,21 @@ JP_ALWAYS_INLINE jp_vf jp_v_sub(jp_vf a, jp_vf b) { return _mm256_sub_ps(a, b); 
 JP_ALWAYS_INLINE jp_vf jp_v_mul(jp_vf a, jp_vf b) { return _mm256_mul_ps(a, b); }
 JP_ALWAYS_INLINE jp_vf jp_v_div(jp_vf a, jp_vf b) { return _mm256_div_ps(a, b); }
 JP_ALWAYS_INLINE jp_vf jp_v_max(jp_vf a, jp_vf b) { return _mm256_max_ps(b, a); }
+JP_ALWAYS_INLINE jp_vf jp_v_max_nan(jp_vf a, jp_vf b)
+{
+    return _mm256_blendv_ps(_mm256_max_ps(b, a), b, _mm256_cmp_ps(b, b, _CMP_UNORD_Q));
+}
 JP_ALWAYS_INLINE jp_vf jp_v_min(jp_vf a, jp_vf b) { return _mm256_min_ps(b, a); }
-/* 1/d: the 12-bit estimate and two Newton steps (about 1 ulp). */
+/* 1/d for d in [2^-124, 2^128): the 12-bit estimate and two Newton steps
+ * (about 1 ulp), taken on d/4 and scaled back: vrcpps flushes a reciprocal
+ * below 2^-126 to zero, which made SiLU(-87.4) 0 instead of -1e-36. */
 JP_ALWAYS_INLINE jp_vf jp_v_recip(jp_vf d)
 {
-    __m256 r = _mm256_rcp_ps(d);
-    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(1.0f)), r);
-    return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(1.0f)), r);
+    const __m256 q = _mm256_mul_ps(d, _mm256_set1_ps(0.25f));
+    __m256 r = _mm256_rcp_ps(q);
+    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(q, r, _mm256_set1_ps(1.0f)), r);
+    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(q, r, _mm256_set1_ps(1.0f)), r);
+    return _mm256_mul_ps(r, _mm256_set1_ps(0.25f));
 }
 JP_ALWAYS_INLINE jp_vf jp_v_round(jp_vf x)
 {
@@ -158,6 +171,7 @@ JP_ALWAYS_INLINE jp_vf jp_v_sub(jp_vf a, jp_vf b) { return a - b; }
 JP_ALWAYS_INLINE jp_vf jp_v_mul(jp_vf a, jp_vf b) { return a * b; }
 JP_ALWAYS_INLINE jp_vf jp_v_div(jp_vf a, jp_vf b) { return a / b; }
 JP_ALWAYS_INLINE jp_vf jp_v_max(jp_vf a, jp_vf b) { return a < b ? b : a; }
+JP_ALWAYS_INLINE jp_vf jp_v_max_nan(jp_vf a, jp_vf b) { return (b > a || b != b) ? b : a; }
 JP_ALWAYS_INLINE jp_vf jp_v_min(jp_vf a, jp_vf b) { return a > b ? b : a; }
 JP_ALWAYS_INLINE jp_vf jp_v_recip(jp_vf d) { return 1.0f / d; }
 JP_ALWAYS_INLINE jp_vf jp_v_round(jp_vf x) { return (x + 12582912.0f) - 12582912.0f; }
