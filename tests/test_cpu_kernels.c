@@ -242,6 +242,8 @@ static bool conv_expect_support(const char *kernel, const conv_case *c)
     if (strcmp(kernel, "cpu/conv2d/winograd") == 0)
         return c->kh == 3 && c->kw == 3 && c->sh == 1 && c->sw == 1 && c->dh == 1 && c->dw == 1 &&
                c->groups == 1;
+    if (strcmp(kernel, "cpu/conv2d/direct") == 0) /* AVX-512 only */
+        return JP_VLEN == 16 && c->groups == 1;
     return false;
 }
 
@@ -249,7 +251,7 @@ static void test_conv_case(const conv_case *c)
 {
     static const char *fast[] = {"cpu/conv2d/im2col_blas", "cpu/conv2d/gemm_1x1",
                                  "cpu/conv2d/packed_gemm", "cpu/conv2d/depthwise",
-                                 "cpu/conv2d/winograd"};
+                                 "cpu/conv2d/winograd", "cpu/conv2d/direct"};
     const jp_kernel *ref = find_kernel("cpu/conv2d/reference");
     conv_fixture f;
     conv_fixture_init(&f, c);
@@ -325,6 +327,10 @@ static void test_convs(void)
         {"40x36 7x7 s2 p3 (stem)", 1, 3, 16, 40, 36, 7, 7, 2, 2, 3, 3, 1, 1, 1, false, 1},
         {"63x67 11x11 s4 p2 (alexnet)", 1, 3, 12, 63, 67, 11, 11, 4, 4, 2, 2, 1, 1, 1, true, 1},
         {"20x22 3x3 s3 p1", 2, 5, 9, 20, 22, 3, 3, 3, 3, 1, 1, 1, 1, 1, false, 8},
+        /* direct's tiles: rows of whole 16-position tiles and a partial one,
+         * 2.5 blocks of 16 output channels, two images */
+        {"33x64 3x3 s2 p1 c8->40", 2, 8, 40, 33, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, true, 8},
+        {"9x75 5x5 s2 p2 c6->17", 1, 6, 17, 9, 75, 5, 5, 2, 2, 2, 2, 1, 1, 1, false, 8},
         {"224x224 11x11 s4 p2 c3->64 (alexnet)", 1, 3, 64, 224, 224, 11, 11, 4, 4, 2, 2, 1, 1, 1, true, 1},
         {"28x28 3x3 s1 p1 c64", 1, 64, 64, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
         {"7x7 3x3 s1 p1 c256->128", 1, 256, 128, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
@@ -392,8 +398,8 @@ static void test_convs(void)
 /* A convolution with a fused residual add (ResNet's out += identity):
  * out = act(bn(conv(x)) + residual).  Expected: the reference without the
  * activation, plus the residual, then the activation, in this test.  Only
- * packed_gemm takes such a step; every other kernel must refuse it, or the
- * executor could hand it one that ignores the residual. */
+ * packed_gemm and direct (AVX-512) take such a step; every other kernel must
+ * refuse it, or the executor could hand it one that ignores the residual. */
 static void test_conv_residual(void)
 {
     static const char *others[] = {"cpu/conv2d/reference", "cpu/conv2d/im2col_blas",
@@ -409,8 +415,11 @@ static void test_conv_residual(void)
         {"7x7 1x1 c64->256 +res", 1, 64, 256, 7, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
         {"13x11 3x3 p1 c24->20 +res", 2, 24, 20, 13, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, 1},
         {"28x28 1x1 s2 c32->64 +res", 1, 32, 64, 28, 28, 1, 1, 2, 2, 0, 0, 1, 1, 1, false, 1},
+        {"56x56 3x3 s2 c16->24 +res", 1, 16, 24, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1, true, 1},
     };
-    const jp_kernel *ref = find_kernel("cpu/conv2d/reference"), *pg = find_kernel("cpu/conv2d/packed_gemm");
+    const jp_kernel *ref = find_kernel("cpu/conv2d/reference");
+    const char *takers[] = {"cpu/conv2d/packed_gemm", "cpu/conv2d/direct"};
+    const int n_takers = JP_VLEN == 16 ? 2 : 1;
     jp_op add = {.name = "test.add", .type = JP_OP_ADD, .n_inputs = 2};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const conv_case *c = &cases[i];
@@ -443,11 +452,13 @@ static void test_conv_residual(void)
                          others[k] + 4, c->label, act_name(act));
                 JP_CHECK(name, !find_kernel(others[k])->supports(&st), "accepted it");
             }
-            for (int t = 1; t <= 2; t++) {
-                set_threads(t);
+            for (int t = 1; t <= 2 * n_takers; t++) {
+                const jp_kernel *pg = find_kernel(takers[(t - 1) / 2]);
+                set_threads(2 - t % 2);
                 memset(f.out, 0xff, (size_t)f.out_n * sizeof(float));
                 st.out.data = f.out;
-                snprintf(name, sizeof name, "conv2d/packed_gemm %s bn+%s t%d", c->label, act_name(act), t);
+                snprintf(name, sizeof name, "%s %s bn+%s t%d", pg->name + 4, c->label, act_name(act),
+                         2 - t % 2);
                 void *state = NULL;
                 jp_status rc = pg->supports(&st) ? JP_OK : jp_error_set(&err, JP_ERR_UNSUPPORTED, "refused");
                 if (rc == JP_OK)
@@ -1013,9 +1024,12 @@ static void test_registry_and_backend(void)
     const int p_wg = find_kernel("cpu/conv2d/winograd")->priority;
     JP_CHECK("conv priority winograd below packed_gemm and im2col_blas (err 0.0e+00)",
              p_wg < p_pk && p_wg < p_im && p_wg > p_ref, "%d", p_wg);
-    static const struct { int hw; int stride; const char *want; } choices[] = {
+    /* direct: strided, rows filling 85 % of its 16-lane tiles (conv2d_direct.c) */
+    const char *strided = JP_VLEN == 16 ? "cpu/conv2d/direct" : NULL;
+    const struct { int hw; int stride; const char *want; } choices[] = {
         {56, 1, "cpu/conv2d/winograd"}, {14, 1, "cpu/conv2d/winograd"},
-        {13, 1, "cpu/conv2d/winograd"}, {12, 1, NULL}, {7, 1, NULL}, {56, 2, NULL}, /* NULL: the highest static priority */
+        {13, 1, "cpu/conv2d/winograd"}, {12, 1, NULL}, {7, 1, NULL}, /* NULL: the highest static priority */
+        {56, 2, strided}, {28, 2, strided}, {14, 2, strided}, {13, 2, NULL}, {7, 2, NULL},
     };
     for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
         conv_case c = {"choice", 1, 64, 64, choices[i].hw * choices[i].stride,

@@ -168,6 +168,7 @@ extern const jp_kernel jp_cpu_conv2d_im2col_blas;
 extern const jp_kernel jp_cpu_conv2d_gemm_1x1;
 extern const jp_kernel jp_cpu_conv2d_packed_gemm;
 extern const jp_kernel jp_cpu_conv2d_winograd;
+extern const jp_kernel jp_cpu_conv2d_direct;
 extern const jp_kernel jp_cpu_conv2d_depthwise;
 extern const jp_kernel jp_cpu_batch_norm2d_reference;
 extern const jp_kernel jp_cpu_relu_reference;

@@ -16,6 +16,7 @@ static const jp_kernel *const cpu_kernels[] = {
     &jp_cpu_conv2d_packed_gemm,
     &jp_cpu_conv2d_winograd,
     &jp_cpu_conv2d_depthwise,
+    &jp_cpu_conv2d_direct,
     &jp_cpu_batch_norm2d_reference,
     &jp_cpu_relu_reference,
     &jp_cpu_silu_reference,
