@@ -9,7 +9,7 @@ peak, then a summary.  Winograd's GFLOP/s count the direct algorithm's
 multiply-adds (2 x MACs / time), so it can exceed 100 %.
 
 Usage: /usr/bin/python3 tests/bench/conv_peak.py [--model resnet50] [--threads 2]
-           [--runs 30] [--impls packed_gemm,winograd,im2col_blas,gemm_1x1,depthwise]
+           [--runs 30] [--impls packed_gemm,winograd,im2col_blas,gemm_1x1,depthwise,direct]
 Needs the build (`make`).  Not a test.
 """
 import argparse
@@ -28,7 +28,7 @@ def main():
     ap.add_argument("--model", default="resnet50")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=30)
-    ap.add_argument("--impls", default="packed_gemm,winograd,im2col_blas,gemm_1x1,depthwise")
+    ap.add_argument("--impls", default="packed_gemm,winograd,im2col_blas,gemm_1x1,depthwise,direct")
     ap.add_argument("--target", type=float, default=75.0, help="percent of peak (default 75)")
     ap.add_argument("--jplprof", default=os.path.join(ROOT, "jplprof"))
     a = ap.parse_args()
