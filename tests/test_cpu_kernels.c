@@ -331,6 +331,9 @@ static void test_convs(void)
          * 2.5 blocks of 16 output channels, two images */
         {"33x64 3x3 s2 p1 c8->40", 2, 8, 40, 33, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, true, 8},
         {"9x75 5x5 s2 p2 c6->17", 1, 6, 17, 9, 75, 5, 5, 2, 2, 2, 2, 1, 1, 1, false, 8},
+        /* tiles across two rows (14 wide) and three (7 wide) */
+        {"28x28 3x3 s2 p1 c24->20", 2, 24, 20, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, 1, true, 1},
+        {"14x14 3x3 s2 p1 c16->33", 1, 16, 33, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, false, 1},
         {"224x224 11x11 s4 p2 c3->64 (alexnet)", 1, 3, 64, 224, 224, 11, 11, 4, 4, 2, 2, 1, 1, 1, true, 1},
         {"28x28 3x3 s1 p1 c64", 1, 64, 64, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
         {"7x7 3x3 s1 p1 c256->128", 1, 256, 128, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, false, 1},
@@ -1024,7 +1027,7 @@ static void test_registry_and_backend(void)
     const int p_wg = find_kernel("cpu/conv2d/winograd")->priority;
     JP_CHECK("conv priority winograd below packed_gemm and im2col_blas (err 0.0e+00)",
              p_wg < p_pk && p_wg < p_im && p_wg > p_ref, "%d", p_wg);
-    /* direct: strided, rows filling 85 % of its 16-lane tiles (conv2d_direct.c) */
+    /* direct: strided, outputs at least 14 wide filling 85 % of its 16-lane tiles (conv2d_direct.c) */
     const char *strided = JP_VLEN == 16 ? "cpu/conv2d/direct" : NULL;
     const struct { int hw; int stride; const char *want; } choices[] = {
         {56, 1, "cpu/conv2d/winograd"}, {14, 1, "cpu/conv2d/winograd"},

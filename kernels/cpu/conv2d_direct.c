@@ -5,21 +5,20 @@
  * The GEMM kernels put output positions in the lanes, so every call first
  * copies the input into im2col panels; with a stride that copy is a gather
  * (18 % of packed_gemm's time on ResNet's 7x7 stride-2 stem, perf).  Here a
- * tile is 16 output positions of one row x 16 output channels, 16
- * accumulators; per tap (c, ky, kx) one vector of 16 weights (packed once, in
- * prepare) multiplies each of the 16 input values the positions read,
- * broadcast straight from the input at the tap's offset plus a compile-time
- * stride.  The tile is then transposed in registers (four permute stages) so
- * that each vector holds 16 positions of one channel, and stored, with the
- * residual added and the activation applied, into the NCHW output.
+ * tile is 16 output positions x 16 output channels, 16 accumulators; per tap
+ * (c, ky, kx) one vector of 16 weights (packed once, in prepare) multiplies
+ * each of the 16 input values the positions read, broadcast straight from
+ * the input as the FMA's memory operand.  The tile is then transposed in
+ * registers (dc_transpose) so that each vector holds 16 positions of one
+ * channel, and stored, with the residual added and the activation applied,
+ * into the NCHW output.
  *
  * The input is first copied into a zero-bordered workspace, so that no tap
- * tests bounds; the borders are zeroed once, in prepare.  A row's last tile
- * computes all 16 positions (the workspace has the columns they read) and
- * stores the valid ones: maps whose width is not a multiple of 16 waste lanes
- * (28: 12.5 %, 7: 56 %), hence the default only on wide maps (dc_priority_for).
- * Threads split (image, channel block, output row) tasks.
- */
+ * tests bounds; the borders are zeroed once, in prepare.  Tiles run over the
+ * plane's positions in row-major order (see dc_tile), so only a plane's last
+ * tile has idle lanes; threads split (image, channel block, run of tiles)
+ * tasks.
+  */
 #include "cpu_simd.h"
 
 #include <omp.h>
@@ -29,11 +28,12 @@
 #if JP_VLEN == 16
 
 #define DC_TILE 16 /* positions per tile = channels per tile = lanes */
+#define DC_RUN 4   /* tiles per task */
 
 typedef struct dc_plan {
     int64_t n, c_in, h, w, c_out, oh, ow;
     int kh, kw, sh, sw, ph, pw, dh, dw;
-    int64_t hp, wp;      /* the padded input plane (wp with the last tile's slack) */
+    int64_t hp, wp;      /* the padded input plane                                 */
     int64_t k;           /* taps: c_in * kh * kw                                    */
     int64_t cob;         /* output channel blocks of 16                            */
     float *wt;           /* [cob][k][16], lanes past c_out zero                    */
@@ -89,10 +89,7 @@ static jp_status dc_prepare(const jp_step *step, void **state, jp_error *err)
     p->k = p->c_in * p->kh * p->kw;
     p->cob = (p->c_out + DC_TILE - 1) / DC_TILE;
     p->hp = p->h + 2 * (int64_t)p->ph;
-    /* The last tile of a row reads up to position ow rounded up to 16. */
-    const int64_t ow_tiles = (p->ow + DC_TILE - 1) / DC_TILE * DC_TILE;
-    const int64_t cols = (ow_tiles - 1) * p->sw + (int64_t)(p->kw - 1) * p->dw + 1;
-    p->wp = p->w + 2 * (int64_t)p->pw > cols ? p->w + 2 * (int64_t)p->pw : cols;
+    p->wp = p->w + 2 * (int64_t)p->pw;
     p->n_threads = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
 
     float *w = NULL, *b = NULL;
@@ -164,34 +161,82 @@ JP_ALWAYS_INLINE void dc_transpose(__m512 r[DC_TILE])
     }
 }
 
-/* One tile: positions ox0 .. ox0+15 of output row oy (n_pos valid) x the 16
- * channels of block cb (n_ch valid).  x: the image's padded input; y, res:
- * the image's output and residual (res NULL: none).  S: the column stride,
- * a compile-time constant where the caller has one (0: p->sw). */
+/* acc[j] += w[k] * input of position j at tap k, for every tap: positions
+ * 0 .. N1-1 at a (stride S from it), N1 .. 15 at b (a tile that starts N1
+ * positions before the end of a row and goes on in the next).  N1 and S
+ * compile-time (S 0: p->sw), so each broadcast is one FMA operand
+ * [pointer + constant]. */
+JP_ALWAYS_INLINE void dc_taps(const dc_plan *p, __m512 acc[DC_TILE], const float *restrict wcb,
+                              const float *a, const float *b, const int N1, const int S)
+{
+    const int64_t sw = S ? S : p->sw;
+    const int64_t *tap = p->tap;
+    for (int64_t k = 0; k < p->k; k++) {
+        const __m512 wv = _mm512_load_ps(wcb + k * DC_TILE);
+        const float *sa = a + tap[k], *sb = b + tap[k];
+#pragma GCC unroll 16
+        for (int j = 0; j < DC_TILE; j++)
+            acc[j] = _mm512_fmadd_ps(wv, _mm512_set1_ps(j < N1 ? sa[j * sw] : sb[(j - N1) * sw]), acc[j]);
+    }
+}
+
+/* dc_taps with N1 from a run-time n1 in 1 .. 16 (16: one row). */
+JP_ALWAYS_INLINE void dc_taps_split(const dc_plan *p, __m512 acc[DC_TILE], const float *wcb,
+                                    const float *a, const float *b, int n1, const int S)
+{
+    switch (n1) {
+#define DC_CASE(N) \
+    case N: dc_taps(p, acc, wcb, a, b, N, S); break;
+    DC_CASE(1) DC_CASE(2) DC_CASE(3) DC_CASE(4) DC_CASE(5) DC_CASE(6) DC_CASE(7) DC_CASE(8)
+    DC_CASE(9) DC_CASE(10) DC_CASE(11) DC_CASE(12) DC_CASE(13) DC_CASE(14) DC_CASE(15)
+#undef DC_CASE
+    default: dc_taps(p, acc, wcb, a, b, DC_TILE, S); break;
+    }
+}
+
+/* One tile: output positions p0 .. p0+15 of the plane (row-major, n_pos
+ * valid; p0 is row oy0, column ox0) x the 16 channels of block cb (n_ch valid).  x: the image's padded
+ * input; y, res: the image's output and residual (res NULL: none).  Tiles
+ * run over the plane's positions, not rows, so that a map 14 or 28 wide
+ * wastes no lanes but at its end: a tile within one row or across two reads
+ * at constant strides (dc_taps); one across three (maps under 16 wide) from
+ * a table of offsets, a load more per FMA.  A channel's 16 outputs are
+ * contiguous in y either way. */
 JP_ALWAYS_INLINE void dc_tile(const dc_plan *p, const float *restrict x, const float *restrict wcb,
                               const float *restrict bias, float *restrict y,
-                              const float *restrict res, int64_t cb, int64_t oy, int64_t ox0,
-                              int n_pos, int n_ch, const int S)
+                              const float *restrict res, int64_t cb, int64_t p0, int64_t oy0,
+                              int64_t ox0, int n_pos, int n_ch, const int S)
 {
     const int64_t sw = S ? S : p->sw;
     __m512 acc[DC_TILE];
     const __m512 b = _mm512_load_ps(bias + cb * DC_TILE);
     for (int j = 0; j < DC_TILE; j++)
         acc[j] = b;
-    const float *base = x + oy * p->sh * p->wp + ox0 * sw;
-    const int64_t *tap = p->tap;
-    for (int64_t k = 0; k < p->k; k++) {
-        const __m512 wv = _mm512_load_ps(wcb + k * DC_TILE);
-        const float *src = base + tap[k];
+    const int64_t n1 = p->ow - ox0; /* positions left in the first row */
+    if (n1 >= DC_TILE || n1 + p->ow >= DC_TILE || n1 >= n_pos) {
+        const float *a = x + oy0 * p->sh * p->wp + ox0 * sw, *next = x + (oy0 + 1) * p->sh * p->wp;
+        /* All valid positions in the first row: the others read the row's
+         * first ones again (b = a), never past the row. */
+        dc_taps_split(p, acc, wcb, a, n1 >= n_pos ? a : next, n1 < DC_TILE ? (int)n1 : DC_TILE, S);
+    } else {
+        int64_t pos[DC_TILE]; /* position j's input offset (the last valid one's past the plane) */
+        for (int j = 0; j < DC_TILE; j++) {
+            const int64_t q = j < n_pos ? p0 + j : p0 + n_pos - 1;
+            pos[j] = q / p->ow * p->sh * p->wp + q % p->ow * sw;
+        }
+        for (int64_t k = 0; k < p->k; k++) {
+            const __m512 wv = _mm512_load_ps(wcb + k * DC_TILE);
+            const float *src = x + p->tap[k];
 #pragma GCC unroll 16
-        for (int j = 0; j < DC_TILE; j++)
-            acc[j] = _mm512_fmadd_ps(wv, _mm512_set1_ps(src[j * sw]), acc[j]);
+            for (int j = 0; j < DC_TILE; j++)
+                acc[j] = _mm512_fmadd_ps(wv, _mm512_set1_ps(src[pos[j]]), acc[j]);
+        }
     }
     dc_transpose(acc);
     const int64_t plane = p->oh * p->ow;
     const __mmask16 m = (__mmask16)((1u << n_pos) - 1u);
     for (int c = 0; c < n_ch; c++) {
-        const int64_t at = (cb * DC_TILE + c) * plane + oy * p->ow + ox0;
+        const int64_t at = (cb * DC_TILE + c) * plane + p0;
         __m512 v = acc[c];
         if (res)
             v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + at));
@@ -199,15 +244,22 @@ JP_ALWAYS_INLINE void dc_tile(const dc_plan *p, const float *restrict x, const f
     }
 }
 
-/* Every tile of output row oy, channel block cb. */
-JP_ALWAYS_INLINE void dc_row(const dc_plan *p, const float *x, float *y, const float *res,
-                             int64_t cb, int64_t oy, const int S)
+/* Tiles [t0, t1) of channel block cb (tile t: positions 16t .. 16t+15). */
+JP_ALWAYS_INLINE void dc_tiles(const dc_plan *p, const float *x, float *y, const float *res,
+                               int64_t cb, int64_t t0, int64_t t1, const int S)
 {
     const float *wcb = p->wt + cb * p->k * DC_TILE;
     const int n_ch = p->c_out - cb * DC_TILE < DC_TILE ? (int)(p->c_out - cb * DC_TILE) : DC_TILE;
-    for (int64_t ox0 = 0; ox0 < p->ow; ox0 += DC_TILE) {
-        const int n_pos = p->ow - ox0 < DC_TILE ? (int)(p->ow - ox0) : DC_TILE;
-        dc_tile(p, x, wcb, p->bias, y, res, cb, oy, ox0, n_pos, n_ch, S);
+    const int64_t plane = p->oh * p->ow;
+    /* Row and column of each tile's first position, advanced without a
+     * division per tile (two of them were 15 % of EfficientNet's stem). */
+    int64_t oy = t0 * DC_TILE / p->ow, ox = t0 * DC_TILE % p->ow;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t p0 = t * DC_TILE;
+        const int n_pos = plane - p0 < DC_TILE ? (int)(plane - p0) : DC_TILE;
+        dc_tile(p, x, wcb, p->bias, y, res, cb, p0, oy, ox, n_pos, n_ch, S);
+        for (ox += DC_TILE; ox >= p->ow; ox -= p->ow)
+            oy++;
     }
 }
 
@@ -223,7 +275,10 @@ static jp_status dc_run(void *state, const jp_step *step, jp_error *err)
     int nt = omp_get_max_threads();
     nt = nt > p->n_threads ? p->n_threads : nt < 1 ? 1 : nt;
     const int64_t in_rows = p->n * p->c_in * p->h;
-    const int64_t tasks = p->n * p->cob * p->oh;
+    /* Tasks: (image, channel block, a run of DC_RUN tiles), tiles fastest. */
+    const int64_t tiles = (p->oh * p->ow + DC_TILE - 1) / DC_TILE;
+    const int64_t runs = (tiles + DC_RUN - 1) / DC_RUN;
+    const int64_t tasks = p->n * p->cob * runs;
 #pragma omp parallel num_threads(nt)
     {
 #pragma omp for schedule(static)
@@ -235,15 +290,16 @@ static jp_status dc_run(void *state, const jp_step *step, jp_error *err)
         /* The implicit barrier: every row is in place before any tile reads. */
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < tasks; t++) {
-            const int64_t oy = t % p->oh, cb = t / p->oh % p->cob, i = t / (p->oh * p->cob);
+            const int64_t run = t % runs, cb = t / runs % p->cob, i = t / (runs * p->cob);
+            const int64_t t0 = run * DC_RUN, t1 = t0 + DC_RUN < tiles ? t0 + DC_RUN : tiles;
             const float *xi = p->xpad + i * p->c_in * p->hp * p->wp;
             float *yi = y + i * p->c_out * p->oh * p->ow;
             const float *ri = res ? res + i * p->c_out * p->oh * p->ow : NULL;
             switch (p->sw) {
-            case 1: dc_row(p, xi, yi, ri, cb, oy, 1); break;
-            case 2: dc_row(p, xi, yi, ri, cb, oy, 2); break;
-            case 4: dc_row(p, xi, yi, ri, cb, oy, 4); break;
-            default: dc_row(p, xi, yi, ri, cb, oy, 0); break;
+            case 1: dc_tiles(p, xi, yi, ri, cb, t0, t1, 1); break;
+            case 2: dc_tiles(p, xi, yi, ri, cb, t0, t1, 2); break;
+            case 4: dc_tiles(p, xi, yi, ri, cb, t0, t1, 4); break;
+            default: dc_tiles(p, xi, yi, ri, cb, t0, t1, 0); break;
             }
         }
     }
@@ -251,21 +307,28 @@ static jp_status dc_run(void *state, const jp_step *step, jp_error *err)
 }
 
 /* The default (26: above cpu/conv2d/packed_gemm's 25) for strided
- * convolutions wider than 1x1 whose rows fill at least 85 % of the tiles'
- * lanes: there packed_gemm gathers its B panels with a stride.  Measured at
- * two threads (`jplprof compare --impls packed_gemm,direct`): ResNet-50's
- * 7x7 stem 1.19 against 1.32-1.60 ms, its 3x3 stride-2 layers at 28x28 and
- * 14x14 1.30 / 1.28 against 1.43 / 1.39 ms, AlexNet's 11x11 stem 0.79
- * against 0.99 ms (im2col_blas; packed_gemm 1.35), EfficientNet's 3x3 stems
- * 0.20 / 0.29 against 0.22 / 0.30 ms.  Not at 7x7 outputs (7 of 16 lanes:
- * 2.5 against 1.4 ms) nor for 1x1 stride-2 downsamples (K = c_in taps read
- * a line each from as many planes: 1.47 against 1.05 ms). */
+ * convolutions wider than 1x1, with at least 64 taps, outputs at least 14
+ * wide (a tile spans at most two rows) and a plane that fills at least 85 %
+ * of its tiles' lanes: there packed_gemm gathers its B panels with a stride.  Measured at two
+ * threads (`jplprof compare --impls packed_gemm,direct`): ResNet-50's 7x7
+ * stem 1.10 against 1.32 ms (90 % of the FMA peak against 76 %), its 3x3
+ * stride-2 layers at 28x28 and 14x14 1.12 / 1.12 against 1.25 / 1.19 ms,
+ * AlexNet's 11x11 stem 0.70 against 0.97 ms (im2col_blas).  EfficientNet's
+ * 3x3 stems (27 taps) are at parity (0.30 and 0.17 ms either way): the
+ * per-tile transposition weighs more there.  Not at 7x7 outputs (tiles
+ * over three rows, read through an offset table: 1.45 against 1.25 ms) nor
+ * for 1x1 stride-2 downsamples (each of the K = c_in taps reads a line from
+ * another plane: 1.94 against 1.15 ms). */
 static int dc_priority_for(const jp_step *step)
 {
     const jp_conv2d_attrs *a = &step->op->attrs.conv2d;
-    const int64_t ow = step->out.dims[3];
-    const int64_t lanes = (ow + DC_TILE - 1) / DC_TILE * DC_TILE;
-    return a->stride_w >= 2 && a->kernel_w > 1 && ow * 100 >= lanes * 85 ? 26 : 1;
+    const int64_t plane = step->out.dims[2] * step->out.dims[3];
+    const int64_t lanes = (plane + DC_TILE - 1) / DC_TILE * DC_TILE;
+    const int64_t taps = (int64_t)a->c_in * a->kernel_h * a->kernel_w;
+    return a->stride_w >= 2 && a->kernel_w > 1 && taps >= 64 && step->out.dims[3] >= 14 &&
+                   plane * 100 >= lanes * 85
+               ? 26
+               : 1;
 }
 
 const jp_kernel jp_cpu_conv2d_direct = {
