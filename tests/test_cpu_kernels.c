@@ -1027,25 +1027,28 @@ static void test_registry_and_backend(void)
     const int p_wg = find_kernel("cpu/conv2d/winograd")->priority;
     JP_CHECK("conv priority winograd below packed_gemm and im2col_blas (err 0.0e+00)",
              p_wg < p_pk && p_wg < p_im && p_wg > p_ref, "%d", p_wg);
-    /* direct: strided, outputs at least 14 wide filling 85 % of its 16-lane tiles (conv2d_direct.c) */
-    const char *strided = JP_VLEN == 16 ? "cpu/conv2d/direct" : NULL;
-    const struct { int hw; int stride; const char *want; } choices[] = {
-        {56, 1, "cpu/conv2d/winograd"}, {14, 1, "cpu/conv2d/winograd"},
-        {13, 1, "cpu/conv2d/winograd"}, {12, 1, NULL}, {7, 1, NULL}, /* NULL: the highest static priority */
-        {56, 2, strided}, {28, 2, strided}, {14, 2, strided}, {13, 2, NULL}, {7, 2, NULL},
+    /* direct: strided (wider than 1x1) or 5x5 and wider, outputs at least
+     * 14 wide filling 85 % of its 16-lane tiles (conv2d_direct.c) */
+    const char *direct = JP_VLEN == 16 ? "cpu/conv2d/direct" : NULL;
+    const struct { int hw; int stride; int k; const char *want; } choices[] = {
+        {56, 1, 3, "cpu/conv2d/winograd"}, {14, 1, 3, "cpu/conv2d/winograd"},
+        {13, 1, 3, "cpu/conv2d/winograd"}, {12, 1, 3, NULL}, {7, 1, 3, NULL}, /* NULL: the highest static priority */
+        {56, 2, 3, direct}, {28, 2, 3, direct}, {14, 2, 3, direct}, {13, 2, 3, NULL}, {7, 2, 3, NULL},
+        {27, 1, 5, direct}, {12, 1, 5, NULL}, {112, 2, 7, direct}, {28, 2, 1, NULL},
     };
     for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
+        const int k = choices[i].k, pad = k / 2;
         conv_case c = {"choice", 1, 64, 64, choices[i].hw * choices[i].stride,
-                       choices[i].hw * choices[i].stride, 3, 3, choices[i].stride, choices[i].stride,
-                       1, 1, 1, 1, 1, false, 1};
+                       choices[i].hw * choices[i].stride, k, k, choices[i].stride, choices[i].stride,
+                       pad, pad, 1, 1, 1, false, 1};
         conv_fixture f;
         conv_fixture_init(&f, &c);
         const jp_kernel *got = jp_kernel_choose(JP_DEVICE_CPU, &f.step);
         const char *want = choices[i].want ? choices[i].want
                                            : (p_pk > p_im ? "cpu/conv2d/packed_gemm" : "cpu/conv2d/im2col_blas");
         char name[160];
-        snprintf(name, sizeof name, "default conv kernel for 3x3 stride %d, %dx%d outputs is %s (err 0.0e+00)",
-                 choices[i].stride, choices[i].hw, choices[i].hw, want);
+        snprintf(name, sizeof name, "default conv kernel for %dx%d stride %d, %dx%d outputs is %s (err 0.0e+00)",
+                 k, k, choices[i].stride, choices[i].hw, choices[i].hw, want);
         JP_CHECK(name, got && strcmp(got->name, want) == 0, "got %s", got ? got->name : "none");
         conv_fixture_free(&f);
     }

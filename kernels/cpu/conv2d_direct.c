@@ -16,8 +16,7 @@
  * The input is first copied into a zero-bordered workspace, so that no tap
  * tests bounds; the borders are zeroed once, in prepare.  Tiles run over the
  * plane's positions in row-major order (see dc_tile), so only a plane's last
- * tile has idle lanes; threads split (image, channel block, run of tiles)
- * tasks.
+ * tile has idle lanes; each thread takes a run of them (see dc_run).
   */
 #include "cpu_simd.h"
 
@@ -28,7 +27,7 @@
 #if JP_VLEN == 16
 
 #define DC_TILE 16 /* positions per tile = channels per tile = lanes */
-#define DC_RUN 4   /* tiles per task */
+#define DC_MIN_TILES_PER_THREAD 16
 
 typedef struct dc_plan {
     int64_t n, c_in, h, w, c_out, oh, ow;
@@ -39,7 +38,9 @@ typedef struct dc_plan {
     float *wt;           /* [cob][k][16], lanes past c_out zero                    */
     float *bias;         /* [cob * 16]                                             */
     int64_t *tap;        /* [k]: tap (c, ky, kx)'s offset in an image's padded input */
-    float *xpad;         /* [n][c_in][hp][wp], borders zero                        */
+    bool split_tiles;    /* threads split the tiles (else the channel blocks)      */
+    int64_t xpad_floats; /* one padded copy of the input: n * c_in * hp * wp       */
+    float *xpad;         /* [split_tiles ? 1 : n_threads][n][c_in][hp][wp], borders zero */
     jp_activation act;
     int n_threads;
 } dc_plan;
@@ -98,7 +99,10 @@ static jp_status dc_prepare(const jp_step *step, void **state, jp_error *err)
         free(p);
         return st;
     }
-    const size_t xpad_floats = (size_t)(p->n * p->c_in * p->hp * p->wp);
+    const int64_t tiles = (p->oh * p->ow + DC_TILE - 1) / DC_TILE;
+    p->split_tiles = tiles >= DC_MIN_TILES_PER_THREAD * (int64_t)p->n_threads;
+    p->xpad_floats = p->n * p->c_in * p->hp * p->wp;
+    const size_t xpad_floats = (size_t)p->xpad_floats * (p->split_tiles ? 1 : (size_t)p->n_threads);
     p->wt = jp_cpu_alloc((size_t)(p->cob * p->k * DC_TILE) * sizeof(float));
     p->bias = jp_cpu_alloc((size_t)(p->cob * DC_TILE) * sizeof(float));
     p->tap = malloc((size_t)p->k * sizeof *p->tap);
@@ -263,6 +267,39 @@ JP_ALWAYS_INLINE void dc_tiles(const dc_plan *p, const float *x, float *y, const
     }
 }
 
+/* Input rows [r0, r1) of every image and channel into the workspace xpad. */
+static void dc_fill(const dc_plan *p, const float *x, float *xpad, int64_t r0, int64_t r1)
+{
+    for (int64_t plane = 0; plane < p->n * p->c_in; plane++)
+        for (int64_t iy = r0; iy < r1; iy++)
+            memcpy(xpad + (plane * p->hp + iy + p->ph) * p->wp + p->pw, x + (plane * p->h + iy) * p->w,
+                   (size_t)p->w * sizeof(float));
+}
+
+/* Tiles [t0, t1) of image i, channel block cb, from the workspace xpad. */
+static void dc_dispatch(const dc_plan *p, const float *xpad, float *y, const float *res, int64_t i,
+                        int64_t cb, int64_t t0, int64_t t1)
+{
+    const float *xi = xpad + i * p->c_in * p->hp * p->wp;
+    float *yi = y + i * p->c_out * p->oh * p->ow;
+    const float *ri = res ? res + i * p->c_out * p->oh * p->ow : NULL;
+    switch (p->sw) {
+    case 1: dc_tiles(p, xi, yi, ri, cb, t0, t1, 1); break;
+    case 2: dc_tiles(p, xi, yi, ri, cb, t0, t1, 2); break;
+    case 4: dc_tiles(p, xi, yi, ri, cb, t0, t1, 4); break;
+    default: dc_tiles(p, xi, yi, ri, cb, t0, t1, 0); break;
+    }
+}
+
+/* Threads split the tiles of a plane when each gets at least
+ * DC_MIN_TILES_PER_THREAD of them, else the channel blocks.  Split by
+ * channel blocks over a shared copy of the input (filled by rows), each
+ * thread read the other's half of it every call, freshly written in the
+ * other core's cache: EfficientNet-B7's stem took 0.51 instead of 0.30 ms
+ * in some runs, and 0.26 ms split by tiles.  But the 14x14 maps (13 tiles)
+ * balance badly by tiles, and each thread would stream every channel
+ * block's weights: ResNet-50's layer3.0.conv2 1.20 ms, 1.13 split by
+ * channel blocks, each thread with its own copy of the input. */
 static jp_status dc_run(void *state, const jp_step *step, jp_error *err)
 {
     const dc_plan *p = state;
@@ -274,61 +311,63 @@ static jp_status dc_run(void *state, const jp_step *step, jp_error *err)
     const float *res = step->fused_add ? step->in[1].data : NULL; /* like y, or NULL    */
     int nt = omp_get_max_threads();
     nt = nt > p->n_threads ? p->n_threads : nt < 1 ? 1 : nt;
-    const int64_t in_rows = p->n * p->c_in * p->h;
-    /* Tasks: (image, channel block, a run of DC_RUN tiles), tiles fastest. */
     const int64_t tiles = (p->oh * p->ow + DC_TILE - 1) / DC_TILE;
-    const int64_t runs = (tiles + DC_RUN - 1) / DC_RUN;
-    const int64_t tasks = p->n * p->cob * runs;
 #pragma omp parallel num_threads(nt)
     {
+        const int t = omp_get_thread_num(), team = omp_get_num_threads();
+        if (p->split_tiles) {
+            /* A run of tiles per thread (the same in every image and channel
+             * block); the thread first copies the input rows its tiles start
+             * on into the workspace, so it reads rows it wrote itself but
+             * for the kh - 1 below its last, which the next thread wrote. */
+            const int64_t tl0 = tiles * t / team, tl1 = tiles * (t + 1) / team;
+            /* Input rows [r0, r1): from the row this thread's first tile
+             * starts reading to where the next thread's starts. */
+            int64_t r0 = t == 0 ? 0 : tl0 * DC_TILE / p->ow * p->sh - p->ph;
+            int64_t r1 = t == team - 1 ? p->h : tl1 * DC_TILE / p->ow * p->sh - p->ph;
+            r0 = r0 < 0 ? 0 : r0 > p->h ? p->h : r0;
+            r1 = r1 < r0 ? r0 : r1 > p->h ? p->h : r1;
+            dc_fill(p, x, p->xpad, r0, r1);
+#pragma omp barrier
+            for (int64_t i = 0; i < p->n && tl0 < tl1; i++)
+                for (int64_t cb = 0; cb < p->cob; cb++)
+                    dc_dispatch(p, p->xpad, y, res, i, cb, tl0, tl1);
+        } else {
+            /* Few tiles: the channel blocks split over the threads, each
+             * with a whole copy of the input of its own. */
+            float *xpad = p->xpad + (size_t)t * (size_t)p->xpad_floats;
+            dc_fill(p, x, xpad, 0, p->h);
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < in_rows; r++) {
-            const int64_t plane = r / p->h, iy = r % p->h;
-            memcpy(p->xpad + (plane * p->hp + iy + p->ph) * p->wp + p->pw, x + r * p->w,
-                   (size_t)p->w * sizeof(float));
-        }
-        /* The implicit barrier: every row is in place before any tile reads. */
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < tasks; t++) {
-            const int64_t run = t % runs, cb = t / runs % p->cob, i = t / (runs * p->cob);
-            const int64_t t0 = run * DC_RUN, t1 = t0 + DC_RUN < tiles ? t0 + DC_RUN : tiles;
-            const float *xi = p->xpad + i * p->c_in * p->hp * p->wp;
-            float *yi = y + i * p->c_out * p->oh * p->ow;
-            const float *ri = res ? res + i * p->c_out * p->oh * p->ow : NULL;
-            switch (p->sw) {
-            case 1: dc_tiles(p, xi, yi, ri, cb, t0, t1, 1); break;
-            case 2: dc_tiles(p, xi, yi, ri, cb, t0, t1, 2); break;
-            case 4: dc_tiles(p, xi, yi, ri, cb, t0, t1, 4); break;
-            default: dc_tiles(p, xi, yi, ri, cb, t0, t1, 0); break;
-            }
+            for (int64_t task = 0; task < p->n * p->cob; task++)
+                dc_dispatch(p, xpad, y, res, task / p->cob, task % p->cob, 0, tiles);
         }
     }
     return JP_OK;
 }
 
-/* The default (26: above cpu/conv2d/packed_gemm's 25) for strided
- * convolutions wider than 1x1, with at least 64 taps, outputs at least 14
- * wide (a tile spans at most two rows) and a plane that fills at least 85 %
- * of its tiles' lanes: there packed_gemm gathers its B panels with a stride.  Measured at two
- * threads (`jplprof compare --impls packed_gemm,direct`): ResNet-50's 7x7
- * stem 1.10 against 1.32 ms (90 % of the FMA peak against 76 %), its 3x3
- * stride-2 layers at 28x28 and 14x14 1.12 / 1.12 against 1.25 / 1.19 ms,
- * AlexNet's 11x11 stem 0.70 against 0.97 ms (im2col_blas).  EfficientNet's
- * 3x3 stems (27 taps) are at parity (0.30 and 0.17 ms either way): the
- * per-tile transposition weighs more there.  Not at 7x7 outputs (tiles
- * over three rows, read through an offset table: 1.45 against 1.25 ms) nor
- * for 1x1 stride-2 downsamples (each of the K = c_in taps reads a line from
- * another plane: 1.94 against 1.15 ms). */
+/* The default (26: above cpu/conv2d/packed_gemm's 25) for convolutions
+ * that are strided, or 5x5 and wider, with outputs at least 14 wide (a tile
+ * spans at most two rows) and a plane that fills at least 85 % of its tiles'
+ * lanes: there packed_gemm gathers its B panels with a stride, or packs
+ * kh x kw shifted copies of each input row.  Measured at two threads
+ * (`jplprof compare --impls packed_gemm,direct`, two runs), against
+ * packed_gemm:
+ *   ResNet-50's 7x7 stem              1.08-1.11 against 1.31-1.35 ms
+ *   its 3x3 stride-2 at 28x28, 14x14  1.06-1.17 / 1.09-1.17 against 1.25-1.36 / 1.21-1.39
+ *   AlexNet's 11x11 stride-4 stem     0.63-0.67 against 0.92-0.96 (im2col_blas 0.90-0.97)
+ *   AlexNet's 5x5 at 27x27            1.98-2.09 against 2.37-2.64
+ *   EfficientNet-B0's and B7's stems  0.13-0.15 / 0.26-0.29 against 0.17-0.18 / 0.30
+ * Not at 7x7 outputs (tiles over three rows, read through an offset table:
+ * 1.37-1.48 against 1.22-1.28 ms), nor for 1x1 stride-2 downsamples (each
+ * of the K = c_in taps reads a line from another plane: 1.09-1.25 against
+ * 1.04-1.16 ms), nor for 3x3 stride 1 (winograd's, 28, from 13x13). */
 static int dc_priority_for(const jp_step *step)
 {
     const jp_conv2d_attrs *a = &step->op->attrs.conv2d;
     const int64_t plane = step->out.dims[2] * step->out.dims[3];
     const int64_t lanes = (plane + DC_TILE - 1) / DC_TILE * DC_TILE;
-    const int64_t taps = (int64_t)a->c_in * a->kernel_h * a->kernel_w;
-    return a->stride_w >= 2 && a->kernel_w > 1 && taps >= 64 && step->out.dims[3] >= 14 &&
-                   plane * 100 >= lanes * 85
-               ? 26
-               : 1;
+    const bool shape = a->stride_w >= 2 ? a->kernel_w > 1 : a->kernel_w >= 5;
+    return shape && step->out.dims[3] >= 14 && plane * 100 >= lanes * 85 ? 26 : 1;
 }
 
 const jp_kernel jp_cpu_conv2d_direct = {
