@@ -342,6 +342,9 @@ static void test_convs(void)
         /* few columns, one K block: packed_gemm's shared-B row split at t2 */
         {"5x5 1x1 c64->36", 1, 64, 36, 5, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, 8},
         {"56x56 1x1 s1 c64->96", 1, 64, 96, 56, 56, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
+        /* 28x28 expansion (rows split) and projection (K split) */
+        {"28x28 1x1 c40->240", 1, 40, 240, 28, 28, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, 8},
+        {"28x28 1x1 c240->40", 1, 240, 40, 28, 28, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 8},
         /* squeeze-excitation: a 1x1 map, K >= M (split K) and K < M (rows);
          * packed_gemm reads the one column in place, nothing packed */
         {"1x1 1x1 c480->20 (SE fc1)", 1, 480, 20, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, 8},
@@ -419,6 +422,7 @@ static void test_conv_residual(void)
         {"13x11 3x3 p1 c24->20 +res", 2, 24, 20, 13, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, 1},
         {"28x28 1x1 s2 c32->64 +res", 1, 32, 64, 28, 28, 1, 1, 2, 2, 0, 0, 1, 1, 1, false, 1},
         {"56x56 3x3 s2 c16->24 +res", 1, 16, 24, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1, true, 1},
+        {"28x28 1x1 c240->40 +res", 1, 240, 40, 28, 28, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
     };
     const jp_kernel *ref = find_kernel("cpu/conv2d/reference");
     const char *takers[] = {"cpu/conv2d/packed_gemm", "cpu/conv2d/direct"};
