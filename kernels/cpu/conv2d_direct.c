@@ -30,8 +30,7 @@
 #define DC_MIN_TILES_PER_THREAD 16
 
 typedef struct dc_plan {
-    int64_t n, c_in, h, w, c_out, oh, ow;
-    int kh, kw, sh, sw, ph, pw, dh, dw;
+    jp_cpu_conv_shape s; /* shapes and attributes                                  */
     int64_t hp, wp;      /* the padded input plane                                 */
     int64_t k;           /* taps: c_in * kh * kw                                    */
     int64_t cob;         /* output channel blocks of 16                            */
@@ -66,31 +65,16 @@ static void dc_release(void *state)
 
 static jp_status dc_prepare(const jp_step *step, void **state, jp_error *err)
 {
-    const jp_conv2d_attrs *a = &step->op->attrs.conv2d;
     *state = NULL;
     dc_plan *p = calloc(1, sizeof *p);
     if (!p)
         return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate the plan", step->op->name);
-    p->n = step->in[0].dims[0];
-    p->c_in = a->c_in;
-    p->h = step->in[0].dims[2];
-    p->w = step->in[0].dims[3];
-    p->c_out = a->c_out;
-    p->oh = step->out.dims[2];
-    p->ow = step->out.dims[3];
-    p->kh = a->kernel_h;
-    p->kw = a->kernel_w;
-    p->sh = a->stride_h;
-    p->sw = a->stride_w;
-    p->ph = a->pad_h;
-    p->pw = a->pad_w;
-    p->dh = a->dilation_h;
-    p->dw = a->dilation_w;
+    p->s = jp_cpu_conv_shape_of(step);
     p->act = step->act;
-    p->k = p->c_in * p->kh * p->kw;
-    p->cob = (p->c_out + DC_TILE - 1) / DC_TILE;
-    p->hp = p->h + 2 * (int64_t)p->ph;
-    p->wp = p->w + 2 * (int64_t)p->pw;
+    p->k = p->s.c_in * p->s.kh * p->s.kw;
+    p->cob = (p->s.c_out + DC_TILE - 1) / DC_TILE;
+    p->hp = p->s.h + 2 * (int64_t)p->s.ph;
+    p->wp = p->s.w + 2 * (int64_t)p->s.pw;
     p->n_threads = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
 
     float *w = NULL, *b = NULL;
@@ -99,9 +83,9 @@ static jp_status dc_prepare(const jp_step *step, void **state, jp_error *err)
         free(p);
         return st;
     }
-    const int64_t tiles = (p->oh * p->ow + DC_TILE - 1) / DC_TILE;
+    const int64_t tiles = (p->s.oh * p->s.ow + DC_TILE - 1) / DC_TILE;
     p->split_tiles = tiles >= DC_MIN_TILES_PER_THREAD * (int64_t)p->n_threads;
-    p->xpad_floats = p->n * p->c_in * p->hp * p->wp;
+    p->xpad_floats = p->s.n * p->s.c_in * p->hp * p->wp;
     const size_t xpad_floats = (size_t)p->xpad_floats * (p->split_tiles ? 1 : (size_t)p->n_threads);
     p->wt = jp_cpu_alloc((size_t)(p->cob * p->k * DC_TILE) * sizeof(float));
     p->bias = jp_cpu_alloc((size_t)(p->cob * DC_TILE) * sizeof(float));
@@ -119,15 +103,15 @@ static jp_status dc_prepare(const jp_step *step, void **state, jp_error *err)
         for (int64_t k = 0; k < p->k; k++)
             for (int l = 0; l < DC_TILE; l++) {
                 const int64_t co = cb * DC_TILE + l;
-                p->wt[(cb * p->k + k) * DC_TILE + l] = co < p->c_out ? w[co * p->k + k] : 0.0f;
+                p->wt[(cb * p->k + k) * DC_TILE + l] = co < p->s.c_out ? w[co * p->k + k] : 0.0f;
             }
     for (int64_t co = 0; co < p->cob * DC_TILE; co++)
-        p->bias[co] = co < p->c_out ? b[co] : 0.0f;
-    for (int64_t c = 0; c < p->c_in; c++)
-        for (int ky = 0; ky < p->kh; ky++)
-            for (int kx = 0; kx < p->kw; kx++)
-                p->tap[(c * p->kh + ky) * p->kw + kx] =
-                    (c * p->hp + (int64_t)ky * p->dh) * p->wp + (int64_t)kx * p->dw;
+        p->bias[co] = co < p->s.c_out ? b[co] : 0.0f;
+    for (int64_t c = 0; c < p->s.c_in; c++)
+        for (int ky = 0; ky < p->s.kh; ky++)
+            for (int kx = 0; kx < p->s.kw; kx++)
+                p->tap[(c * p->s.kh + ky) * p->s.kw + kx] =
+                    (c * p->hp + (int64_t)ky * p->s.dh) * p->wp + (int64_t)kx * p->s.dw;
     jp_cpu_free(w);
     jp_cpu_free(b);
     *state = p;
@@ -168,12 +152,12 @@ JP_ALWAYS_INLINE void dc_transpose(__m512 r[DC_TILE])
 /* acc[j] += w[k] * input of position j at tap k, for every tap: positions
  * 0 .. N1-1 at a (stride S from it), N1 .. 15 at b (a tile that starts N1
  * positions before the end of a row and goes on in the next).  N1 and S
- * compile-time (S 0: p->sw), so each broadcast is one FMA operand
+ * compile-time (S 0: p->s.sw), so each broadcast is one FMA operand
  * [pointer + constant]. */
 JP_ALWAYS_INLINE void dc_taps(const dc_plan *p, __m512 acc[DC_TILE], const float *restrict wcb,
                               const float *a, const float *b, const int N1, const int S)
 {
-    const int64_t sw = S ? S : p->sw;
+    const int64_t sw = S ? S : p->s.sw;
     const int64_t *tap = p->tap;
     for (int64_t k = 0; k < p->k; k++) {
         const __m512 wv = _mm512_load_ps(wcb + k * DC_TILE);
@@ -211,14 +195,14 @@ JP_ALWAYS_INLINE void dc_tile(const dc_plan *p, const float *restrict x, const f
                               const float *restrict res, int64_t cb, int64_t p0, int64_t oy0,
                               int64_t ox0, int n_pos, int n_ch, const int S)
 {
-    const int64_t sw = S ? S : p->sw;
+    const int64_t sw = S ? S : p->s.sw;
     __m512 acc[DC_TILE];
     const __m512 b = _mm512_load_ps(bias + cb * DC_TILE);
     for (int j = 0; j < DC_TILE; j++)
         acc[j] = b;
-    const int64_t n1 = p->ow - ox0; /* positions left in the first row */
-    if (n1 >= DC_TILE || n1 + p->ow >= DC_TILE || n1 >= n_pos) {
-        const float *a = x + oy0 * p->sh * p->wp + ox0 * sw, *next = x + (oy0 + 1) * p->sh * p->wp;
+    const int64_t n1 = p->s.ow - ox0; /* positions left in the first row */
+    if (n1 >= DC_TILE || n1 + p->s.ow >= DC_TILE || n1 >= n_pos) {
+        const float *a = x + oy0 * p->s.sh * p->wp + ox0 * sw, *next = x + (oy0 + 1) * p->s.sh * p->wp;
         /* All valid positions in the first row: the others read the row's
          * first ones again (b = a), never past the row. */
         dc_taps_split(p, acc, wcb, a, n1 >= n_pos ? a : next, n1 < DC_TILE ? (int)n1 : DC_TILE, S);
@@ -226,7 +210,7 @@ JP_ALWAYS_INLINE void dc_tile(const dc_plan *p, const float *restrict x, const f
         int64_t pos[DC_TILE]; /* position j's input offset (the last valid one's past the plane) */
         for (int j = 0; j < DC_TILE; j++) {
             const int64_t q = j < n_pos ? p0 + j : p0 + n_pos - 1;
-            pos[j] = q / p->ow * p->sh * p->wp + q % p->ow * sw;
+            pos[j] = q / p->s.ow * p->s.sh * p->wp + q % p->s.ow * sw;
         }
         for (int64_t k = 0; k < p->k; k++) {
             const __m512 wv = _mm512_load_ps(wcb + k * DC_TILE);
@@ -237,7 +221,7 @@ JP_ALWAYS_INLINE void dc_tile(const dc_plan *p, const float *restrict x, const f
         }
     }
     dc_transpose(acc);
-    const int64_t plane = p->oh * p->ow;
+    const int64_t plane = p->s.oh * p->s.ow;
     const __mmask16 m = (__mmask16)((1u << n_pos) - 1u);
     for (int c = 0; c < n_ch; c++) {
         const int64_t at = (cb * DC_TILE + c) * plane + p0;
@@ -253,16 +237,16 @@ JP_ALWAYS_INLINE void dc_tiles(const dc_plan *p, const float *x, float *y, const
                                int64_t cb, int64_t t0, int64_t t1, const int S)
 {
     const float *wcb = p->wt + cb * p->k * DC_TILE;
-    const int n_ch = p->c_out - cb * DC_TILE < DC_TILE ? (int)(p->c_out - cb * DC_TILE) : DC_TILE;
-    const int64_t plane = p->oh * p->ow;
+    const int n_ch = p->s.c_out - cb * DC_TILE < DC_TILE ? (int)(p->s.c_out - cb * DC_TILE) : DC_TILE;
+    const int64_t plane = p->s.oh * p->s.ow;
     /* Row and column of each tile's first position, advanced without a
      * division per tile (two of them were 15 % of EfficientNet's stem). */
-    int64_t oy = t0 * DC_TILE / p->ow, ox = t0 * DC_TILE % p->ow;
+    int64_t oy = t0 * DC_TILE / p->s.ow, ox = t0 * DC_TILE % p->s.ow;
     for (int64_t t = t0; t < t1; t++) {
         const int64_t p0 = t * DC_TILE;
         const int n_pos = plane - p0 < DC_TILE ? (int)(plane - p0) : DC_TILE;
         dc_tile(p, x, wcb, p->bias, y, res, cb, p0, oy, ox, n_pos, n_ch, S);
-        for (ox += DC_TILE; ox >= p->ow; ox -= p->ow)
+        for (ox += DC_TILE; ox >= p->s.ow; ox -= p->s.ow)
             oy++;
     }
 }
@@ -270,20 +254,20 @@ JP_ALWAYS_INLINE void dc_tiles(const dc_plan *p, const float *x, float *y, const
 /* Input rows [r0, r1) of every image and channel into the workspace xpad. */
 static void dc_fill(const dc_plan *p, const float *x, float *xpad, int64_t r0, int64_t r1)
 {
-    for (int64_t plane = 0; plane < p->n * p->c_in; plane++)
+    for (int64_t plane = 0; plane < p->s.n * p->s.c_in; plane++)
         for (int64_t iy = r0; iy < r1; iy++)
-            memcpy(xpad + (plane * p->hp + iy + p->ph) * p->wp + p->pw, x + (plane * p->h + iy) * p->w,
-                   (size_t)p->w * sizeof(float));
+            memcpy(xpad + (plane * p->hp + iy + p->s.ph) * p->wp + p->s.pw, x + (plane * p->s.h + iy) * p->s.w,
+                   (size_t)p->s.w * sizeof(float));
 }
 
 /* Tiles [t0, t1) of image i, channel block cb, from the workspace xpad. */
 static void dc_dispatch(const dc_plan *p, const float *xpad, float *y, const float *res, int64_t i,
                         int64_t cb, int64_t t0, int64_t t1)
 {
-    const float *xi = xpad + i * p->c_in * p->hp * p->wp;
-    float *yi = y + i * p->c_out * p->oh * p->ow;
-    const float *ri = res ? res + i * p->c_out * p->oh * p->ow : NULL;
-    switch (p->sw) {
+    const float *xi = xpad + i * p->s.c_in * p->hp * p->wp;
+    float *yi = y + i * p->s.c_out * p->s.oh * p->s.ow;
+    const float *ri = res ? res + i * p->s.c_out * p->s.oh * p->s.ow : NULL;
+    switch (p->s.sw) {
     case 1: dc_tiles(p, xi, yi, ri, cb, t0, t1, 1); break;
     case 2: dc_tiles(p, xi, yi, ri, cb, t0, t1, 2); break;
     case 4: dc_tiles(p, xi, yi, ri, cb, t0, t1, 4); break;
@@ -311,7 +295,7 @@ static jp_status dc_run(void *state, const jp_step *step, jp_error *err)
     const float *res = step->fused_add ? step->in[1].data : NULL; /* like y, or NULL    */
     int nt = omp_get_max_threads();
     nt = nt > p->n_threads ? p->n_threads : nt < 1 ? 1 : nt;
-    const int64_t tiles = (p->oh * p->ow + DC_TILE - 1) / DC_TILE;
+    const int64_t tiles = (p->s.oh * p->s.ow + DC_TILE - 1) / DC_TILE;
 #pragma omp parallel num_threads(nt)
     {
         const int t = omp_get_thread_num(), team = omp_get_num_threads();
@@ -323,22 +307,22 @@ static jp_status dc_run(void *state, const jp_step *step, jp_error *err)
             const int64_t tl0 = tiles * t / team, tl1 = tiles * (t + 1) / team;
             /* Input rows [r0, r1): from the row this thread's first tile
              * starts reading to where the next thread's starts. */
-            int64_t r0 = t == 0 ? 0 : tl0 * DC_TILE / p->ow * p->sh - p->ph;
-            int64_t r1 = t == team - 1 ? p->h : tl1 * DC_TILE / p->ow * p->sh - p->ph;
-            r0 = r0 < 0 ? 0 : r0 > p->h ? p->h : r0;
-            r1 = r1 < r0 ? r0 : r1 > p->h ? p->h : r1;
+            int64_t r0 = t == 0 ? 0 : tl0 * DC_TILE / p->s.ow * p->s.sh - p->s.ph;
+            int64_t r1 = t == team - 1 ? p->s.h : tl1 * DC_TILE / p->s.ow * p->s.sh - p->s.ph;
+            r0 = r0 < 0 ? 0 : r0 > p->s.h ? p->s.h : r0;
+            r1 = r1 < r0 ? r0 : r1 > p->s.h ? p->s.h : r1;
             dc_fill(p, x, p->xpad, r0, r1);
 #pragma omp barrier
-            for (int64_t i = 0; i < p->n && tl0 < tl1; i++)
+            for (int64_t i = 0; i < p->s.n && tl0 < tl1; i++)
                 for (int64_t cb = 0; cb < p->cob; cb++)
                     dc_dispatch(p, p->xpad, y, res, i, cb, tl0, tl1);
         } else {
             /* Few tiles: the channel blocks split over the threads, each
              * with a whole copy of the input of its own. */
             float *xpad = p->xpad + (size_t)t * (size_t)p->xpad_floats;
-            dc_fill(p, x, xpad, 0, p->h);
+            dc_fill(p, x, xpad, 0, p->s.h);
 #pragma omp for schedule(static)
-            for (int64_t task = 0; task < p->n * p->cob; task++)
+            for (int64_t task = 0; task < p->s.n * p->cob; task++)
                 dc_dispatch(p, xpad, y, res, task / p->cob, task % p->cob, 0, tiles);
         }
     }

@@ -34,25 +34,10 @@ jp_status jp_conv_gemm_prepare(const jp_step *step, bool allow_direct, jp_conv_g
     *plan_out = NULL;
     if (!p)
         return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate the plan", step->op->name);
-    p->n = step->in[0].dims[0];
-    p->c_in = a->c_in;
-    p->h = step->in[0].dims[2];
-    p->w = step->in[0].dims[3];
-    p->c_out = a->c_out;
-    p->oh = step->out.dims[2];
-    p->ow = step->out.dims[3];
-    p->groups = a->groups;
-    p->kh = a->kernel_h;
-    p->kw = a->kernel_w;
-    p->sh = a->stride_h;
-    p->sw = a->stride_w;
-    p->ph = a->pad_h;
-    p->pw = a->pad_w;
-    p->dh = a->dilation_h;
-    p->dw = a->dilation_w;
+    p->s = jp_cpu_conv_shape_of(step);
     p->m_g = a->c_out / a->groups;
     p->k_g = (int64_t)(a->c_in / a->groups) * a->kernel_h * a->kernel_w;
-    p->n_sp = p->oh * p->ow;
+    p->n_sp = p->s.oh * p->s.ow;
     p->direct = allow_direct && a->kernel_h == 1 && a->kernel_w == 1 && a->stride_h == 1 &&
                 a->stride_w == 1 && a->pad_h == 0 && a->pad_w == 0;
     p->act = step->act;
@@ -69,7 +54,7 @@ jp_status jp_conv_gemm_prepare(const jp_step *step, bool allow_direct, jp_conv_g
     /* Column blocks: as wide as the L2 budget allows but at least
      * JP_CONV_MIN_COLS; then more blocks (down to JP_CONV_MIN_COLS / 2
      * columns) when that evens the load over the threads. */
-    const int64_t outer = p->n * p->groups;
+    const int64_t outer = p->s.n * p->s.groups;
     const int nt = p->n_threads;
     int64_t cb_max = JP_CONV_COL_BLOCK_BYTES / (p->k_g * (int64_t)sizeof(float));
     if (cb_max < JP_CONV_MIN_COLS)
@@ -126,23 +111,23 @@ void jp_conv_gemm_release(jp_conv_gemm *p)
 static void im2col_block(const jp_conv_gemm *p, const float *x_g, int64_t n0, int64_t nb,
                          float *col)
 {
-    const int64_t cg = p->c_in / p->groups;
+    const int64_t cg = p->s.c_in / p->s.groups;
     for (int64_t c = 0; c < cg; c++) {
-        const float *x_c = x_g + c * p->h * p->w;
-        for (int ky = 0; ky < p->kh; ky++) {
-            for (int kx = 0; kx < p->kw; kx++) {
-                float *dst = col + ((c * p->kh + ky) * p->kw + kx) * nb;
-                int64_t pos = n0, oy = n0 / p->ow, ox = n0 % p->ow;
+        const float *x_c = x_g + c * p->s.h * p->s.w;
+        for (int ky = 0; ky < p->s.kh; ky++) {
+            for (int kx = 0; kx < p->s.kw; kx++) {
+                float *dst = col + ((c * p->s.kh + ky) * p->s.kw + kx) * nb;
+                int64_t pos = n0, oy = n0 / p->s.ow, ox = n0 % p->s.ow;
                 while (pos < n0 + nb) {
-                    int64_t seg = p->ow - ox;
+                    int64_t seg = p->s.ow - ox;
                     if (seg > n0 + nb - pos)
                         seg = n0 + nb - pos;
-                    int64_t iy = oy * p->sh - p->ph + (int64_t)ky * p->dh;
-                    if (iy < 0 || iy >= p->h) {
+                    int64_t iy = oy * p->s.sh - p->s.ph + (int64_t)ky * p->s.dh;
+                    if (iy < 0 || iy >= p->s.h) {
                         memset(dst, 0, (size_t)seg * sizeof(float));
                     } else {
-                        int64_t ix0 = ox * p->sw - p->pw + (int64_t)kx * p->dw;
-                        jp_cpu_gather_row(dst, x_c + iy * p->w, p->w, ix0, p->sw, seg);
+                        int64_t ix0 = ox * p->s.sw - p->s.pw + (int64_t)kx * p->s.dw;
+                        jp_cpu_gather_row(dst, x_c + iy * p->s.w, p->s.w, ix0, p->s.sw, seg);
                     }
                     dst += seg;
                     pos += seg;
@@ -157,8 +142,8 @@ static void im2col_block(const jp_conv_gemm *p, const float *x_g, int64_t n0, in
 void jp_conv_gemm_run(const jp_conv_gemm *p, const float *x, float *y)
 {
     const int64_t ncb = p->n_col_blocks, nrb = p->n_row_blocks;
-    const int64_t n_tasks = p->n * p->groups * ncb * nrb;
-    const int64_t cg = p->c_in / p->groups;
+    const int64_t n_tasks = p->s.n * p->s.groups * ncb * nrb;
+    const int64_t cg = p->s.c_in / p->s.groups;
     int nt = omp_get_max_threads();
     if (nt > p->n_threads)
         nt = p->n_threads;
@@ -175,12 +160,12 @@ void jp_conv_gemm_run(const jp_conv_gemm *p, const float *x, float *y)
         for (int64_t t = 0; t < n_tasks; t++) {
             const int64_t rb = t % nrb, key = t / nrb;
             const int64_t cbi = key % ncb, ig = key / ncb;
-            const int64_t g = ig % p->groups, i = ig / p->groups;
+            const int64_t g = ig % p->s.groups, i = ig / p->s.groups;
             const int64_t n0 = cbi * p->col_block;
             const int64_t nb = n0 + p->col_block <= p->n_sp ? p->col_block : p->n_sp - n0;
             const int64_t r0 = rb * p->row_block;
             const int64_t mb = r0 + p->row_block <= p->m_g ? p->row_block : p->m_g - r0;
-            const float *x_g = x + (i * p->c_in + g * cg) * p->h * p->w;
+            const float *x_g = x + (i * p->s.c_in + g * cg) * p->s.h * p->s.w;
             const float *bmat;
             int64_t ldb;
             if (p->direct) {
@@ -195,7 +180,7 @@ void jp_conv_gemm_run(const jp_conv_gemm *p, const float *x, float *y)
                 ldb = nb;
             }
             const int64_t row = g * p->m_g + r0; /* first output channel */
-            float *c = y + (i * p->c_out + row) * p->n_sp + n0;
+            float *c = y + (i * p->s.c_out + row) * p->n_sp + n0;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mb, (int)nb, (int)p->k_g,
                         1.0f, p->wt + row * p->k_g, (int)p->k_g, bmat, (int)ldb, 0.0f, c,
                         (int)p->n_sp);

@@ -22,8 +22,7 @@
 #include "cpu_internal.h"
 
 typedef struct jp_conv_gemm {
-    int64_t n, c_in, h, w, c_out, oh, ow;
-    int groups, kh, kw, sh, sw, ph, pw, dh, dw;
+    jp_cpu_conv_shape s;  /* shapes and attributes                       */
     int64_t m_g;          /* GEMM rows per group: c_out / groups         */
     int64_t k_g;          /* GEMM depth: c_in / groups * kh * kw          */
     int64_t n_sp;         /* GEMM columns: oh * ow                        */

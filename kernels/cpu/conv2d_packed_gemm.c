@@ -87,8 +87,7 @@ typedef struct pg_ktap {
 } pg_ktap;
 
 typedef struct pg_plan {
-    int64_t n, c_in, h, w, c_out, oh, ow;
-    int groups, kh, kw, sh, sw, ph, pw, dh, dw;
+    jp_cpu_conv_shape s; /* shapes and attributes                                  */
     int64_t m_g, k_g, n_sp;
     int64_t m_panels;    /* ceil(m_g / JP_TILE_MR)                                  */
     jp_activation act;
@@ -165,36 +164,21 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
     pg_plan *p = calloc(1, sizeof *p);
     if (!p)
         return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate the plan", step->op->name);
-    p->n = step->in[0].dims[0];
-    p->c_in = at->c_in;
-    p->h = step->in[0].dims[2];
-    p->w = step->in[0].dims[3];
-    p->c_out = at->c_out;
-    p->oh = step->out.dims[2];
-    p->ow = step->out.dims[3];
-    p->groups = at->groups;
-    p->kh = at->kernel_h;
-    p->kw = at->kernel_w;
-    p->sh = at->stride_h;
-    p->sw = at->stride_w;
-    p->ph = at->pad_h;
-    p->pw = at->pad_w;
-    p->dh = at->dilation_h;
-    p->dw = at->dilation_w;
+    p->s = jp_cpu_conv_shape_of(step);
     p->m_g = at->c_out / at->groups;
     p->k_g = (int64_t)(at->c_in / at->groups) * at->kernel_h * at->kernel_w;
-    p->n_sp = p->oh * p->ow;
+    p->n_sp = p->s.oh * p->s.ow;
     p->m_panels = div_up(p->m_g, JP_TILE_MR);
     p->act = step->act;
-    p->contiguous = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->ph == 0 &&
-                    p->pw == 0;
+    p->contiguous = p->s.kh == 1 && p->s.kw == 1 && p->s.sh == 1 && p->s.sw == 1 && p->s.ph == 0 &&
+                    p->s.pw == 0;
     p->n_threads = omp_get_max_threads();
     if (p->n_threads < 1)
         p->n_threads = 1;
 
     /* Work split.  Columns first: about PG_NC per block, as many blocks per
      * thread, when every block keeps PG_MIN_SPLIT_COLS columns. */
-    const int64_t outer = p->n * p->groups;
+    const int64_t outer = p->s.n * p->s.groups;
     const int nt = p->n_threads;
     int64_t ncb = div_up(p->n_sp, PG_NC);
     if (outer * ncb % nt != 0) {
@@ -213,7 +197,7 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
      * one pair in a fast phase +0.4 %; at 56x56 the expansion lost what the
      * depthwise gained).  ResNet's 1x1 layers at 28x28 fit the rule too:
      * resnet50 within noise. */
-    const bool chan = p->contiguous && p->groups == 1 && nt > 1 && p->n == 1 && p->n_sp >= 784 &&
+    const bool chan = p->contiguous && p->s.groups == 1 && nt > 1 && p->s.n == 1 && p->n_sp >= 784 &&
                       p->n_sp < 3136 && (p->m_g >= 4 * p->k_g || p->k_g >= 4 * p->m_g);
     if (chan)
         ncb = 1;
@@ -255,7 +239,7 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
         free(p);
         return st;
     }
-    const size_t a_floats = (size_t)p->groups * (size_t)p->m_panels * JP_TILE_MR * (size_t)p->k_g;
+    const size_t a_floats = (size_t)p->s.groups * (size_t)p->m_panels * JP_TILE_MR * (size_t)p->k_g;
     p->a = jp_cpu_alloc(a_floats * sizeof(float));
     if (!p->a) {
         jp_cpu_free(wf);
@@ -263,7 +247,7 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
         return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate %zu bytes of packed weights",
                             step->op->name, a_floats * sizeof(float));
     }
-    for (int64_t g = 0; g < p->groups; g++)
+    for (int64_t g = 0; g < p->s.groups; g++)
         for (int64_t k0 = 0; k0 < p->k_g; k0 += p->kc) {
             const int64_t kc = p->k_g - k0 < p->kc ? p->k_g - k0 : p->kc;
             for (int64_t mp = 0; mp < p->m_panels; mp++) {
@@ -291,15 +275,15 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
     }
     p->b_floats = round_up(p->col_block, JP_TILE_NR) * (p->shared_b ? p->k_g : p->kc);
     p->b = jp_cpu_alloc((size_t)p->b_floats * (size_t)(p->shared_b ? 1 : nt) * sizeof(float));
-    p->max_runs = p->col_block / p->ow + p->col_block / JP_TILE_NR + 2;
+    p->max_runs = p->col_block / p->s.ow + p->col_block / JP_TILE_NR + 2;
     p->runs = jp_cpu_alloc((size_t)p->max_runs * (size_t)nt * sizeof(pg_seg));
     p->ktab = jp_cpu_alloc((size_t)p->k_g * sizeof(pg_ktap));
     if (p->ktab)
         for (int64_t k = 0; k < p->k_g; k++) {
-            const int64_t taps = (int64_t)p->kh * p->kw;
-            const int64_t ky = (k % taps) / p->kw, kx = k % p->kw;
-            p->ktab[k] = (pg_ktap){(k / taps) * p->h * p->w, (int32_t)(ky * p->dh - p->ph),
-                                   (int32_t)(kx * p->dw - p->pw)};
+            const int64_t taps = (int64_t)p->s.kh * p->s.kw;
+            const int64_t ky = (k % taps) / p->s.kw, kx = k % p->s.kw;
+            p->ktab[k] = (pg_ktap){(k / taps) * p->s.h * p->s.w, (int32_t)(ky * p->s.dh - p->s.ph),
+                                   (int32_t)(kx * p->s.dw - p->s.pw)};
         }
     if (!p->b || !p->runs || !p->ktab) {
         pg_release(p);
@@ -314,21 +298,21 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
  * nb / ow + nb / JP_TILE_NR + 2, the bound prepare sizes the array with). */
 static int64_t pg_make_runs(const pg_plan *p, int64_t n0, int64_t nb, pg_seg *runs)
 {
-    int64_t count = 0, pos = n0, oy = n0 / p->ow, ox = n0 % p->ow;
+    int64_t count = 0, pos = n0, oy = n0 / p->s.ow, ox = n0 % p->s.ow;
     while (pos < n0 + nb) {
         const int64_t rel = pos - n0;
         int64_t len = JP_TILE_NR - rel % JP_TILE_NR;
         if (len > n0 + nb - pos)
             len = n0 + nb - pos;
-        if (!p->contiguous && len > p->ow - ox)
-            len = p->ow - ox;
+        if (!p->contiguous && len > p->s.ow - ox)
+            len = p->s.ow - ox;
         runs[count++] = (pg_seg){(int32_t)(rel / JP_TILE_NR), (int32_t)(rel % JP_TILE_NR), (int32_t)oy,
                                  (int32_t)ox, (int32_t)len};
         pos += len;
         ox += len;
-        if (ox >= p->ow) {
-            oy += ox / p->ow;
-            ox %= p->ow;
+        if (ox >= p->s.ow) {
+            oy += ox / p->s.ow;
+            ox %= p->s.ow;
         }
     }
     return count;
@@ -418,19 +402,19 @@ static void pg_pack_b(const pg_plan *p, const float *restrict x_g, const pg_seg 
         const pg_seg *run = &runs[r];
         float *dst = b + run->panel * ld_panel * JP_TILE_NR + run->col;
         if (p->contiguous) {
-            const float *src = x_g + run->oy * p->ow + run->ox;
+            const float *src = x_g + run->oy * p->s.ow + run->ox;
             for (int64_t kk = 0; kk < kc; kk++)
-                pg_copy_run(dst + kk * JP_TILE_NR, src + kt[kk].plane, p->w * p->h, 0, 1, run->len);
+                pg_copy_run(dst + kk * JP_TILE_NR, src + kt[kk].plane, p->s.w * p->s.h, 0, 1, run->len);
             continue;
         }
-        const int64_t iy0 = run->oy * p->sh, ix0 = run->ox * p->sw;
+        const int64_t iy0 = run->oy * p->s.sh, ix0 = run->ox * p->s.sw;
         for (int64_t kk = 0; kk < kc; kk++) {
             const int64_t iy = iy0 + kt[kk].iy;
-            if (iy < 0 || iy >= p->h)
+            if (iy < 0 || iy >= p->s.h)
                 memset(dst + kk * JP_TILE_NR, 0, (size_t)run->len * sizeof(float));
             else
-                pg_copy_run(dst + kk * JP_TILE_NR, x_g + kt[kk].plane + iy * p->w, p->w,
-                            ix0 + kt[kk].ix, p->sw, run->len);
+                pg_copy_run(dst + kk * JP_TILE_NR, x_g + kt[kk].plane + iy * p->s.w, p->s.w,
+                            ix0 + kt[kk].ix, p->s.sw, run->len);
         }
     }
     if (tail > 0)
@@ -501,7 +485,7 @@ static void pg_block(const pg_plan *p, const float *restrict a_g, const float *r
                      const float *restrict bias_g, bool act)
 {
     const int64_t panels = div_up(nb, JP_TILE_NR), in_place = pg_in_place_panels(p, nb);
-    const int64_t plane = p->h * p->w;
+    const int64_t plane = p->s.h * p->s.w;
     for (int64_t k0 = k_begin; k0 < k_end; k0 += p->kc) {
         const int64_t kc = k_end - k0 < p->kc ? k_end - k0 : p->kc;
         pg_pack_b_from(p, x_g, runs, n_runs, nb, in_place, k0, kc, b, kc);
@@ -530,7 +514,7 @@ static void pg_block(const pg_plan *p, const float *restrict a_g, const float *r
 static void pg_run_split_k(const pg_plan *p, const float *x, const float *res, float *y, int nt)
 {
     const int64_t ncb = p->n_col_blocks;
-    const int64_t cg = p->c_in / p->groups;
+    const int64_t cg = p->s.c_in / p->s.groups;
     const int64_t nkb = div_up(p->k_g, p->kc);
 #pragma omp parallel num_threads(nt)
     {
@@ -541,14 +525,14 @@ static void pg_run_split_k(const pg_plan *p, const float *x, const float *res, f
         int64_t k_end = nkb * (tid + 1) / nth * p->kc;
         if (k_end > p->k_g)
             k_end = p->k_g;
-        for (int64_t key = 0; key < p->n * p->groups * ncb; key++) {
+        for (int64_t key = 0; key < p->s.n * p->s.groups * ncb; key++) {
             const int64_t cbi = key % ncb, ig = key / ncb;
-            const int64_t g = ig % p->groups, i = ig / p->groups;
+            const int64_t g = ig % p->s.groups, i = ig / p->s.groups;
             const int64_t n0 = pg_col_start(p, cbi), nb = pg_col_start(p, cbi + 1) - n0;
-            const float *x_g = x + (i * p->c_in + g * cg) * p->h * p->w;
+            const float *x_g = x + (i * p->s.c_in + g * cg) * p->s.h * p->s.w;
             const float *a_g = p->a + g * p->m_panels * JP_TILE_MR * p->k_g;
-            float *y_g = y + (i * p->c_out + g * p->m_g) * p->n_sp;
-            const float *res_g = res ? res + (i * p->c_out + g * p->m_g) * p->n_sp : NULL;
+            float *y_g = y + (i * p->s.c_out + g * p->m_g) * p->n_sp;
+            const float *res_g = res ? res + (i * p->s.c_out + g * p->m_g) * p->n_sp : NULL;
             const float *bias_g = p->bias + g * p->m_g;
             const int64_t n_runs = pg_make_runs(p, n0, nb, runs);
             float *part = tid ? p->partial + (size_t)(tid - 1) * p->m_g * p->col_block : NULL;
@@ -589,22 +573,22 @@ static void pg_run_split_k(const pg_plan *p, const float *x, const float *res, f
 static void pg_run_shared(const pg_plan *p, const float *x, const float *res, float *y, int nt)
 {
     const int64_t ncb = p->n_col_blocks, nrb = p->n_row_blocks;
-    const int64_t cg = p->c_in / p->groups;
+    const int64_t cg = p->s.c_in / p->s.groups;
 #pragma omp parallel num_threads(nt)
     {
         const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
         pg_seg *runs = p->runs + (size_t)tid * p->max_runs;
-        for (int64_t key = 0; key < p->n * p->groups * ncb; key++) {
+        for (int64_t key = 0; key < p->s.n * p->s.groups * ncb; key++) {
             const int64_t cbi = key % ncb, ig = key / ncb;
-            const int64_t g = ig % p->groups, i = ig / p->groups;
+            const int64_t g = ig % p->s.groups, i = ig / p->s.groups;
             const int64_t n0 = pg_col_start(p, cbi), nb = pg_col_start(p, cbi + 1) - n0;
-            const float *x_g = x + (i * p->c_in + g * cg) * p->h * p->w;
+            const float *x_g = x + (i * p->s.c_in + g * cg) * p->s.h * p->s.w;
             const float *a_g = p->a + g * p->m_panels * JP_TILE_MR * p->k_g;
-            float *y_g = y + (i * p->c_out + g * p->m_g) * p->n_sp;
-            const float *res_g = res ? res + (i * p->c_out + g * p->m_g) * p->n_sp : NULL;
+            float *y_g = y + (i * p->s.c_out + g * p->m_g) * p->n_sp;
+            const float *res_g = res ? res + (i * p->s.c_out + g * p->m_g) * p->n_sp : NULL;
             const float *bias_g = p->bias + g * p->m_g;
             const int64_t panels = div_up(nb, JP_TILE_NR), in_place = pg_in_place_panels(p, nb);
-            const int64_t plane = p->h * p->w;
+            const int64_t plane = p->s.h * p->s.w;
             const int64_t n_runs = pg_make_runs(p, n0, nb, runs);
             const int64_t k_lo = p->k_g * tid / nth, k_hi = p->k_g * (tid + 1) / nth;
             if (k_hi > k_lo)
@@ -651,8 +635,8 @@ static jp_status pg_run(void *state, const jp_step *step, jp_error *err)
     float *y = step->out.data;         /* [n, c_out, oh, ow]  */
     const float *res = step->fused_add ? step->in[1].data : NULL; /* [n, c_out, oh, ow] or NULL */
     const int64_t ncb = p->n_col_blocks, nrb = p->n_row_blocks;
-    const int64_t n_tasks = p->n * p->groups * ncb * nrb;
-    const int64_t cg = p->c_in / p->groups;
+    const int64_t n_tasks = p->s.n * p->s.groups * ncb * nrb;
+    const int64_t cg = p->s.c_in / p->s.groups;
     int nt = omp_get_max_threads();
     if (nt > p->n_threads)
         nt = p->n_threads;
@@ -676,14 +660,14 @@ static jp_status pg_run(void *state, const jp_step *step, jp_error *err)
         for (int64_t t = 0; t < n_tasks; t++) {
             const int64_t rb = t % nrb, key = t / nrb;
             const int64_t cbi = key % ncb, ig = key / ncb;
-            const int64_t g = ig % p->groups, i = ig / p->groups;
+            const int64_t g = ig % p->s.groups, i = ig / p->s.groups;
             const int64_t n0 = pg_col_start(p, cbi), nb = pg_col_start(p, cbi + 1) - n0;
             const int64_t r0 = rb * p->row_block;
             const int64_t r1 = r0 + p->row_block < p->m_g ? r0 + p->row_block : p->m_g;
-            const float *x_g = x + (i * p->c_in + g * cg) * p->h * p->w;
+            const float *x_g = x + (i * p->s.c_in + g * cg) * p->s.h * p->s.w;
             const float *a_g = p->a + g * p->m_panels * JP_TILE_MR * p->k_g;
-            float *y_g = y + (i * p->c_out + g * p->m_g) * p->n_sp;
-            const float *res_g = res ? res + (i * p->c_out + g * p->m_g) * p->n_sp + n0 : NULL;
+            float *y_g = y + (i * p->s.c_out + g * p->m_g) * p->n_sp;
+            const float *res_g = res ? res + (i * p->s.c_out + g * p->m_g) * p->n_sp + n0 : NULL;
             const float *bias_g = p->bias + g * p->m_g;
             const int64_t n_runs = pg_make_runs(p, n0, nb, runs);
             pg_block(p, a_g, x_g, runs, n_runs, n0, nb, r0, r1, 0, p->k_g, b, y_g + n0, p->n_sp,

@@ -173,6 +173,18 @@ static bool param_is(const jp_param *p, int rank, const int64_t *dims)
     return true;
 }
 
+jp_cpu_conv_shape jp_cpu_conv_shape_of(const jp_step *step)
+{
+    const jp_conv2d_attrs *a = &step->op->attrs.conv2d;
+    return (jp_cpu_conv_shape){
+        .n = step->in[0].dims[0], .c_in = a->c_in, .h = step->in[0].dims[2],
+        .w = step->in[0].dims[3], .c_out = a->c_out, .oh = step->out.dims[2],
+        .ow = step->out.dims[3], .groups = a->groups, .kh = a->kernel_h, .kw = a->kernel_w,
+        .sh = a->stride_h, .sw = a->stride_w, .ph = a->pad_h, .pw = a->pad_w,
+        .dh = a->dilation_h, .dw = a->dilation_w,
+    };
+}
+
 bool jp_cpu_conv_step_ok(const jp_step *step)
 {
     const jp_op *op = step->op;

@@ -147,6 +147,15 @@ static inline int64_t jp_cpu_out_size(int64_t in, int k, int stride, int pad, in
     return (in + 2 * (int64_t)pad - (int64_t)dilation * (k - 1) - 1) / stride + 1;
 }
 
+/* A convolution step's shapes and attributes, as the kernels keep them in
+ * their plans (jp_cpu_conv_shape_of). */
+typedef struct jp_cpu_conv_shape {
+    int64_t n, c_in, h, w, c_out, oh, ow;
+    int groups, kh, kw, sh, sw, ph, pw, dh, dw;
+} jp_cpu_conv_shape;
+
+jp_cpu_conv_shape jp_cpu_conv_shape_of(const jp_step *step);
+
 /* ---- batch-norm folding ---- */
 
 /* Folds step's conv bias and fused batch norm into a copy of the weights:
