@@ -354,19 +354,6 @@ static int dc_priority_for(const jp_step *step)
     return shape && step->out.dims[3] >= 14 && plane * 100 >= lanes * 85 ? 26 : 1;
 }
 
-const jp_kernel jp_cpu_conv2d_direct = {
-    .name = "cpu/conv2d/direct",
-    .device = JP_DEVICE_CPU,
-    .op_type = JP_OP_CONV2D,
-    .is_reference = false,
-    .priority = 1,
-    .supports = dc_supports,
-    .prepare = dc_prepare,
-    .run = dc_run,
-    .release = dc_release,
-    .priority_for = dc_priority_for,
-};
-
 #else /* no AVX-512: the kernel exists (for `jplprof compare` and its tests) but supports nothing */
 
 static bool dc_supports(const jp_step *step)
@@ -381,6 +368,12 @@ static jp_status dc_run(void *state, const jp_step *step, jp_error *err)
     return jp_error_set(err, JP_ERR_INTERNAL, "%s: cpu/conv2d/direct needs AVX-512", step->op->name);
 }
 
+#define dc_prepare NULL
+#define dc_release NULL
+#define dc_priority_for NULL
+
+#endif
+
 const jp_kernel jp_cpu_conv2d_direct = {
     .name = "cpu/conv2d/direct",
     .device = JP_DEVICE_CPU,
@@ -388,7 +381,8 @@ const jp_kernel jp_cpu_conv2d_direct = {
     .is_reference = false,
     .priority = 1,
     .supports = dc_supports,
+    .prepare = dc_prepare,
     .run = dc_run,
+    .release = dc_release,
+    .priority_for = dc_priority_for,
 };
-
-#endif
