@@ -17,7 +17,7 @@
  * tests bounds; the borders are zeroed once, in prepare.  Tiles run over the
  * plane's positions in row-major order (see dc_tile), so only a plane's last
  * tile has idle lanes; each thread takes a run of them (see dc_run).
-  */
+ */
 #include "cpu_simd.h"
 
 #include <omp.h>
