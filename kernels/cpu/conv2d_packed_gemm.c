@@ -196,7 +196,7 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
      * stage 3 took 0.8 ms less so, end to end b0, b2, b4 and b7 -1 to -3 %;
      * one pair in a fast phase +0.4 %; at 56x56 the expansion lost what the
      * depthwise gained).  ResNet's 1x1 layers at 28x28 fit the rule too:
-     * resnet50 within noise. */
+     * resnet50 within noise.  Batch 1 only: measured so. */
     const bool chan = p->contiguous && p->s.groups == 1 && nt > 1 && p->s.n == 1 && p->n_sp >= 784 &&
                       p->n_sp < 3136 && (p->m_g >= 4 * p->k_g || p->k_g >= 4 * p->m_g);
     if (chan)
