@@ -37,6 +37,7 @@ typedef struct dc_plan {
     float *wt;           /* [cob][k][16], lanes past c_out zero                    */
     float *bias;         /* [cob * 16]                                             */
     int64_t *tap;        /* [k]: tap (c, ky, kx)'s offset in an image's padded input */
+    int64_t tiles;       /* per plane: ceil(oh * ow / 16)                          */
     bool split_tiles;    /* threads split the tiles (else the channel blocks)      */
     int64_t xpad_floats; /* one padded copy of the input: n * c_in * hp * wp       */
     float *xpad;         /* [split_tiles ? 1 : n_threads][n][c_in][hp][wp], borders zero */
@@ -75,7 +76,9 @@ static jp_status dc_prepare(const jp_step *step, void **state, jp_error *err)
     p->cob = (p->s.c_out + DC_TILE - 1) / DC_TILE;
     p->hp = p->s.h + 2 * (int64_t)p->s.ph;
     p->wp = p->s.w + 2 * (int64_t)p->s.pw;
-    p->n_threads = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
+    p->n_threads = omp_get_max_threads();
+    if (p->n_threads < 1)
+        p->n_threads = 1;
 
     float *w = NULL, *b = NULL;
     jp_status st = jp_cpu_conv_fold(step, &w, &b, err);
@@ -83,8 +86,8 @@ static jp_status dc_prepare(const jp_step *step, void **state, jp_error *err)
         free(p);
         return st;
     }
-    const int64_t tiles = (p->s.oh * p->s.ow + DC_TILE - 1) / DC_TILE;
-    p->split_tiles = tiles >= DC_MIN_TILES_PER_THREAD * (int64_t)p->n_threads;
+    p->tiles = (p->s.oh * p->s.ow + DC_TILE - 1) / DC_TILE;
+    p->split_tiles = p->tiles >= DC_MIN_TILES_PER_THREAD * (int64_t)p->n_threads;
     p->xpad_floats = p->s.n * p->s.c_in * p->hp * p->wp;
     const size_t xpad_floats = (size_t)p->xpad_floats * (p->split_tiles ? 1 : (size_t)p->n_threads);
     p->wt = jp_cpu_alloc((size_t)(p->cob * p->k * DC_TILE) * sizeof(float));
@@ -295,7 +298,7 @@ static jp_status dc_run(void *state, const jp_step *step, jp_error *err)
     const float *res = step->fused_add ? step->in[1].data : NULL; /* like y, or NULL    */
     int nt = omp_get_max_threads();
     nt = nt > p->n_threads ? p->n_threads : nt < 1 ? 1 : nt;
-    const int64_t tiles = (p->s.oh * p->s.ow + DC_TILE - 1) / DC_TILE;
+    const int64_t tiles = p->tiles;
 #pragma omp parallel num_threads(nt)
     {
         const int t = omp_get_thread_num(), team = omp_get_num_threads();
