@@ -35,6 +35,7 @@
 #include "cli.h"
 #include "fileio.h"
 #include "jp_image.h"
+#include "measure.h"
 #include "power.h"
 #include "rawdata.h"
 #include "tegrastats_parse.h"
@@ -46,12 +47,14 @@ typedef struct profile_options {
     long mode;
     bool mode_given;
     jp_device device;
-    const char *imgs;           /* comma-separated; NULL: every image in data/imagenet */
+    char *imgs;                 /* comma-separated; NULL: every image in data/imagenet */
     char *tgr_params;           /* comma-separated; NULL: every parameter sampled       */
     bool eval_tgr, eval_latency;
     bool power_if_available;    /* --eval_tgr, but latency only when no source exists */
     long tgr_interval_ms;
     double tgr_smpl_duration_s, tgr_smpl_boundary_s;
+    double cooldown_s;          /* idle before each power window (the seed's sleep) */
+    long repeats;               /* power windows per layer, shuffled across layers */
     long lt_smpl_count;
     const char *models;         /* comma-separated; NULL: AvailableModel.txt   */
     bool op_level;
@@ -81,14 +84,17 @@ static void usage(FILE *out)
             "  --mode M               the power mode being measured (required; set it on the\n"
             "                         board beforehand, e.g. nvpmodel -m M: jplprof does not)\n"
             "  --device cpu|cuda      default cpu\n"
-            "  --imgs a.jpg,b.png     images in data/imagenet/ (default: all of them)\n"
+            "  --imgs a.jpg b.png     images in data/imagenet/ (space- or comma-separated;\n"
+            "                         default: all of them)\n"
             "  --tgr_params P ...     parameters to keep (space- or comma-separated; default:\n"
             "                         every parameter the power source gives; the device's\n"
             "                         rail is always kept)\n"
             "  --eval_tgr             measure power\n"
             "  --tgr_interval MS      power sampling interval (default 20)\n"
-            "  --tgr_smpl_duration S  seconds each layer runs in its power window (default 5)\n"
-            "  --tgr_smpl_boundary S  seconds cut from each end of the window (default 1)\n"
+            "  --tgr_smpl_duration S  seconds of each layer's power window that are kept (default 5)\n"
+            "  --tgr_smpl_boundary S  seconds before and after them, run but not kept (default 1;\n"
+            "                         also spelled --tgr_smpl_boundry, as the seed's code does):\n"
+            "                         each layer runs duration + 2 x boundary s (7 s by default)\n"
             "  --eval_latency         measure latency (the default when neither is given)\n"
             "  --lt_smpl_count N      timed calls per layer (default 100)\n"
             "And:\n"
@@ -101,6 +107,12 @@ static void usage(FILE *out)
             "                         all, say so and measure latency only (a source that is\n"
             "                         there but refuses still stops the run)\n"
             "  --out DIR              dataset root (default Dataset)\n"
+            "  --cooldown S           idle seconds before each layer's power window, so that it\n"
+            "                         starts from the idle state (default 2, the seed's sleep)\n"
+            "  --repeats N            power windows per layer (default 1); with N > 1 they run\n"
+            "                         after the latency samples, in an order shuffled across\n"
+            "                         layers (seeded by --seed), and `process --stats` gives\n"
+            "                         each layer's power a 95 %% interval from their spread\n"
             "  --resume               skip the (image, layer) pairs already complete\n"
             "  --warmup N             untimed calls before the latency samples (default 10)\n"
             "  --threads N            CPU threads (default: all online cores)\n"
@@ -135,11 +147,13 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
     static const struct option options[] = {
         {"mode", required_argument, NULL, 'M'},
         {"device", required_argument, NULL, 'd'},
-        {"imgs", required_argument, NULL, 'i'},
         {"eval-tgr", no_argument, NULL, 'E'},
         {"tgr-interval", required_argument, NULL, 'I'},
         {"tgr-smpl-duration", required_argument, NULL, 'D'},
         {"tgr-smpl-boundary", required_argument, NULL, 'B'},
+        {"tgr-smpl-boundry", required_argument, NULL, 'B'},
+        {"cooldown", required_argument, NULL, 'C'},
+        {"repeats", required_argument, NULL, 'N'},
         {"eval-latency", no_argument, NULL, 'L'},
         {"lt-smpl-count", required_argument, NULL, 'n'},
         {"models", required_argument, NULL, 'm'},
@@ -158,23 +172,30 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    /* --tgr-params first: it may take several words. */
+    /* --tgr-params and --imgs first: as the seed's argparse (nargs='+'),
+     * each may take several words. */
     int kept = 1;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--tgr-params") == 0) {
-            free(o->tgr_params);
-            o->tgr_params = collect_words(argc, argv, &i);
-            if (!o->tgr_params || !o->tgr_params[0])
-                return jp_error_set(err, JP_ERR_ARG, "--tgr_params needs at least one parameter name");
-        } else if (strncmp(argv[i], "--tgr-params=", 13) == 0) {
-            free(o->tgr_params);
-            o->tgr_params = strdup(argv[i] + 13);
-            for (char *c = o->tgr_params; c && *c; c++)
-                if (*c == ' ')
-                    *c = ',';
-        } else {
+        char **list = strcmp(argv[i], "--tgr-params") == 0 || strncmp(argv[i], "--tgr-params=", 13) == 0
+                          ? &o->tgr_params
+                      : strcmp(argv[i], "--imgs") == 0 || strncmp(argv[i], "--imgs=", 7) == 0 ? &o->imgs
+                                                                                                : NULL;
+        if (!list) {
             argv[kept++] = argv[i];
+            continue;
         }
+        const char *name = list == &o->imgs ? "--imgs" : "--tgr_params";
+        const char *eq = strchr(argv[i], '=');
+        free(*list);
+        *list = eq ? strdup(eq + 1) : collect_words(argc, argv, &i);
+        for (char *c = *list; c && *c; c++)
+            if (*c == ' ')
+                *c = ',';
+        if (!*list)
+            return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+        if (!(*list)[0])
+            return jp_error_set(err, JP_ERR_ARG, "%s needs at least one %s", name,
+                                list == &o->imgs ? "image" : "parameter name");
     }
     argc = kept;
     long v;
@@ -192,7 +213,6 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
             if (jp_cli_parse_device(optarg, &o->device, err))
                 return err->status;
             break;
-        case 'i': o->imgs = optarg; break;
         case 'E': o->eval_tgr = true; break;
         case 'I':
             if (jp_cli_parse_int("--tgr_interval", optarg, 1, 60000, &o->tgr_interval_ms, err))
@@ -204,6 +224,14 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
             break;
         case 'B':
             if (jp_cli_parse_double("--tgr_smpl_boundary", optarg, 0, 86400, &o->tgr_smpl_boundary_s, err))
+                return err->status;
+            break;
+        case 'C':
+            if (jp_cli_parse_double("--cooldown", optarg, 0, 86400, &o->cooldown_s, err))
+                return err->status;
+            break;
+        case 'N':
+            if (jp_cli_parse_int("--repeats", optarg, 1, 100000, &o->repeats, err))
                 return err->status;
             break;
         case 'L': o->eval_latency = true; break;
@@ -253,11 +281,6 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
         return jp_error_set(err, JP_ERR_ARG, "unexpected argument \"%s\" (see jplprof profile --help)", argv[optind]);
     if (!o->mode_given)
         return jp_error_set(err, JP_ERR_ARG, "--mode is required (the board's power mode, set beforehand)");
-    if (o->eval_tgr && 2 * o->tgr_smpl_boundary_s >= o->tgr_smpl_duration_s)
-        return jp_error_set(err, JP_ERR_ARG,
-                            "--tgr_smpl_boundary %g s: twice the boundary must be less than --tgr_smpl_duration %g s, "
-                            "or no sample is left in a window",
-                            o->tgr_smpl_boundary_s, o->tgr_smpl_duration_s);
     return JP_OK;
 }
 
@@ -473,57 +496,110 @@ static jp_status route_samples(profiler *p, jp_error *err)
     return JP_OK;
 }
 
-typedef jp_status (*unit_runner)(jp_exec *ex, int unit, jp_error *err);
+/* A layer (or, at op level, an executor step) as a measurement unit: one
+ * call, then the device synchronised. */
+typedef struct exec_unit {
+    jp_exec *ex;
+    int index;
+    bool step;
+} exec_unit;
+
+static jp_status run_exec_unit(void *ctx, jp_error *err)
+{
+    const exec_unit *u = ctx;
+    jp_status st = u->step ? jp_exec_run_step(u->ex, u->index, err) : jp_exec_run_layer(u->ex, u->index, err);
+    return st ? st : u->ex->backend->synchronize(err);
+}
 
 static jp_status sync_backend(jp_exec *ex, jp_error *err) { return ex->backend->synchronize(err); }
 
-/* --warmup calls, then n timed calls. */
-static jp_status measure_latency(jp_exec *ex, unit_runner run, int unit, long warmup, long n, double *samples_s,
-                                 jp_error *err)
-{
-    for (long i = 0; i < warmup; i++)
-        if (run(ex, unit, err))
-            return err->status;
-    if (sync_backend(ex, err))
-        return err->status;
-    for (long i = 0; i < n; i++) {
-        int64_t t0 = jp_clock_ns();
-        if (run(ex, unit, err) || sync_backend(ex, err))
-            return err->status;
-        samples_s[i] = (double)(jp_clock_ns() - t0) * 1e-9;
-    }
-    return JP_OK;
-}
-
-/* The unit in a loop for duration_s between two markers. */
-static jp_status measure_power(profiler *p, jp_exec *ex, unit_runner run, int unit, const char *key,
+/* One power window of the unit (measure.h): the samples that arrived
+ * before it are routed first, those of the window after; the markers go to
+ * the raw file and the trace. */
+static jp_status measure_power(profiler *p, const jp_measure_unit *unit, const char *key, int repeat,
                                uint64_t *calls_out, jp_error *err)
 {
-    int64_t duration_ns = jp_raw_seconds_to_ns(p->o->tgr_smpl_duration_s);
     if (route_samples(p, err)) /* what arrived before the window */
         return err->status;
-    uint64_t calls = 0;
-    int64_t start = jp_clock_ns(), now = start;
-    while (now - start < duration_ns) {
-        if (run(ex, unit, err) || sync_backend(ex, err))
-            return err->status;
-        calls++;
-        now = jp_clock_ns();
-    }
-    int64_t end = now;
-    if (route_samples(p, err) || jp_raw_add_power_window(p->raw, key, start, end, calls, err))
+    jp_measure_window_options wo = {.duration_s = p->o->tgr_smpl_duration_s,
+                                    .boundary_s = p->o->tgr_smpl_boundary_s,
+                                    .cooldown_s = p->o->cooldown_s};
+    jp_measure_window w;
+    if (jp_measure_power_window(NULL, unit, &wo, &interrupted, &w, err))
+        return err->status;
+    if (route_samples(p, err) || jp_raw_add_power_window(p->raw, key, repeat, w.idle_start_ns, w.start_ns, w.end_ns, w.calls, err))
         return err->status;
     if (p->trace) {
-        jp_trace_slice s = {.name = key, .layer = key, .start_ns = start, .end_ns = end, .calls = calls};
+        jp_trace_slice s = {.name = key, .layer = key, .start_ns = w.start_ns, .end_ns = w.end_ns, .calls = w.calls};
         if (jp_trace_add_slice(p->trace, &s, err))
             return err->status;
     }
-    *calls_out = calls;
+    *calls_out = w.calls;
     return JP_OK;
 }
 
-static jp_status run_layer_unit(jp_exec *ex, int unit, jp_error *err) { return jp_exec_run_layer(ex, unit, err); }
-static jp_status run_step_unit(jp_exec *ex, int unit, jp_error *err) { return jp_exec_run_step(ex, unit, err); }
+/* The raw files' key of a unit: the layer's index ("3") or the op's path. */
+static void unit_key(const jp_exec *ex, bool op_level, int u, char *key, size_t bytes)
+{
+    if (op_level)
+        snprintf(key, bytes, "%s", ex->steps[u].step.op->name);
+    else
+        snprintf(key, bytes, "%d", u);
+}
+
+/* xorshift64*: the shuffle of --repeats, reproducible from --seed. */
+static uint64_t next_random(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * 2685821657736338717ULL;
+}
+
+/* The --repeats windows of the units that still need power: every (unit,
+ * repeat) pair once, in an order shuffled across units (Fisher-Yates,
+ * seeded by --seed), so that drift over the run (temperature, clocks) does
+ * not line up with the layer order.  Each window is saved when it ends; a
+ * unit is journalled complete with its last repeat. */
+static jp_status run_repeats(profiler *p, jp_exec *ex, const char *model, const char *image, const int *units,
+                             int n_units, jp_error *err)
+{
+    const profile_options *o = p->o;
+    size_t n = (size_t)n_units * (size_t)o->repeats;
+    int *order = malloc(n * sizeof *order);
+    if (!order)
+        return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        order[i] = (int)i;
+    uint64_t state = o->seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(next_random(&state) % i);
+        int t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+    jp_status st = JP_OK;
+    for (size_t i = 0; i < n && st == JP_OK && !interrupted; i++) {
+        int u = units[order[i] / o->repeats], rep = order[i] % (int)o->repeats;
+        char key[600];
+        unit_key(ex, o->op_level, u, key, sizeof key);
+        exec_unit eu = {.ex = ex, .index = u, .step = o->op_level};
+        jp_measure_unit unit = {.run = run_exec_unit, .ctx = &eu};
+        uint64_t calls = 0;
+        st = measure_power(p, &unit, key, rep, &calls, err);
+        if (st == JP_ERR_INTERRUPTED) {
+            st = JP_OK, *err = (jp_error){0};
+            break;
+        }
+        if (st == JP_OK)
+            st = jp_raw_flush(p->raw, err);
+        if (st == JP_OK)
+            fprintf(stderr, "[%s | %s] power window %zu/%zu: %s %s, repeat %d/%ld, %llu calls\n", model, image,
+                    i + 1, n, o->op_level ? "op" : "layer", key, rep + 1, o->repeats, (unsigned long long)calls);
+    }
+    free(order);
+    return st;
+}
 
 static cJSON *layer_table_json(const jp_exec *ex, bool op_level)
 {
@@ -623,10 +699,10 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
     cJSON *ij = cJSON_AddArrayToObject(mj, "images");
 
     int n_units = o->op_level ? ex.n_steps : m.graph.n_layers;
-    unit_runner run = o->op_level ? run_step_unit : run_layer_unit;
     double *samples = calloc((size_t)o->lt_smpl_count, sizeof *samples);
     double *sorted = calloc((size_t)o->lt_smpl_count, sizeof *sorted);
-    jp_status st = samples && sorted ? JP_OK : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    int *pending = calloc((size_t)n_units + 1, sizeof *pending);
+    jp_status st = samples && sorted && pending ? JP_OK : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
     for (int im = 0; st == JP_OK && im < n_images && !interrupted; im++) {
         image_path(images[im], path, sizeof path);
         if (im > 0 && (st = jp_image_load(path, &m.graph.preprocess, m.input, err)))
@@ -654,6 +730,8 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
             .eval_tgr = o->eval_tgr,
             .tgr_smpl_duration_s = o->tgr_smpl_duration_s,
             .tgr_smpl_boundary_s = o->tgr_smpl_boundary_s,
+            .cooldown_s = o->cooldown_s,
+            .repeats = (int)o->repeats,
             .tgr_interval_ms = (double)o->tgr_interval_ms,
             .power_source = p->power ? jp_power_kind_name(jp_power_source_kind(p->power)) : NULL,
             .device_rail = p->power ? p->rail.rail : NULL,
@@ -663,14 +741,16 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
         };
         if ((st = jp_raw_open(&p->raw, &ro, err)))
             break;
+        int n_pending = 0; /* units whose --repeats windows are still to run */
         for (int u = 0; u < n_units && !interrupted; u++) {
             char key[600];
-            if (o->op_level)
-                snprintf(key, sizeof key, "%s", ex.steps[u].step.op->name);
-            else
-                snprintf(key, sizeof key, "%d", u);
+            unit_key(&ex, o->op_level, u, key, sizeof key);
             bool lat = o->eval_latency && !jp_raw_is_done(p->raw, JP_RAW_LATENCY, key);
             bool pow = o->eval_tgr && !jp_raw_is_done(p->raw, JP_RAW_POWER, key);
+            if (pow && o->repeats > 1) { /* later, shuffled across layers */
+                pending[n_pending++] = u;
+                pow = false;
+            }
             if (!lat && !pow) {
                 p->layers_skipped++;
                 continue;
@@ -679,8 +759,10 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
             int used = snprintf(line, sizeof line, "[%d/%d %s | %s] %s %d/%d %s", model_index + 1, n_models, model,
                                 images[im], o->op_level ? "op" : "layer", u + 1, n_units,
                                 o->op_level ? ex.steps[u].step.op->name : m.graph.layers[u].path);
+            exec_unit eu = {.ex = &ex, .index = u, .step = o->op_level};
+            jp_measure_unit unit = {.run = run_exec_unit, .ctx = &eu};
             if (lat) {
-                if ((st = measure_latency(&ex, run, u, o->warmup, o->lt_smpl_count, samples, err)) ||
+                if ((st = jp_measure_latency(NULL, &unit, o->warmup, o->lt_smpl_count, samples, err)) ||
                     (st = jp_raw_add_latency(p->raw, key, samples, (size_t)o->lt_smpl_count, err)))
                     break;
                 memcpy(sorted, samples, (size_t)o->lt_smpl_count * sizeof *sorted);
@@ -689,16 +771,22 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
             }
             if (pow) {
                 uint64_t calls = 0;
-                if ((st = measure_power(p, &ex, run, u, key, &calls, err)))
+                if ((st = measure_power(p, &unit, key, 0, &calls, err))) {
+                    if (st == JP_ERR_INTERRUPTED) /* Ctrl-C in the cooldown: the layer is not saved */
+                        st = JP_OK, *err = (jp_error){0};
                     break;
+                }
                 snprintf(line + used, sizeof line - (size_t)used, "%s power window %.1f s, %llu calls",
-                         lat ? ";" : ":", o->tgr_smpl_duration_s, (unsigned long long)calls);
+                         lat ? ";" : ":", o->tgr_smpl_duration_s + 2 * o->tgr_smpl_boundary_s,
+                         (unsigned long long)calls);
             }
             if ((st = jp_raw_flush(p->raw, err)))
                 break;
             p->layers_done++;
             fprintf(stderr, "%s\n", line);
         }
+        if (st == JP_OK && n_pending > 0)
+            st = run_repeats(p, &ex, model, images[im], pending, n_pending, err);
         if (st == JP_OK && p->power)
             st = route_samples(p, err);
         if (st == JP_OK)
@@ -708,6 +796,7 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
     }
     free(samples);
     free(sorted);
+    free(pending);
     jp_exec_free(&ex);
     jp_cli_plan_free(&plan);
     jp_cli_model_free(&m);
@@ -776,6 +865,8 @@ static cJSON *options_json(const profile_options *o, int argc, char **argv)
     cJSON_AddNumberToObject(j, "tgr_interval", (double)o->tgr_interval_ms);
     cJSON_AddNumberToObject(j, "tgr_smpl_duration", o->tgr_smpl_duration_s);
     cJSON_AddNumberToObject(j, "tgr_smpl_boundary", o->tgr_smpl_boundary_s);
+    cJSON_AddNumberToObject(j, "cooldown", o->cooldown_s);
+    cJSON_AddNumberToObject(j, "repeats", (double)o->repeats);
     cJSON_AddNumberToObject(j, "lt_smpl_count", (double)o->lt_smpl_count);
     cJSON_AddStringToObject(j, "tgr_params", o->tgr_params ? o->tgr_params : "(all)");
     cJSON_AddStringToObject(j, "granularity", o->op_level ? "op" : "layer");
@@ -793,6 +884,8 @@ int jp_cmd_profile(int argc, char **argv)
         .tgr_interval_ms = 20,
         .tgr_smpl_duration_s = 5,
         .tgr_smpl_boundary_s = 1,
+        .cooldown_s = 2,
+        .repeats = 1,
         .lt_smpl_count = 100,
         .power_source = JP_POWER_AUTO,
         .out_dir = "Dataset",
@@ -809,11 +902,13 @@ int jp_cmd_profile(int argc, char **argv)
         usage(stdout);
         free(argv_copy);
         free(o.tgr_params);
+        free(o.imgs);
         return 0;
     }
     if (st) {
         free(argv_copy);
         free(o.tgr_params);
+        free(o.imgs);
         return jp_cli_fail("profile", &err);
     }
     if (!o.eval_tgr && !o.eval_latency) {
@@ -957,5 +1052,6 @@ done:
     free_list(images, n_images);
     free(argv_copy);
     free(o.tgr_params);
+        free(o.imgs);
     return rc;
 }

@@ -28,6 +28,7 @@
 #include <cJSON.h>
 
 #include "fileio.h"
+#include "lag.h"
 #include "rawdata.h"
 
 /* The seed tool's rails on the TX2, for raw data with no record of its own. */
@@ -175,10 +176,20 @@ static jp_status list_dir(const char *dir, bool dirs_only, strlist *out, jp_erro
 
 /* ---- accumulators ---- */
 
+/* One timestamped window of one parameter (from a power_raw file): the
+ * samples of the whole loop, for the lag fit and the corrected mean. */
+typedef struct lag_acc {
+    jp_lag_window w;   /* points into t_s and y below */
+    double *t_s, *y;   /* (w.n) owned */
+} lag_acc;
+
 typedef struct param_acc {
     char *name;
     dvec vals;
     char *non_numeric_at; /* "file:line" where a non-numeric value was met, or NULL */
+    bool power_unit;      /* mW, as a power_raw file recorded: lag correction applies */
+    lag_acc *wins;        /* (n_wins) timestamped windows */
+    size_t n_wins, cap_wins;
 } param_acc;
 
 typedef struct layer_acc {
@@ -220,6 +231,11 @@ static void layers_free(layer_list *l)
             free(a->params[p].name);
             free(a->params[p].vals.v);
             free(a->params[p].non_numeric_at);
+            for (size_t k = 0; k < a->params[p].n_wins; k++) {
+                free(a->params[p].wins[k].t_s);
+                free(a->params[p].wins[k].y);
+            }
+            free(a->params[p].wins);
         }
         free(a->params);
     }
@@ -330,15 +346,22 @@ static jp_status on_latency_line(const char *path, size_t line_no, const char *l
     return JP_OK;
 }
 
+/* A seed-format power file being read: where its layers go, and how many
+ * lines the seed's processData.py dropped at each end of every list. */
+typedef struct seed_power_ctx {
+    layer_list *layers;
+    size_t trim;
+} seed_power_ctx;
+
 static jp_status on_power_line(const char *path, size_t line_no, const char *layer_key,
                                const cJSON *value, void *ctx, jp_error *err)
 {
-    layer_list *layers = ctx;
+    const seed_power_ctx *sc = ctx;
     if (!cJSON_IsObject(value))
         return jp_error_set(err, JP_ERR_FORMAT,
                             "%s:%zu: layer '%s': expected {\"<param>\": [values]}", path, line_no,
                             layer_key);
-    layer_acc *a = layer_get(layers, layer_key);
+    layer_acc *a = layer_get(sc->layers, layer_key);
     if (!a)
         return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
     for (const cJSON *p = value->child; p; p = p->next) {
@@ -349,7 +372,11 @@ static jp_status on_power_line(const char *path, size_t line_no, const char *lay
             return jp_error_set(err, JP_ERR_FORMAT,
                                 "%s:%zu: layer '%s', parameter '%s': expected an array", path,
                                 line_no, layer_key, p->string);
-        for (const cJSON *c = p->child; c; c = c->next) {
+        /* the seed's stat[f*b : -f*b] */
+        size_t n = (size_t)cJSON_GetArraySize(p), i = 0;
+        for (const cJSON *c = p->child; c; c = c->next, i++) {
+            if (i < sc->trim || i + sc->trim >= n)
+                continue;
             if (cJSON_IsNumber(c)) {
                 if (!dvec_push(&pa->vals, c->valuedouble))
                     return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
@@ -362,6 +389,41 @@ static jp_status on_power_line(const char *path, size_t line_no, const char *lay
             }
         }
     }
+    return JP_OK;
+}
+
+/* Keeps the loop's samples [loop_first, loop_last) of parameter p of a
+ * window, in seconds since its start marker. */
+static jp_status add_lag_window(param_acc *pa, const jp_raw_power_segment *seg, size_t p,
+                                const jp_raw_power_window *win, size_t loop_first,
+                                size_t loop_last, int64_t boundary_ns, jp_error *err)
+{
+    if (pa->n_wins == pa->cap_wins) {
+        size_t nc = pa->cap_wins ? pa->cap_wins * 2 : 4;
+        lag_acc *nv = realloc(pa->wins, nc * sizeof *nv);
+        if (!nv)
+            return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+        pa->wins = nv;
+        pa->cap_wins = nc;
+    }
+    size_t n = loop_last - loop_first;
+    lag_acc *la = &pa->wins[pa->n_wins];
+    la->t_s = malloc((n ? n : 1) * sizeof *la->t_s);
+    la->y = malloc((n ? n : 1) * sizeof *la->y);
+    if (!la->t_s || !la->y) {
+        free(la->t_s);
+        free(la->y);
+        return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    }
+    for (size_t r = 0; r < n; r++) {
+        la->t_s[r] = (double)(seg->t_ns[loop_first + r] - win->start_ns) * 1e-9;
+        la->y[r] = seg->values[(loop_first + r) * seg->n_params + p];
+    }
+    double loop_s = (double)(win->end_ns - win->start_ns) * 1e-9;
+    la->w = (jp_lag_window){.t_s = la->t_s, .y = la->y, .n = n, .loop_s = loop_s,
+                            .lo_s = (double)boundary_ns * 1e-9,
+                            .hi_s = loop_s - (double)boundary_ns * 1e-9};
+    pa->n_wins++;
     return JP_OK;
 }
 
@@ -395,14 +457,18 @@ static jp_status read_power_raw(const char *path, dev_acc *dev, double boundary_
             st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
             goto done;
         }
-        size_t first, last;
+        size_t first, last, loop_first, loop_last;
         jp_raw_window_range(seg, win->start_ns, win->end_ns, boundary_ns, &first, &last);
+        jp_raw_window_range(seg, win->start_ns, win->end_ns, 0, &loop_first, &loop_last);
         for (size_t p = 0; p < seg->n_params; p++) {
             param_acc *pa = param_get(a, seg->param_names[p]);
             if (!pa) {
                 st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
                 goto done;
             }
+            pa->power_unit = strcmp(seg->param_units[p], "mW") == 0;
+            if ((st = add_lag_window(pa, seg, p, win, loop_first, loop_last, boundary_ns, err)))
+                goto done;
             for (size_t r = first; r < last; r++) {
                 double v = seg->values[r * seg->n_params + p];
                 if (!isnan(v) && !dvec_push(&pa->vals, v)) {
@@ -463,6 +529,16 @@ static size_t match_power_seed_name(const char *name)
         !is_number_text(sb + 4, (size_t)(name + n - 5 - sb - 4)))
         return 0;
     return (size_t)(sf - name);
+}
+
+/* The lines the seed's processData.py drops at each end of a layer's list
+ * in a file named "<stem>_sf_<f>_sb_<b>.json": f x b (its
+ * int(nameSplit[2]) * int(nameSplit[4])).  suffix: "_sf_<f>_sb_<b>.json",
+ * already matched by match_power_seed_name(). */
+static size_t seed_name_trim(const char *suffix)
+{
+    const char *sb = strstr(suffix, "_sb_");
+    return jp_raw_seed_trim(strtol(suffix + 4, NULL, 10), strtod(sb + 4, NULL));
 }
 
 /* "<stem>_power_raw.json" -> stem length, else 0. */
@@ -556,8 +632,11 @@ static jp_status read_power_dir(const char *dir, const power_ctx *pc, jp_error *
                                   "--tgr_smpl_boundary: %s is in the seed's format, which keeps "
                                   "only the samples of its own window and cannot be re-windowed",
                                   path);
-            else
-                st = jp_raw_read_seed_file(path, on_power_line, &pc->dev->power, err);
+            else {
+                seed_power_ctx sc = {.layers = &pc->dev->power,
+                                     .trim = seed_name_trim(files.v[i] + len)};
+                st = jp_raw_read_seed_file(path, on_power_line, &sc, err);
+            }
             free(path);
         }
     }
@@ -667,9 +746,100 @@ static void notify(const jp_process_options *opt, const char *fmt, ...)
     opt->notify(opt->notify_ctx, line);
 }
 
-/* Adds one parameter's mean (and stats) of layer a to pobj (and sobj). */
+/* The lag model of one parameter of one (network, device): tau fitted over
+ * every timestamped window of every layer. */
+typedef struct lag_model {
+    char *name;
+    jp_lag_fit fit;
+    size_t n_windows; /* timestamped windows seen */
+} lag_model;
+
+typedef struct lag_models {
+    lag_model *v;
+    size_t n;
+} lag_models;
+
+static void lag_models_free(lag_models *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        free(m->v[i].name);
+    free(m->v);
+    memset(m, 0, sizeof *m);
+}
+
+/* Fits tau per power parameter (mW, timestamped) over all layers of dev. */
+static jp_status fit_lag_models(const dev_acc *dev, lag_models *out, jp_error *err)
+{
+    for (size_t i = 0; i < dev->power.n; i++) {
+        const layer_acc *a = &dev->power.v[i];
+        for (size_t p = 0; p < a->n_params; p++) {
+            const param_acc *pa = &a->params[p];
+            bool seen = !pa->power_unit || pa->n_wins == 0;
+            for (size_t k = 0; k < out->n && !seen; k++)
+                seen = strcmp(out->v[k].name, pa->name) == 0;
+            if (seen)
+                continue;
+            size_t total = 0;
+            for (size_t l = 0; l < dev->power.n; l++)
+                for (size_t q = 0; q < dev->power.v[l].n_params; q++)
+                    if (strcmp(dev->power.v[l].params[q].name, pa->name) == 0)
+                        total += dev->power.v[l].params[q].n_wins;
+            jp_lag_window *ws = malloc(total * sizeof *ws);
+            lag_model *nv = realloc(out->v, (out->n + 1) * sizeof *nv);
+            if (nv)
+                out->v = nv;
+            if (!ws || !nv) {
+                free(ws);
+                return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+            }
+            size_t m = 0;
+            for (size_t l = 0; l < dev->power.n; l++)
+                for (size_t q = 0; q < dev->power.v[l].n_params; q++)
+                    if (strcmp(dev->power.v[l].params[q].name, pa->name) == 0)
+                        for (size_t k = 0; k < dev->power.v[l].params[q].n_wins; k++)
+                            ws[m++] = dev->power.v[l].params[q].wins[k].w;
+            lag_model *lm = &out->v[out->n];
+            memset(lm, 0, sizeof *lm);
+            jp_lag_fit_tau(ws, m, &lm->fit);
+            lm->n_windows = m;
+            free(ws);
+            if (!(lm->name = xstrdup(pa->name)))
+                return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+            out->n++;
+        }
+    }
+    return JP_OK;
+}
+
+static const lag_model *lag_model_of(const lag_models *m, const char *name)
+{
+    for (size_t i = 0; m && i < m->n; i++)
+        if (strcmp(m->v[i].name, name) == 0)
+            return &m->v[i];
+    return NULL;
+}
+
+/* The lag-corrected mean of a parameter of a layer over its windows, each
+ * window weighted by its length; NaN when no window gives one. */
+static double corrected_mean(const param_acc *pa, double tau_s)
+{
+    double sum = 0, width = 0;
+    for (size_t k = 0; k < pa->n_wins; k++) {
+        double plain, c = jp_lag_corrected_mean(&pa->wins[k].w, tau_s, &plain);
+        double wk = pa->wins[k].w.hi_s - pa->wins[k].w.lo_s;
+        if (isfinite(c) && wk > 0)
+            sum += c * wk, width += wk;
+    }
+    return width > 0 ? sum / width : NAN;
+}
+
+/* Adds one parameter's mean (and stats) of layer a to pobj (and sobj), and
+ * its lag-corrected mean to cobj: corrected where the parameter is a power
+ * with timestamped windows and a first-order model that fits, else the
+ * plain mean (the model's entry in "power_lag" says which). */
 static jp_status add_param(out_ctx *oc, const char *where, const layer_acc *a,
-                           const param_acc *pa, cJSON *pobj, cJSON *sobj, jp_error *err)
+                           const param_acc *pa, cJSON *pobj, cJSON *sobj, cJSON *cobj,
+                           const lag_models *lags, jp_error *err)
 {
     if (pa->non_numeric_at)
         return jp_error_set(err, JP_ERR_FORMAT,
@@ -691,18 +861,63 @@ static jp_status add_param(out_ctx *oc, const char *where, const layer_acc *a,
         if (!s || !cJSON_AddItemToObject(sobj, pa->name, s))
             return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
     }
+    const lag_model *lm = lag_model_of(lags, pa->name);
+    double c = NAN;
+    if (lm && lm->fit.fits) {
+        c = corrected_mean(pa, lm->fit.tau_s);
+        for (size_t k = 0; k < pa->n_wins && lm->fit.tau_s > 0; k++)
+            if (pa->wins[k].w.hi_s - pa->wins[k].w.lo_s < 2 * lm->fit.tau_s) {
+                notify(oc->opt, "warning: %s: layer '%s', %s: the window (%.3g s) is shorter than "
+                       "2 x the sensor's time constant (%.3g s): its corrected power is uncertain; "
+                       "use a longer --tgr_smpl_duration", where, a->layer, pa->name,
+                       pa->wins[k].w.hi_s - pa->wins[k].w.lo_s, lm->fit.tau_s);
+                break;
+            }
+    }
+    cJSON *cj = isfinite(c) ? cJSON_CreateNumber(c) : mean_json(&pa->vals);
+    if (!cj || !cJSON_AddItemToObject(cobj, pa->name, cj))
+        return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
     return JP_OK;
 }
 
+/* "power_lag": {"<param>": {the model behind "power_corrected"}}. */
+static cJSON *lag_json(const lag_models *lags, const cJSON *power)
+{
+    cJSON *o = cJSON_CreateObject();
+    const cJSON *first = power ? power->child : NULL;
+    for (const cJSON *p = first ? first->child : NULL; o && p; p = p->next) {
+        const lag_model *lm = lag_model_of(lags, p->string);
+        cJSON *e = cJSON_AddObjectToObject(o, p->string);
+        if (!e)
+            break;
+        if (!lm) {
+            cJSON_AddBoolToObject(e, "corrected", false);
+            cJSON_AddStringToObject(e, "why", "no timestamped power samples (a seed-format file, or "
+                                              "not a power in mW): the plain mean");
+            continue;
+        }
+        cJSON_AddBoolToObject(e, "corrected", lm->fit.fits);
+        cJSON_AddNumberToObject(e, "tau_s", lm->fit.tau_s);
+        cJSON_AddStringToObject(e, "tau_from", "estimated from the window starts (no calibration)");
+        cJSON_AddNumberToObject(e, "fit_rms_residual", lm->fit.rms_residual);
+        cJSON_AddNumberToObject(e, "noise", lm->fit.noise);
+        cJSON_AddNumberToObject(e, "windows", (double)lm->fit.n_windows);
+        cJSON_AddStringToObject(e, "why", lm->fit.why);
+    }
+    return o;
+}
+
 static jp_status power_json(out_ctx *oc, const char *where, const dev_acc *dev, int d,
-                            cJSON *power, cJSON *power_stats, jp_error *err)
+                            cJSON *power, cJSON *power_stats, cJSON *corrected,
+                            const lag_models *lags, jp_error *err)
 {
     const char *rail = dev->rail ? dev->rail : (d == 0 ? SEED_RAIL_CPU : SEED_RAIL_GPU);
     for (size_t i = 0; i < dev->power.n; i++) {
         const layer_acc *a = &dev->power.v[i];
         cJSON *pobj = cJSON_AddObjectToObject(power, a->layer);
         cJSON *sobj = power_stats ? cJSON_AddObjectToObject(power_stats, a->layer) : NULL;
-        if (!pobj || (power_stats && !sobj))
+        cJSON *cobj = cJSON_AddObjectToObject(corrected, a->layer);
+        if (!pobj || !cobj || (power_stats && !sobj))
             return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
         for (size_t s = 0; s < oc->selection.n; s++) {
             const char *want = oc->selection.v[s];
@@ -711,7 +926,8 @@ static jp_status power_json(out_ctx *oc, const char *where, const dev_acc *dev, 
                 for (size_t p = 0; p < a->n_params; p++) {
                     if (a->params[p].non_numeric_at)
                         continue; /* "all" means every numeric parameter */
-                    if ((st = add_param(oc, where, a, &a->params[p], pobj, sobj, err)) != JP_OK)
+                    if ((st = add_param(oc, where, a, &a->params[p], pobj, sobj, cobj, lags, err)) !=
+                        JP_OK)
                         return st;
                 }
                 continue;
@@ -739,7 +955,7 @@ static jp_status power_json(out_ctx *oc, const char *where, const dev_acc *dev, 
                                         ? "; name the rail with --params"
                                         : "");
             }
-            if ((st = add_param(oc, where, a, pa, pobj, sobj, err)) != JP_OK)
+            if ((st = add_param(oc, where, a, pa, pobj, sobj, cobj, lags, err)) != JP_OK)
                 return st;
         }
     }
@@ -780,7 +996,22 @@ static jp_status mode_json(out_ctx *oc, mode_acc *m, cJSON **out, jp_error *err)
                 st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
                 break;
             }
-            st = power_json(oc, where, dev, d, power, power_stats, err);
+            lag_models lags = {0};
+            cJSON *corrected = cJSON_CreateObject();
+            st = corrected ? fit_lag_models(dev, &lags, err)
+                           : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+            if (st == JP_OK)
+                st = power_json(oc, where, dev, d, power, power_stats, corrected, &lags, err);
+            if (st == JP_OK && dev->power.n > 0) {
+                /* beside the seed's keys, after them */
+                cJSON_AddItemToObject(dobj, "power_corrected", corrected);
+                corrected = NULL;
+                cJSON *lj = lag_json(&lags, power);
+                if (!lj || !cJSON_AddItemToObject(dobj, "power_lag", lj))
+                    st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+            }
+            cJSON_Delete(corrected);
+            lag_models_free(&lags);
             for (size_t i = 0; st == JP_OK && i < dev->latency.n; i++) {
                 const layer_acc *a = &dev->latency.v[i];
                 cJSON *mj = mean_json(&a->latency_s);

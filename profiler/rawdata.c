@@ -26,7 +26,7 @@
 #include "fileio.h"
 
 #define POWER_RAW_FORMAT "jplprof-power-raw"
-#define POWER_RAW_VERSION 1
+#define POWER_RAW_VERSION 2 /* written; 1 is still read */
 #define JOURNAL_VERSION 1
 /* Largest integer a JSON double (cJSON) holds exactly: 2^53. */
 #define EXACT_INT_MAX 9007199254740992.0
@@ -163,6 +163,17 @@ char *jp_raw_format_setting(double v, char *buf, size_t cap)
 }
 
 int64_t jp_raw_seconds_to_ns(double s) { return (int64_t)llround(s * 1e9); }
+
+long jp_raw_samples_per_s(double tgr_interval_ms)
+{
+    return tgr_interval_ms > 0 ? (long)(1000.0 / tgr_interval_ms) : 0;
+}
+
+size_t jp_raw_seed_trim(long samples_per_s, double boundary_s)
+{
+    double n = floor((double)samples_per_s * boundary_s + 1e-9);
+    return n > 0 ? (size_t)n : 0;
+}
 
 bool jp_raw_in_window(int64_t t_ns, int64_t start_ns, int64_t end_ns, int64_t boundary_ns)
 {
@@ -494,12 +505,25 @@ jp_status jp_raw_power_file_load(const char *path, jp_raw_power_file *pf, jp_err
     int64_t version = 0, mode = 0;
     if ((st = get_int(path, root, "", "version", 0, &version, err)) != JP_OK)
         goto done;
-    if (version != POWER_RAW_VERSION) {
+    if (version != 1 && version != POWER_RAW_VERSION) {
         st = jp_error_set(err, JP_ERR_UNSUPPORTED,
-                          "%s: version %lld, this jplprof reads version %d", path,
+                          "%s: version %lld, this jplprof reads versions 1 and %d", path,
                           (long long)version, POWER_RAW_VERSION);
         goto done;
     }
+    pf->version = (int)version;
+    pf->repeats = 1;
+    int64_t repeats = 1;
+    if (version >= 2 &&
+        ((st = get_number(path, root, "", "cooldown_s", &pf->cooldown_s, err)) != JP_OK ||
+         (st = get_int(path, root, "", "repeats", 1, &repeats, err)) != JP_OK))
+        goto done;
+    if (repeats > 100000) {
+        st = jp_error_set(err, JP_ERR_FORMAT, "%s: repeats: %lld, expected 1..100000", path,
+                          (long long)repeats);
+        goto done;
+    }
+    pf->repeats = (int)repeats;
     if ((st = get_int(path, root, "", "mode", 0, &mode, err)) != JP_OK ||
         (st = get_string(path, root, "", "device", &pf->device, err)) != JP_OK ||
         (st = get_string(path, root, "", "network", &pf->network, err)) != JP_OK ||
@@ -566,6 +590,26 @@ jp_status jp_raw_power_file_load(const char *path, jp_raw_power_file *pf, jp_err
             (st = get_int(path, l, where, "end_ns", -EXACT_INT_MAX, &w->end_ns, err)) != JP_OK ||
             (st = get_int(path, l, where, "calls", 0, &calls, err)) != JP_OK)
             goto done;
+        w->idle_start_ns = w->start_ns;
+        w->repeat = 0;
+        if (pf->version >= 2) {
+            int64_t rep = 0;
+            if ((st = get_int(path, l, where, "idle_start_ns", -EXACT_INT_MAX, &w->idle_start_ns,
+                              err)) != JP_OK ||
+                (st = get_int(path, l, where, "repeat", 0, &rep, err)) != JP_OK)
+                goto done;
+            if (rep >= pf->repeats) {
+                st = jp_error_set(err, JP_ERR_FORMAT, "%s: %s.repeat: %lld, but repeats is %d",
+                                  path, where, (long long)rep, pf->repeats);
+                goto done;
+            }
+            w->repeat = (int)rep;
+            if (w->idle_start_ns > w->start_ns) {
+                st = jp_error_set(err, JP_ERR_FORMAT, "%s: %s: idle_start_ns > start_ns", path,
+                                  where);
+                goto done;
+            }
+        }
         if ((size_t)seg >= pf->n_segments) {
             st = jp_error_set(err, JP_ERR_FORMAT, "%s: %s.segment: %lld, but there are %zu "
                               "segments", path, where, (long long)seg, pf->n_segments);
@@ -576,9 +620,9 @@ jp_status jp_raw_power_file_load(const char *path, jp_raw_power_file *pf, jp_err
             goto done;
         }
         for (size_t j = 0; j < i; j++) {
-            if (strcmp(pf->windows[j].layer, w->layer) == 0) {
-                st = jp_error_set(err, JP_ERR_FORMAT, "%s: %s.layer: '%s' also in layers[%zu]",
-                                  path, where, w->layer, j);
+            if (strcmp(pf->windows[j].layer, w->layer) == 0 && pf->windows[j].repeat == w->repeat) {
+                st = jp_error_set(err, JP_ERR_FORMAT, "%s: %s.layer: '%s' (repeat %d) also in "
+                                  "layers[%zu]", path, where, w->layer, w->repeat, j);
                 goto done;
             }
         }
@@ -608,27 +652,56 @@ static void text_latency(const jp_raw *raw, jp_textbuf *b)
     }
 }
 
-/* The seed's power format: per layer, each parameter's values in the window. */
+/* The seed's power format: per layer, each parameter's values in the window,
+ * with `trim` samples before and after them, so that the seed's
+ * processData.py, which drops f x b lines at each end by index, keeps
+ * exactly the window's samples.  The samples around are the ones that came
+ * before and after the window (the loop's boundaries, then the cooldown);
+ * where the stream has too few (tegrastats delivered fewer lines than asked,
+ * or the run ended), null stands in: the seed's script drops them unread. */
 static void text_power_seed(const jp_raw *raw, jp_textbuf *b)
 {
     const jp_raw_power_file *pf = &raw->pf;
+    size_t trim = jp_raw_seed_trim(jp_raw_samples_per_s(pf->tgr_interval_ms),
+                                   pf->tgr_smpl_boundary_s);
     for (size_t i = 0; i < pf->n_windows; i++) {
         const jp_raw_power_window *w = &pf->windows[i];
-        const jp_raw_power_segment *seg = &pf->segments[w->segment];
-        size_t first, last;
-        jp_raw_window_range(seg, w->start_ns, w->end_ns, raw->boundary_ns, &first, &last);
+        bool first_of_layer = true;
+        for (size_t j = 0; j < i && first_of_layer; j++)
+            first_of_layer = strcmp(pf->windows[j].layer, w->layer) != 0;
+        if (!first_of_layer)
+            continue;
         jp_textbuf_puts(b, "{");
         jp_textbuf_json_string(b, w->layer);
         jp_textbuf_puts(b, ": {");
-        for (size_t p = 0; p < seg->n_params; p++) {
+        const jp_raw_power_segment *seg0 = &pf->segments[w->segment];
+        for (size_t p = 0; p < seg0->n_params; p++) {
             if (p)
                 jp_textbuf_puts(b, ", ");
-            jp_textbuf_json_string(b, seg->param_names[p]);
+            jp_textbuf_json_string(b, seg0->param_names[p]);
             jp_textbuf_puts(b, ": [");
-            for (size_t r = first; r < last; r++) {
-                if (r > first)
-                    jp_textbuf_puts(b, ", ");
-                jp_textbuf_json_double(b, seg->values[r * seg->n_params + p]);
+            /* every window of the layer (repeats in order), the trim before
+             * the first and after the last */
+            size_t n_out = 0;
+            for (int rep = 0; rep < pf->repeats; rep++) {
+                const jp_raw_power_window *wr = NULL;
+                for (size_t j = i; j < pf->n_windows && !wr; j++)
+                    if (strcmp(pf->windows[j].layer, w->layer) == 0 && pf->windows[j].repeat == rep)
+                        wr = &pf->windows[j];
+                if (!wr)
+                    continue;
+                const jp_raw_power_segment *seg = &pf->segments[wr->segment];
+                size_t first, last;
+                jp_raw_window_range(seg, wr->start_ns, wr->end_ns, raw->boundary_ns, &first, &last);
+                size_t lo = rep == 0 ? trim : 0, hi = rep == pf->repeats - 1 ? trim : 0;
+                for (size_t k = 0; k < lo + (last - first) + hi; k++) {
+                    bool real = k + first >= lo && k + first - lo < seg->n_samples;
+                    jp_textbuf_puts(b, n_out++ ? ", " : "");
+                    if (real && p < seg->n_params)
+                        jp_textbuf_json_double(b, seg->values[(k + first - lo) * seg->n_params + p]);
+                    else
+                        jp_textbuf_puts(b, "null");
+                }
             }
             jp_textbuf_puts(b, "]");
         }
@@ -657,6 +730,9 @@ static void text_power_raw(const jp_raw *raw, jp_textbuf *b)
     jp_textbuf_json_double(b, pf->tgr_smpl_duration_s);
     jp_textbuf_puts(b, ", \"tgr_smpl_boundary_s\": ");
     jp_textbuf_json_double(b, pf->tgr_smpl_boundary_s);
+    jp_textbuf_puts(b, ", \"cooldown_s\": ");
+    jp_textbuf_json_double(b, pf->cooldown_s);
+    jp_textbuf_printf(b, ", \"repeats\": %d", pf->repeats);
     jp_textbuf_puts(b, ",\n\"window_rule\": \"start_ns + tgr_smpl_boundary_s <= t_ns <= end_ns - "
                        "tgr_smpl_boundary_s\",\n\"layers\": [");
     for (size_t i = 0; i < pf->n_windows; i++) {
@@ -664,10 +740,10 @@ static void text_power_raw(const jp_raw *raw, jp_textbuf *b)
         jp_textbuf_puts(b, i ? ",\n" : "\n");
         jp_textbuf_puts(b, "{\"layer\": ");
         jp_textbuf_json_string(b, w->layer);
-        jp_textbuf_printf(b, ", \"segment\": %zu, \"start_ns\": %lld, \"end_ns\": %lld, "
-                             "\"calls\": %llu}",
-                          w->segment, (long long)w->start_ns, (long long)w->end_ns,
-                          (unsigned long long)w->calls);
+        jp_textbuf_printf(b, ", \"repeat\": %d, \"segment\": %zu, \"idle_start_ns\": %lld, "
+                             "\"start_ns\": %lld, \"end_ns\": %lld, \"calls\": %llu}",
+                          w->repeat, w->segment, (long long)w->idle_start_ns, (long long)w->start_ns,
+                          (long long)w->end_ns, (unsigned long long)w->calls);
     }
     jp_textbuf_puts(b, "],\n\"segments\": [");
     for (size_t s = 0; s < pf->n_segments; s++) {
@@ -981,6 +1057,8 @@ static jp_status check_options(const jp_raw_options *opt, jp_error *err)
         if (!(opt->tgr_smpl_boundary_s >= 0) || !isfinite(opt->tgr_smpl_boundary_s))
             return jp_error_set(err, JP_ERR_ARG, "--tgr_smpl_boundary: %g, expected >= 0",
                                 opt->tgr_smpl_boundary_s);
+        if (!(opt->cooldown_s >= 0) || !isfinite(opt->cooldown_s))
+            return jp_error_set(err, JP_ERR_ARG, "--cooldown: %g, expected >= 0", opt->cooldown_s);
         if (!opt->params || opt->n_params == 0)
             return jp_error_set(err, JP_ERR_ARG, "power: no sampled parameter");
         bool has_rail = false;
@@ -1062,13 +1140,18 @@ jp_status jp_raw_open(jp_raw **out, const jp_raw_options *opt, jp_error *err)
             goto fail;
     }
     if (opt->eval_tgr) {
-        char f[40], b[40];
-        jp_raw_format_setting(opt->tgr_smpl_duration_s, f, sizeof f);
+        char b[40];
+        long f = jp_raw_samples_per_s(opt->tgr_interval_ms);
+        if (f < 1) {
+            st = jp_error_set(err, JP_ERR_ARG, "--tgr_interval %g ms: the seed's file name needs at "
+                              "least one sample per second (at most 1000 ms)", opt->tgr_interval_ms);
+            goto fail;
+        }
         jp_raw_format_setting(opt->tgr_smpl_boundary_s, b, sizeof b);
         raw->boundary_ns = jp_raw_seconds_to_ns(opt->tgr_smpl_boundary_s);
         char *dir = jp_strprintf(mode_fmt, raw->out_dir, raw->mode, raw->device_dir, "power",
                               raw->network);
-        raw->path[JP_RAW_POWER] = dir ? jp_strprintf("%s/%s_sf_%s_sb_%s.json", dir, stem, f, b)
+        raw->path[JP_RAW_POWER] = dir ? jp_strprintf("%s/%s_sf_%ld_sb_%s.json", dir, stem, f, b)
                                       : NULL;
         raw->path_power_raw = dir ? jp_strprintf("%s/%s_power_raw.json", dir, stem) : NULL;
         if (!raw->path[JP_RAW_POWER] || !raw->path_power_raw) {
@@ -1124,6 +1207,22 @@ jp_status jp_raw_open(jp_raw **out, const jp_raw_options *opt, jp_error *err)
                                   raw->path_power_raw, pf->image, raw->image, stem);
                 goto fail;
             }
+            if (pf->version != POWER_RAW_VERSION) {
+                st = jp_error_set(err, JP_ERR_ARG,
+                                  "--resume: %s was written by an older jplprof (power_raw version "
+                                  "%d: each layer ran --tgr_smpl_duration s, not the seed's duration "
+                                  "+ 2 x boundary); its windows cannot be continued with this "
+                                  "protocol: use another --out, or run without --resume",
+                                  raw->path_power_raw, pf->version);
+                goto fail;
+            }
+            if (pf->repeats != (opt->repeats > 1 ? opt->repeats : 1)) {
+                st = jp_error_set(err, JP_ERR_ARG,
+                                  "--resume: %s was recorded with --repeats %d; this run asks %d: "
+                                  "resume with the same --repeats, or use another --out",
+                                  raw->path_power_raw, pf->repeats, opt->repeats > 1 ? opt->repeats : 1);
+                goto fail;
+            }
             if (!same_setting(pf->tgr_smpl_duration_s, opt->tgr_smpl_duration_s) ||
                 !same_setting(pf->tgr_smpl_boundary_s, opt->tgr_smpl_boundary_s) ||
                 strcmp(pf->device_rail, opt->device_rail) != 0) {
@@ -1174,6 +1273,9 @@ jp_status jp_raw_open(jp_raw **out, const jp_raw_options *opt, jp_error *err)
         pf->tgr_interval_ms = opt->tgr_interval_ms;
         pf->tgr_smpl_duration_s = opt->tgr_smpl_duration_s;
         pf->tgr_smpl_boundary_s = opt->tgr_smpl_boundary_s;
+        pf->cooldown_s = opt->cooldown_s;
+        pf->repeats = opt->repeats > 1 ? opt->repeats : 1;
+        pf->version = POWER_RAW_VERSION;
         if (!pf->power_source || !pf->device_rail) {
             st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
             goto fail;
@@ -1196,12 +1298,21 @@ static const lat_entry *find_lat(const jp_raw *raw, const char *layer)
     return NULL;
 }
 
-static ssize_t find_window(const jp_raw *raw, const char *layer)
+static ssize_t find_window(const jp_raw *raw, const char *layer, int repeat)
 {
     for (size_t i = 0; i < raw->pf.n_windows; i++)
-        if (strcmp(raw->pf.windows[i].layer, layer) == 0)
+        if (strcmp(raw->pf.windows[i].layer, layer) == 0 && raw->pf.windows[i].repeat == repeat)
             return (ssize_t)i;
     return -1;
+}
+
+/* The layer has all its --repeats windows. */
+static bool windows_complete(const jp_raw *raw, const char *layer)
+{
+    for (int r = 0; r < raw->pf.repeats; r++)
+        if (find_window(raw, layer, r) < 0)
+            return false;
+    return true;
 }
 
 bool jp_raw_is_done(const jp_raw *raw, jp_raw_kind kind, const char *layer_key)
@@ -1212,7 +1323,7 @@ bool jp_raw_is_done(const jp_raw *raw, jp_raw_kind kind, const char *layer_key)
         return false;
     if (kind == JP_RAW_LATENCY)
         return find_lat(raw, layer_key) != NULL;
-    return find_window(raw, layer_key) >= 0;
+    return windows_complete(raw, layer_key);
 }
 
 jp_status jp_raw_add_latency(jp_raw *raw, const char *layer_key, const double *samples_s, size_t n,
@@ -1307,8 +1418,8 @@ jp_status jp_raw_add_power_samples(jp_raw *raw, const int64_t *t_ns, const doubl
     return JP_OK;
 }
 
-jp_status jp_raw_add_power_window(jp_raw *raw, const char *layer_key, int64_t start_ns,
-                                  int64_t end_ns, uint64_t calls, jp_error *err)
+jp_status jp_raw_add_power_window(jp_raw *raw, const char *layer_key, int repeat, int64_t idle_start_ns,
+                                  int64_t start_ns, int64_t end_ns, uint64_t calls, jp_error *err)
 {
     if (!raw->enabled[JP_RAW_POWER])
         return jp_error_set(err, JP_ERR_ARG, "raw data: power was not enabled at open");
@@ -1318,9 +1429,15 @@ jp_status jp_raw_add_power_window(jp_raw *raw, const char *layer_key, int64_t st
         return jp_error_set(err, JP_ERR_ARG, "raw data: layer '%s': window ends (%lld ns) before "
                             "it starts (%lld ns)", layer_key, (long long)end_ns,
                             (long long)start_ns);
-    jp_raw_power_segment *seg = current_segment(raw, start_ns);
+    if (idle_start_ns > start_ns)
+        return jp_error_set(err, JP_ERR_ARG, "raw data: layer '%s': cooldown starts after the "
+                            "window", layer_key);
+    jp_raw_power_segment *seg = current_segment(raw, idle_start_ns);
     jp_raw_power_file *pf = &raw->pf;
-    ssize_t at = find_window(raw, layer_key);
+    if (repeat < 0 || repeat >= raw->pf.repeats)
+        return jp_error_set(err, JP_ERR_ARG, "raw data: layer '%s': repeat %d of %d", layer_key,
+                            repeat, raw->pf.repeats);
+    ssize_t at = find_window(raw, layer_key, repeat);
     char *layer = NULL;
     if (at < 0) {
         layer = xstrdup(layer_key);
@@ -1348,6 +1465,8 @@ jp_status jp_raw_add_power_window(jp_raw *raw, const char *layer_key, int64_t st
     }
     jp_raw_power_window *w = &pf->windows[at];
     w->segment = raw->current_segment;
+    w->repeat = repeat;
+    w->idle_start_ns = idle_start_ns - seg->t0_ns;
     w->start_ns = start_ns - seg->t0_ns;
     w->end_ns = end_ns - seg->t0_ns;
     w->calls = calls;
@@ -1393,7 +1512,10 @@ jp_status jp_raw_flush(jp_raw *raw, jp_error *err)
     for (size_t i = 0; raw->enabled[JP_RAW_POWER] && i < raw->pf.n_windows; i++) {
         if (!raw->window_pending[i])
             continue;
-        if ((st = journal_append(raw, JP_RAW_POWER, raw->pf.windows[i].layer, err)) != JP_OK)
+        /* a layer is complete when its last repeat is in */
+        if (windows_complete(raw, raw->pf.windows[i].layer) &&
+            !journal_has(raw, JP_RAW_POWER, raw->pf.windows[i].layer, raw->base[JP_RAW_POWER]) &&
+            (st = journal_append(raw, JP_RAW_POWER, raw->pf.windows[i].layer, err)) != JP_OK)
             return st;
         raw->window_pending[i] = false;
     }

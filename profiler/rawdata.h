@@ -67,9 +67,13 @@ typedef struct jp_raw_options {
 
     /* Power: enabled when eval_tgr. */
     bool eval_tgr;
-    double tgr_smpl_duration_s;  /* > 0; recorded and in the file name (_sf_)      */
+    double tgr_smpl_duration_s;  /* > 0; the kept middle of each window, recorded  */
     double tgr_smpl_boundary_s;  /* >= 0; the window's trim on each side (_sb_)    */
-    double tgr_interval_ms;      /* requested sampling interval, recorded          */
+    double cooldown_s;           /* >= 0; idle before each window, recorded        */
+    int repeats;                 /* power windows per layer (--repeats); 0 = 1     */
+    double tgr_interval_ms;      /* requested sampling interval, recorded; names
+                                    the file: _sf_<int(1000 / interval)>, the
+                                    seed's samples per second                      */
     const char *power_source;    /* "tegrastats", "ina3221", ...; recorded         */
     const char *device_rail;     /* the device's own rail; must be among params    */
     const jp_raw_param *params;  /* the columns of every sample, in order          */
@@ -127,15 +131,18 @@ jp_status jp_raw_add_power_samples(jp_raw *raw, const int64_t *t_ns, const doubl
                                    size_t n, jp_error *err);
 
 /*
- * Records one layer's power window: the start and end markers (monotonic ns,
- * start_ns <= end_ns) around the layer's loop and how many layer calls the
- * loop completed.  The samples that belong to the layer are those with
+ * Records one layer's power window: the start of the idle cooldown before
+ * it (idle_start_ns <= start_ns; == start_ns without a cooldown), the start
+ * and end markers (monotonic ns, start_ns <= end_ns) around the layer's
+ * loop and how many layer calls the loop completed.  repeat (0 ..
+ * repeats - 1) numbers the layer's windows; the layer is complete (and
+ * journalled) when all its repeats are recorded.  The samples that belong to the layer are those with
  * start_ns + boundary <= t <= end_ns - boundary (jp_raw_in_window()).
- * Replaces an earlier window of the same layer.  Contract: before the flush
+ * Replaces an earlier window of the same (layer, repeat).  Contract: before the flush
  * that completes this layer, every sample up to end_ns has been added.
  */
-jp_status jp_raw_add_power_window(jp_raw *raw, const char *layer_key, int64_t start_ns,
-                                  int64_t end_ns, uint64_t calls, jp_error *err);
+jp_status jp_raw_add_power_window(jp_raw *raw, const char *layer_key, int repeat, int64_t idle_start_ns,
+                                  int64_t start_ns, int64_t end_ns, uint64_t calls, jp_error *err);
 
 /*
  * Rewrites the enabled kinds' data files atomically from everything recorded
@@ -181,6 +188,8 @@ typedef struct jp_raw_power_segment {
 typedef struct jp_raw_power_window {
     char *layer;
     size_t segment; /* index into segments */
+    int repeat;     /* which of the layer's --repeats windows (version 1: 0) */
+    int64_t idle_start_ns; /* the cooldown before it began (version 1: == start_ns) */
     int64_t start_ns;
     int64_t end_ns;
     uint64_t calls; /* layer calls the window's loop completed */
@@ -188,6 +197,8 @@ typedef struct jp_raw_power_window {
 
 /* The contents of a <stem>_power_raw.json file. */
 typedef struct jp_raw_power_file {
+    int version;        /* 1: jplprof before the seed's window (loop = duration);
+                           2: loop = duration + 2 x boundary, cooldowns recorded */
     int mode;
     char *device;       /* "cpu" | "gpu" */
     char *network;
@@ -197,6 +208,8 @@ typedef struct jp_raw_power_file {
     double tgr_interval_ms;
     double tgr_smpl_duration_s;
     double tgr_smpl_boundary_s;
+    double cooldown_s;  /* version 1: 0 */
+    int repeats;        /* windows per layer; version 1: 1 */
     jp_raw_power_window *windows; /* (n_windows) in layer order, one per layer */
     size_t n_windows;
     jp_raw_power_segment *segments; /* (n_segments), one per run that added to it */
@@ -255,6 +268,15 @@ jp_status jp_raw_image_stem(const char *image, char *stem, size_t cap, jp_error 
  * that reads back as the same double.
  */
 char *jp_raw_format_setting(double v, char *buf, size_t cap);
+
+/* The seed's samples per second, int(1000 / tgr_interval_ms) as its Python
+ * computed it (truncated): 50 for 20 ms.  The _sf_ of the power file's name. */
+long jp_raw_samples_per_s(double tgr_interval_ms);
+
+/* How many lines the seed's processData.py drops at each end of a layer's
+ * list in a <stem>_sf_<f>_sb_<b>.json file: f x b, by index (b whole in the
+ * seed; a fractional b is ours, and the count is floor(f x b)). */
+size_t jp_raw_seed_trim(long samples_per_s, double boundary_s);
 
 /* A boundary or duration in seconds as nanoseconds, rounded to nearest. */
 int64_t jp_raw_seconds_to_ns(double s);

@@ -62,6 +62,25 @@ def emitted(log_path, rail):
     return rows
 
 
+def seed_process_power(path, rail):
+    """The seed's processData.py on one power file, line for line: f and b
+    from the name, f x b values dropped at each end by index, the mean of
+    the rest.  (The seed's int(b) is float(b) here, for the tests'
+    fractional boundaries; int(f * b) is the same for a whole b.)"""
+    name_split = os.path.basename(path)[:-5].split("_")
+    elim = int(int(name_split[2]) * float(name_split[4]))
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                break
+            for layer, stats in json.loads(line).items():
+                window = stats[rail][elim:-elim]
+                out[layer] = float(sum(window)) / len(window)
+    return out
+
+
 def window_means(rows, start, end, boundary):
     """The mean of the fake's values inside [start+b, end-b], with each edge
     moved by up to EDGE_NS either way: every mean a correct profiler may give."""
@@ -86,7 +105,7 @@ def main():
         trace = os.path.join(tmp, "trace.json")
         env = {"FAKE_TEGRASTATS_VARY": "1", "FAKE_TEGRASTATS_LOG": log}
         common = ["--mode", "0", "--imgs", "chelsea.jpg", "--power-source", "tegrastats", "--tegrastats", FAKE,
-                  "--threads", "2", "--warmup", "1"]
+                  "--threads", "2", "--warmup", "1", "--cooldown", "0.05"]
         r = run(["profile"] + common + ["--models", "alexnet,resnet18", "--eval_tgr", "--eval_latency",
                                         "--tgr_smpl_duration", "0.4", "--tgr_smpl_boundary", "0.1",
                                         "--tgr_interval", "20", "--lt_smpl_count", "5", "--out", ds,
@@ -122,12 +141,32 @@ def main():
         check("each layer's power is the mean of what the fake emitted in its window", not bad, "; ".join(bad[:5]))
 
         seed_lat = os.path.join(ds, "Mode0", "cpu", "latency", "alexnet", "chelsea_sc_5.json")
-        seed_pow = os.path.join(ds, "Mode0", "cpu", "power", "alexnet", "chelsea_sf_0.4_sb_0.1.json")
+        seed_pow = os.path.join(ds, "Mode0", "cpu", "power", "alexnet", "chelsea_sf_50_sb_0.1.json")
         ok = os.path.exists(seed_lat) and os.path.exists(seed_pow)
         if ok:
             lat = seed_lines(seed_lat)
             ok = set(lat) == {str(i) for i in range(21)} and all(len(v) == 5 for v in lat.values())
         check("raw files in the seed's layout and format", ok, "%s / %s" % (seed_lat, seed_pow))
+
+        # The seed's window: each layer ran duration + 2 x boundary (0.6 s),
+        # after a cooldown; its processData.py rule on the _sf_ file gives
+        # the numbers jplprof process gives.
+        bad = []
+        for net in n_layers:
+            raw = json.load(open(os.path.join(ds, "Mode0", "cpu", "power", net, "chelsea_power_raw.json")))
+            for w in raw["layers"]:
+                if not (w["end_ns"] - w["start_ns"] >= 600_000_000 and w["start_ns"] - w["idle_start_ns"] >= 50_000_000):
+                    bad.append("%s layer %s: loop %d ns after %d ns idle" % (
+                        net, w["layer"], w["end_ns"] - w["start_ns"], w["start_ns"] - w["idle_start_ns"]))
+            seed = seed_process_power(os.path.join(ds, "Mode0", "cpu", "power", net, "chelsea_sf_50_sb_0.1.json"),
+                                      "VDD_SYS_CPU")
+            ours = {k: v["VDD_SYS_CPU"] for k, v in processed[net]["cpu"]["power"].items()}
+            if set(seed) != set(ours):
+                bad.append("%s: layers %s against %s" % (net, sorted(seed), sorted(ours)))
+            bad += ["%s layer %s: the seed's rule gives %r, jplprof process %r" % (net, k, seed[k], ours[k])
+                    for k in seed if k in ours and seed[k] != ours[k]]
+        check("loop = duration + 2 x boundary after the cooldown; the seed's processData.py rule on the _sf_ file "
+              "equals jplprof process", not bad, "; ".join(bad[:5]))
         manifests = glob.glob(os.path.join(ds, ".jplprof", "manifests", "Mode0_cpu_*.json"))
         ok = len(manifests) == 1
         if ok:
@@ -156,7 +195,7 @@ def main():
                                         "--out", ds2])
         ok = r.returncode == 0
         if ok:
-            p = seed_lines(os.path.join(ds2, "Mode0", "cpu", "power", "alexnet", "chelsea_sf_0.1_sb_0.02.json"))
+            p = seed_lines(os.path.join(ds2, "Mode0", "cpu", "power", "alexnet", "chelsea_sf_50_sb_0.02.json"))
             ok = all(set(v) == {"RAM", "VDD_SYS_GPU", "VDD_SYS_CPU"} for v in p.values()) and len(p) == 21
         check("--tgr_params RAM VDD_SYS_GPU (space-separated) keeps those and the device rail", ok, r.stderr[-800:])
 
@@ -164,18 +203,18 @@ def main():
         ds3 = os.path.join(tmp, "ds3")
         power = ["profile", "--mode", "0", "--imgs", "chelsea.jpg", "--models", "alexnet", "--eval_tgr",
                  "--power-source", "tegrastats", "--tgr_smpl_duration", "0.2", "--tgr_smpl_boundary", "0.05",
-                 "--out", ds3, "--threads", "2"]
+                 "--cooldown", "0.05", "--out", ds3, "--threads", "2"]
         r = run(power + ["--tegrastats", "/nonexistent/tegrastats"])
         check("tegrastats missing: clear error", r.returncode != 0 and "/nonexistent/tegrastats" in r.stderr,
               r.stderr[-500:])
         r = run(power + ["--tegrastats", FAKE], env={"FAKE_TEGRASTATS_MODE": "garbage"})
         check("tegrastats printing garbage: clear error", r.returncode != 0 and "tegrastats" in r.stderr,
               r.stderr[-500:])
-        # 200 lines at 20 ms = 4 s: after the model is loaded (which may take
-        # a second or two on a loaded machine) and before the 21 windows of
-        # 0.3 s are done.
+        # 300 lines at 20 ms = 6 s: after the model is loaded (which may take
+        # a few seconds on a loaded machine) and before the 21 windows of
+        # 0.3 + 2 x 0.05 s after a 0.05 s cooldown (9.5 s) are done.
         r = run([a if a != "0.2" else "0.3" for a in power] + ["--tegrastats", FAKE],
-                env={"FAKE_TEGRASTATS_MODE": "exit_after:200"})
+                env={"FAKE_TEGRASTATS_MODE": "exit_after:300"})
         journal = glob.glob(os.path.join(ds3, ".jplprof", "journal", "**", "*.jsonl"), recursive=True)
         done = sum(1 for j in journal for _ in open(j))
         check("tegrastats exiting mid-run: clear error, completed layers kept",

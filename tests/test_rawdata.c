@@ -182,7 +182,7 @@ static void test_write_dataset(void)
         snprintf(key, sizeof key, "%d", i);
         st = jp_raw_add_latency(raw, key, lat, 3, &err);
         if (st == JP_OK)
-            st = jp_raw_add_power_window(raw, key, t0 + (100 + 500 * i) * MS,
+            st = jp_raw_add_power_window(raw, key, 0, t0 + (100 + 500 * i) * MS, t0 + (100 + 500 * i) * MS,
                                          t0 + (500 + 500 * i) * MS, 17 + i, &err);
     }
     JP_CHECK("add two layers", st == JP_OK, "%s", err.msg);
@@ -217,7 +217,7 @@ static void test_write_dataset(void)
     JP_CHECK("latency file: one line per layer, every sample exact", ok && lines == 2,
              "%d lines, ok=%d", lines, ok);
 
-    snprintf(path, sizeof path, "%s/Mode0/cpu/power/alexnet/astronaut_sf_0.4_sb_0.1.json", out);
+    snprintf(path, sizeof path, "%s/Mode0/cpu/power/alexnet/astronaut_sf_50_sb_0.1.json", out);
     JP_CHECK("power file name", strcmp(jp_raw_path(raw, JP_RAW_POWER), path) == 0, "got %s",
              jp_raw_path(raw, JP_RAW_POWER));
     text = slurp(path);
@@ -231,8 +231,10 @@ static void test_write_dataset(void)
         const cJSON *cpu = cJSON_GetObjectItemCaseSensitive(layer, "VDD_SYS_CPU");
         const cJSON *ram = cJSON_GetObjectItemCaseSensitive(layer, "RAM");
         /* window [100+500i, 500+500i] ms, boundary 100 ms: samples at
-         * 200+500i .. 400+500i ms, 20 ms apart, both edges included */
-        int first = 200 + 500 * lines, n = (400 - 200) / 20 + 1;
+         * 200+500i .. 400+500i ms, 20 ms apart, both edges included, with
+         * the 50 x 0.1 = 5 samples before and after them that the seed's
+         * processData.py drops by index */
+        int first = 200 + 500 * lines - 5 * 20, n = (400 - 200) / 20 + 1 + 2 * 5;
         ok = cJSON_GetArraySize(layer) == 3 && cJSON_GetArraySize(cpu) == n &&
              cJSON_GetArraySize(ram) == n;
         for (int k = 0; ok && k < n; k++) {
@@ -245,7 +247,7 @@ static void test_write_dataset(void)
         lines++;
     }
     free(text);
-    JP_CHECK("seed power file: the window's samples, edges included, NaN as null",
+    JP_CHECK("seed power file: the window's samples, edges included, NaN as null, f x b around",
              ok && lines == 2, "%d lines, ok=%d", lines, ok);
 
     jp_raw_power_file pf;
@@ -278,7 +280,7 @@ static void test_write_dataset(void)
     if (st == JP_OK)
         st = jp_raw_add_latency(raw, "2", lat, 3, &err);
     if (st == JP_OK)
-        st = jp_raw_add_power_window(raw, "2", o.profile_start_ns + 100 * MS,
+        st = jp_raw_add_power_window(raw, "2", 0, o.profile_start_ns + 100 * MS, o.profile_start_ns + 100 * MS,
                                      o.profile_start_ns + 500 * MS, 5, &err);
     if (st == JP_OK)
         st = jp_raw_flush(raw, &err);
@@ -618,7 +620,7 @@ static void test_kill9(void)
                 double v[3] = {1.0 * i, 2.0, 3.0};
                 if (jp_raw_add_latency(raw, key, lat, 3, &err) != JP_OK ||
                     jp_raw_add_power_samples(raw, &t, v, 1, &err) != JP_OK ||
-                    jp_raw_add_power_window(raw, key, t - 1000, t + 1000, 1, &err) != JP_OK ||
+                    jp_raw_add_power_window(raw, key, 0, t - 1000, t - 1000, t + 1000, 1, &err) != JP_OK ||
                     jp_raw_flush(raw, &err) != JP_OK)
                     _exit(3);
             }
