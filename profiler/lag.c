@@ -151,9 +151,13 @@ void jp_lag_fit_tau(const jp_lag_window *w, size_t n, jp_lag_fit *fit)
         return;
     }
     fit->fits = true;
+    if (fit->step < 3 * fit->noise + 1) /* no step stands out of the noise: tau is not identifiable */
+        fit->tau_s = 0;
     if (fit->tau_s == 0)
-        snprintf(fit->why, sizeof fit->why, "no lag detectable (tau < %g s) over %zu windows", JP_LAG_TAU_MIN_S,
-                 fit->n_windows);
+        snprintf(fit->why, sizeof fit->why,
+                 "no lag detectable over %zu windows (tau < %g s, or window-start steps of %.3g RMS within the "
+                 "noise %.3g)",
+                 fit->n_windows, JP_LAG_TAU_MIN_S, fit->step, fit->noise);
     else
         snprintf(fit->why, sizeof fit->why,
                  "first-order fit over %zu window starts: residual %.3g RMS, noise %.3g, steps %.3g RMS",

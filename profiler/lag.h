@@ -53,6 +53,8 @@ typedef struct jp_lag_fit {
  * false when no window takes part, when the best tau is the longest
  * considered (no first-order step), or when the residual is well above the
  * noise (rms_residual > 3 x noise + 1: the 1 is a reading's LSB in mW).
+ * When the fitted steps themselves are within the noise (RMS < 3 x noise +
+ * 1), tau cannot be told and is reported as 0: no correction.
  */
 void jp_lag_fit_tau(const jp_lag_window *w, size_t n, jp_lag_fit *fit);
 

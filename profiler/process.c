@@ -179,8 +179,11 @@ static jp_status list_dir(const char *dir, bool dirs_only, strlist *out, jp_erro
 /* One timestamped window of one parameter (from a power_raw file): the
  * samples of the whole loop, for the lag fit and the corrected mean. */
 typedef struct lag_acc {
-    jp_lag_window w;   /* points into t_s and y below */
-    double *t_s, *y;   /* (w.n) owned */
+    jp_lag_window w;    /* the loop; points into t_s and y below               */
+    double *t_s, *y;    /* (w.n) owned                                          */
+    jp_lag_window idle; /* the cooldown before it (t since its start; n may be 0) */
+    double *idle_t_s, *idle_y;
+    uint64_t calls;     /* unit calls in the loop                               */
 } lag_acc;
 
 typedef struct param_acc {
@@ -234,6 +237,8 @@ static void layers_free(layer_list *l)
             for (size_t k = 0; k < a->params[p].n_wins; k++) {
                 free(a->params[p].wins[k].t_s);
                 free(a->params[p].wins[k].y);
+                free(a->params[p].wins[k].idle_t_s);
+                free(a->params[p].wins[k].idle_y);
             }
             free(a->params[p].wins);
         }
@@ -392,11 +397,28 @@ static jp_status on_power_line(const char *path, size_t line_no, const char *lay
     return JP_OK;
 }
 
-/* Keeps the loop's samples [loop_first, loop_last) of parameter p of a
- * window, in seconds since its start marker. */
+/* Copies rows [first, last) of parameter p of seg, times in seconds since
+ * origin_ns (relative to the segment's t0 like the rows). */
+static bool copy_rows(const jp_raw_power_segment *seg, size_t p, size_t first, size_t last,
+                      int64_t origin_ns, double **t_s, double **y)
+{
+    size_t n = last - first;
+    *t_s = malloc((n ? n : 1) * sizeof **t_s);
+    *y = malloc((n ? n : 1) * sizeof **y);
+    if (!*t_s || !*y)
+        return false;
+    for (size_t r = 0; r < n; r++) {
+        (*t_s)[r] = (double)(seg->t_ns[first + r] - origin_ns) * 1e-9;
+        (*y)[r] = seg->values[(first + r) * seg->n_params + p];
+    }
+    return true;
+}
+
+/* Keeps parameter p's samples of a window for the lag model and the
+ * energy: the loop's (in seconds since the start marker) and the
+ * cooldown's before it (since its start). */
 static jp_status add_lag_window(param_acc *pa, const jp_raw_power_segment *seg, size_t p,
-                                const jp_raw_power_window *win, size_t loop_first,
-                                size_t loop_last, int64_t boundary_ns, jp_error *err)
+                                const jp_raw_power_window *win, int64_t boundary_ns, jp_error *err)
 {
     if (pa->n_wins == pa->cap_wins) {
         size_t nc = pa->cap_wins ? pa->cap_wins * 2 : 4;
@@ -406,23 +428,27 @@ static jp_status add_lag_window(param_acc *pa, const jp_raw_power_segment *seg, 
         pa->wins = nv;
         pa->cap_wins = nc;
     }
-    size_t n = loop_last - loop_first;
     lag_acc *la = &pa->wins[pa->n_wins];
-    la->t_s = malloc((n ? n : 1) * sizeof *la->t_s);
-    la->y = malloc((n ? n : 1) * sizeof *la->y);
-    if (!la->t_s || !la->y) {
+    memset(la, 0, sizeof *la);
+    size_t first, last, idle_first, idle_last;
+    jp_raw_window_range(seg, win->start_ns, win->end_ns, 0, &first, &last);
+    jp_raw_window_range(seg, win->idle_start_ns, win->start_ns, 0, &idle_first, &idle_last);
+    if (!copy_rows(seg, p, first, last, win->start_ns, &la->t_s, &la->y) ||
+        !copy_rows(seg, p, idle_first, idle_last, win->idle_start_ns, &la->idle_t_s, &la->idle_y)) {
         free(la->t_s);
         free(la->y);
+        free(la->idle_t_s);
+        free(la->idle_y);
         return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
     }
-    for (size_t r = 0; r < n; r++) {
-        la->t_s[r] = (double)(seg->t_ns[loop_first + r] - win->start_ns) * 1e-9;
-        la->y[r] = seg->values[(loop_first + r) * seg->n_params + p];
-    }
     double loop_s = (double)(win->end_ns - win->start_ns) * 1e-9;
-    la->w = (jp_lag_window){.t_s = la->t_s, .y = la->y, .n = n, .loop_s = loop_s,
+    double gap_s = (double)(win->start_ns - win->idle_start_ns) * 1e-9;
+    la->w = (jp_lag_window){.t_s = la->t_s, .y = la->y, .n = last - first, .loop_s = loop_s,
                             .lo_s = (double)boundary_ns * 1e-9,
                             .hi_s = loop_s - (double)boundary_ns * 1e-9};
+    la->idle = (jp_lag_window){.t_s = la->idle_t_s, .y = la->idle_y, .n = idle_last - idle_first,
+                               .loop_s = gap_s, .lo_s = 0, .hi_s = gap_s};
+    la->calls = win->calls;
     pa->n_wins++;
     return JP_OK;
 }
@@ -457,9 +483,8 @@ static jp_status read_power_raw(const char *path, dev_acc *dev, double boundary_
             st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
             goto done;
         }
-        size_t first, last, loop_first, loop_last;
+        size_t first, last;
         jp_raw_window_range(seg, win->start_ns, win->end_ns, boundary_ns, &first, &last);
-        jp_raw_window_range(seg, win->start_ns, win->end_ns, 0, &loop_first, &loop_last);
         for (size_t p = 0; p < seg->n_params; p++) {
             param_acc *pa = param_get(a, seg->param_names[p]);
             if (!pa) {
@@ -467,7 +492,7 @@ static jp_status read_power_raw(const char *path, dev_acc *dev, double boundary_
                 goto done;
             }
             pa->power_unit = strcmp(seg->param_units[p], "mW") == 0;
-            if ((st = add_lag_window(pa, seg, p, win, loop_first, loop_last, boundary_ns, err)))
+            if ((st = add_lag_window(pa, seg, p, win, boundary_ns, err)))
                 goto done;
             for (size_t r = first; r < last; r++) {
                 double v = seg->values[r * seg->n_params + p];
@@ -837,9 +862,12 @@ static double corrected_mean(const param_acc *pa, double tau_s)
  * its lag-corrected mean to cobj: corrected where the parameter is a power
  * with timestamped windows and a first-order model that fits, else the
  * plain mean (the model's entry in "power_lag" says which). */
+static void add_uncertainty(cJSON *st, const param_acc *pa, double tau_s, double corrected);
+static cJSON *energy_json(const param_acc *pa, double tau_s, double power_mw);
+
 static jp_status add_param(out_ctx *oc, const char *where, const layer_acc *a,
                            const param_acc *pa, cJSON *pobj, cJSON *sobj, cJSON *cobj,
-                           const lag_models *lags, jp_error *err)
+                           cJSON *eobj, const lag_models *lags, jp_error *err)
 {
     if (pa->non_numeric_at)
         return jp_error_set(err, JP_ERR_FORMAT,
@@ -877,7 +905,158 @@ static jp_status add_param(out_ctx *oc, const char *where, const layer_acc *a,
     cJSON *cj = isfinite(c) ? cJSON_CreateNumber(c) : mean_json(&pa->vals);
     if (!cj || !cJSON_AddItemToObject(cobj, pa->name, cj))
         return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    if (sobj && pa->power_unit && pa->n_wins > 0) {
+        double tau = lm && lm->fit.fits ? lm->fit.tau_s : 0;
+        double p = cJSON_IsNumber(cj) ? cj->valuedouble : NAN;
+        add_uncertainty(cJSON_GetObjectItemCaseSensitive(sobj, pa->name), pa, tau, p);
+        cJSON *e = energy_json(pa, tau, p);
+        if (!e || !cJSON_AddItemToObject(eobj, pa->name, e))
+            return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    }
     return JP_OK;
+}
+
+/* Two-sided 95 % quantile of Student's t with dof degrees of freedom. */
+static double t_975(size_t dof)
+{
+    static const double table[] = {0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262,
+                                   2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101,
+                                   2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052,
+                                   2.048, 2.045, 2.042};
+    return dof < sizeof table / sizeof table[0] ? table[dof] : 1.96;
+}
+
+/* The samples of the kept window of w, in order (finite only). */
+static size_t kept_samples(const jp_lag_window *w, double *out)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->t_s[i] >= w->lo_s && w->t_s[i] <= w->hi_s && isfinite(w->y[i]))
+            out[m++] = w->y[i];
+    return m;
+}
+
+/* The kept window's mean sample spacing, s (0 with fewer than 2). */
+static double spacing_s(const jp_lag_window *w)
+{
+    double t0 = NAN, t1 = NAN;
+    size_t m = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->t_s[i] >= w->lo_s && w->t_s[i] <= w->hi_s && isfinite(w->y[i])) {
+            if (m++ == 0)
+                t0 = w->t_s[i];
+            t1 = w->t_s[i];
+        }
+    return m > 1 ? (t1 - t0) / (double)(m - 1) : 0;
+}
+
+/* Adds to st (the layer's --stats object of one power parameter): the
+ * number of windows, the effectively independent samples given tau (an
+ * AR(1) series with rho = exp(-dt / tau) counts n (1 - rho) / (1 + rho)),
+ * and a 95 % interval of the corrected power: Student's t over the
+ * windows' corrected means for N >= 2, else a moving-block bootstrap of the
+ * one window's samples (blocks of 3 tau, at least 5 samples; 400
+ * resamples, fixed seed) shifted onto the corrected mean. */
+static void add_uncertainty(cJSON *st, const param_acc *pa, double tau_s, double corrected)
+{
+    size_t n_w = 0;
+    double n_eff = 0, sum = 0, sum2 = 0;
+    for (size_t k = 0; k < pa->n_wins; k++) {
+        double plain, c = jp_lag_corrected_mean(&pa->wins[k].w, tau_s, &plain);
+        if (!isfinite(c))
+            continue;
+        n_w++, sum += c, sum2 += c * c;
+        double dt = spacing_s(&pa->wins[k].w), rho = tau_s > 0 && dt > 0 ? exp(-dt / tau_s) : 0;
+        double buf_n = 0;
+        for (size_t i = 0; i < pa->wins[k].w.n; i++)
+            buf_n += pa->wins[k].w.t_s[i] >= pa->wins[k].w.lo_s &&
+                     pa->wins[k].w.t_s[i] <= pa->wins[k].w.hi_s && isfinite(pa->wins[k].w.y[i]);
+        n_eff += buf_n * (1 - rho) / (1 + rho);
+    }
+    cJSON_AddNumberToObject(st, "windows", (double)n_w);
+    cJSON_AddNumberToObject(st, "n_effective", n_eff);
+    double lo = NAN, hi = NAN;
+    const char *method = "none (no timestamped window)";
+    char how[96];
+    if (n_w >= 2) {
+        double mean = sum / (double)n_w;
+        double var = (sum2 - (double)n_w * mean * mean) / (double)(n_w - 1);
+        double half = t_975(n_w - 1) * sqrt(var > 0 ? var : 0) / sqrt((double)n_w);
+        lo = corrected - half, hi = corrected + half;
+        snprintf(how, sizeof how, "Student's t over %zu windows' corrected means", n_w);
+        method = how;
+    } else if (n_w == 1) {
+        const jp_lag_window *w = NULL;
+        for (size_t k = 0; k < pa->n_wins && !w; k++)
+            if (pa->wins[k].w.n)
+                w = &pa->wins[k].w;
+        double *y = w ? malloc(w->n * sizeof *y) : NULL, *means = malloc(400 * sizeof *means);
+        size_t m = y ? kept_samples(w, y) : 0;
+        double dt = w ? spacing_s(w) : 0;
+        size_t block = dt > 0 ? (size_t)ceil(3 * tau_s / dt) : 5;
+        if (block < 5)
+            block = 5;
+        if (m >= 2 * block && means) {
+            if (block > m / 2)
+                block = m / 2;
+            double mean0 = 0;
+            for (size_t i = 0; i < m; i++)
+                mean0 += y[i];
+            mean0 /= (double)m;
+            uint64_t state = 0x9E3779B97F4A7C15ULL;
+            for (int b = 0; b < 400; b++) {
+                double s = 0;
+                size_t taken = 0;
+                while (taken < m) {
+                    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+                    size_t start = (size_t)(state % (m - block + 1));
+                    for (size_t i = 0; i < block && taken < m; i++, taken++)
+                        s += y[start + i];
+                }
+                means[b] = s / (double)m;
+            }
+            qsort(means, 400, sizeof *means, cmp_double);
+            lo = corrected + (means[9] - mean0);   /* 2.5 % of 400: the 10th */
+            hi = corrected + (means[390] - mean0); /* 97.5 %: the 391st */
+            snprintf(how, sizeof how, "block bootstrap of 1 window (blocks of %zu samples)", block);
+            method = how;
+        } else {
+            method = "none (1 window, too few samples for a block bootstrap)";
+        }
+        free(y);
+        free(means);
+    }
+    cJSON *ci = cJSON_AddArrayToObject(st, "corrected_ci95");
+    cJSON_AddItemToArray(ci, isfinite(lo) ? cJSON_CreateNumber(lo) : cJSON_CreateNull());
+    cJSON_AddItemToArray(ci, isfinite(hi) ? cJSON_CreateNumber(hi) : cJSON_CreateNull());
+    cJSON_AddStringToObject(st, "ci_method", method);
+}
+
+/* Energy per call of a power parameter (mW) over its windows: the corrected
+ * power times the loop's time per call (mJ), and net of the idle power that
+ * the cooldowns before the windows measured (corrected for the lag too: the
+ * true power is constant, idle, over a whole cooldown). */
+static cJSON *energy_json(const param_acc *pa, double tau_s, double power_mw)
+{
+    double loop_s = 0, calls = 0, idle_sum = 0, idle_w = 0;
+    for (size_t k = 0; k < pa->n_wins; k++) {
+        loop_s += pa->wins[k].w.loop_s;
+        calls += (double)pa->wins[k].calls;
+        double plain, c = jp_lag_corrected_mean(&pa->wins[k].idle, tau_s, &plain);
+        double wk = pa->wins[k].idle.hi_s - pa->wins[k].idle.lo_s;
+        if (isfinite(c) && wk > 0)
+            idle_sum += c * wk, idle_w += wk;
+    }
+    cJSON *e = cJSON_CreateObject();
+    double per_call_s = calls > 0 ? loop_s / calls : NAN;
+    double idle = idle_w > 0 ? idle_sum / idle_w : NAN;
+    double gross = power_mw * per_call_s, net = (power_mw - idle) * per_call_s;
+    cJSON_AddItemToObject(e, "time_per_call_s", isfinite(per_call_s) ? cJSON_CreateNumber(per_call_s)
+                                                                      : cJSON_CreateNull());
+    cJSON_AddItemToObject(e, "gross_mj", isfinite(gross) ? cJSON_CreateNumber(gross) : cJSON_CreateNull());
+    cJSON_AddItemToObject(e, "idle_mw", isfinite(idle) ? cJSON_CreateNumber(idle) : cJSON_CreateNull());
+    cJSON_AddItemToObject(e, "net_mj", isfinite(net) ? cJSON_CreateNumber(net) : cJSON_CreateNull());
+    return e;
 }
 
 /* "power_lag": {"<param>": {the model behind "power_corrected"}}. */
@@ -908,7 +1087,7 @@ static cJSON *lag_json(const lag_models *lags, const cJSON *power)
 }
 
 static jp_status power_json(out_ctx *oc, const char *where, const dev_acc *dev, int d,
-                            cJSON *power, cJSON *power_stats, cJSON *corrected,
+                            cJSON *power, cJSON *power_stats, cJSON *corrected, cJSON *energy,
                             const lag_models *lags, jp_error *err)
 {
     const char *rail = dev->rail ? dev->rail : (d == 0 ? SEED_RAIL_CPU : SEED_RAIL_GPU);
@@ -917,7 +1096,8 @@ static jp_status power_json(out_ctx *oc, const char *where, const dev_acc *dev, 
         cJSON *pobj = cJSON_AddObjectToObject(power, a->layer);
         cJSON *sobj = power_stats ? cJSON_AddObjectToObject(power_stats, a->layer) : NULL;
         cJSON *cobj = cJSON_AddObjectToObject(corrected, a->layer);
-        if (!pobj || !cobj || (power_stats && !sobj))
+        cJSON *eobj = energy ? cJSON_AddObjectToObject(energy, a->layer) : NULL;
+        if (!pobj || !cobj || (power_stats && (!sobj || !eobj)))
             return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
         for (size_t s = 0; s < oc->selection.n; s++) {
             const char *want = oc->selection.v[s];
@@ -926,7 +1106,7 @@ static jp_status power_json(out_ctx *oc, const char *where, const dev_acc *dev, 
                 for (size_t p = 0; p < a->n_params; p++) {
                     if (a->params[p].non_numeric_at)
                         continue; /* "all" means every numeric parameter */
-                    if ((st = add_param(oc, where, a, &a->params[p], pobj, sobj, cobj, lags, err)) !=
+                    if ((st = add_param(oc, where, a, &a->params[p], pobj, sobj, cobj, eobj, lags, err)) !=
                         JP_OK)
                         return st;
                 }
@@ -955,7 +1135,7 @@ static jp_status power_json(out_ctx *oc, const char *where, const dev_acc *dev, 
                                         ? "; name the rail with --params"
                                         : "");
             }
-            if ((st = add_param(oc, where, a, pa, pobj, sobj, cobj, lags, err)) != JP_OK)
+            if ((st = add_param(oc, where, a, pa, pobj, sobj, cobj, eobj, lags, err)) != JP_OK)
                 return st;
         }
     }
@@ -998,10 +1178,12 @@ static jp_status mode_json(out_ctx *oc, mode_acc *m, cJSON **out, jp_error *err)
             }
             lag_models lags = {0};
             cJSON *corrected = cJSON_CreateObject();
-            st = corrected ? fit_lag_models(dev, &lags, err)
-                           : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+            cJSON *energy = oc->opt->stats ? cJSON_CreateObject() : NULL;
+            st = corrected && (energy || !oc->opt->stats)
+                     ? fit_lag_models(dev, &lags, err)
+                     : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
             if (st == JP_OK)
-                st = power_json(oc, where, dev, d, power, power_stats, corrected, &lags, err);
+                st = power_json(oc, where, dev, d, power, power_stats, corrected, energy, &lags, err);
             if (st == JP_OK && dev->power.n > 0) {
                 /* beside the seed's keys, after them */
                 cJSON_AddItemToObject(dobj, "power_corrected", corrected);
@@ -1009,8 +1191,13 @@ static jp_status mode_json(out_ctx *oc, mode_acc *m, cJSON **out, jp_error *err)
                 cJSON *lj = lag_json(&lags, power);
                 if (!lj || !cJSON_AddItemToObject(dobj, "power_lag", lj))
                     st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+                if (energy) {
+                    cJSON_AddItemToObject(dobj, "energy_per_call", energy);
+                    energy = NULL;
+                }
             }
             cJSON_Delete(corrected);
+            cJSON_Delete(energy);
             lag_models_free(&lags);
             for (size_t i = 0; st == JP_OK && i < dev->latency.n; i++) {
                 const layer_acc *a = &dev->latency.v[i];

@@ -68,15 +68,24 @@ class Sensor:
                 self.next_sample += self.rng.uniform(0.018, 0.027)
 
 
-def simulate(tau_s, seed, ramp=False, n_layers=12, duration=5.0, boundary=1.0, cooldown=2.0):
-    """One network's power_raw file and the true power of each layer."""
+def simulate(tau_s, seed, ramp=False, n_layers=12, duration=5.0, boundary=1.0, cooldown=2.0, repeats=1,
+             drift=0.0):
+    """One network's power_raw file and the true power of each layer.  With
+    repeats > 1 the windows run in a shuffled order, each at the layer's
+    power times (1 + N(0, drift)): the between-window spread a real board
+    shows (temperature, clocks), around the layer's true power."""
     rng = random.Random(seed)
     idle = 1200.0
     sensor = Sensor(tau_s, rng, idle)
     truth, layers = {}, []
-    for layer in range(n_layers):
-        p = rng.uniform(1500, 9000)
+    powers = [rng.uniform(1500, 9000) for _ in range(n_layers)]
+    order = [(l, r) for l in range(n_layers) for r in range(repeats)]
+    if repeats > 1:
+        rng.shuffle(order)
+    for layer, rep in order:
+        p = powers[layer]
         truth[str(layer)] = p
+        p = p * (1 + rng.gauss(0, drift)) if drift else p
         sensor.run(rng.uniform(0.05, 1.0), lambda t, q=rng.uniform(1500, 9000): q)  # the latency phase
         idle_start = sensor.t
         sensor.run(cooldown, lambda t: idle)
@@ -87,13 +96,13 @@ def simulate(tau_s, seed, ramp=False, n_layers=12, duration=5.0, boundary=1.0, c
             truth[str(layer)] = p  # the mean of the ramp over the kept middle
         else:
             sensor.run(loop, lambda t, q=p: q)
-        layers.append({"layer": str(layer), "segment": 0, "idle_start_ns": round(idle_start * NS),
+        layers.append({"layer": str(layer), "repeat": rep, "segment": 0, "idle_start_ns": round(idle_start * NS),
                        "start_ns": round(start * NS), "end_ns": round((start + loop) * NS), "calls": 1000})
     sensor.run(cooldown, lambda t: idle)
     raw = {"format": "jplprof-power-raw", "version": 2, "mode": 0, "device": "cpu", "network": "simnet",
            "image": "sim.jpg", "power_source": "tegrastats", "device_rail": "VDD_SYS_CPU",
            "tgr_interval_ms": 20, "tgr_smpl_duration_s": duration, "tgr_smpl_boundary_s": boundary,
-           "cooldown_s": cooldown,
+           "cooldown_s": cooldown, "repeats": repeats,
            "window_rule": "start_ns + tgr_smpl_boundary_s <= t_ns <= end_ns - tgr_smpl_boundary_s",
            "layers": layers,
            "segments": [{"clock": "CLOCK_MONOTONIC", "t0_ns": 5 * NS,
@@ -102,13 +111,13 @@ def simulate(tau_s, seed, ramp=False, n_layers=12, duration=5.0, boundary=1.0, c
     return raw, truth
 
 
-def process(raw, tmp, name):
+def process(raw, tmp, name, stats=False):
     ds = os.path.join(tmp, name)
     d = os.path.join(ds, "Mode0", "cpu", "power", "simnet")
     os.makedirs(d)
     with open(os.path.join(d, "sim_power_raw.json"), "w") as f:
         json.dump(raw, f)
-    r = subprocess.run([JPLPROF, "process", "--dataset", ds], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    r = subprocess.run([JPLPROF, "process", "--dataset", ds] + (["--stats"] if stats else []), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True, timeout=120)
     if r.returncode != 0:
         return None, r.stderr
@@ -147,6 +156,35 @@ def main():
         plain = {k: v["VDD_SYS_CPU"] for k, v in out["power"].items()}
         check("tau 0.86 s: the plain mean is off by more than 1 % somewhere (the bias being corrected)",
               max(abs(plain[k] - truth[k]) / truth[k] for k in truth) > 0.01, "plain %s truth %s" % (plain, truth))
+
+        # --repeats 3: the interval from the between-window spread holds the
+        # truth (95 % intervals: at least 10 of 12 layers; 9 or fewer has a
+        # chance of 2 %), and one window's block bootstrap gives one too.
+        raw, truth = simulate(0.43, seed=11, repeats=3, drift=0.01)
+        out, log = process(raw, tmp, "repeats", stats=True)
+        if out is None:
+            check("--repeats 3: process --stats runs", False, log[-500:])
+        else:
+            st = out["power_stats"]
+            inside = [k for k in truth if st[k]["VDD_SYS_CPU"]["corrected_ci95"][0] <= truth[k] <=
+                      st[k]["VDD_SYS_CPU"]["corrected_ci95"][1]]
+            check("--repeats 3: three windows per layer, the 95 % interval holds the truth for >= 10 of 12",
+                  len(inside) >= 10 and all(st[k]["VDD_SYS_CPU"]["windows"] == 3 for k in truth),
+                  "inside %s of %s: %s" % (len(inside), len(truth), json.dumps(st)[:800]))
+            e = out["energy_per_call"]["0"]["VDD_SYS_CPU"]
+            want_idle = 1200.0
+            check("energy per call: corrected power x time per call; net of the idle the cooldowns measured",
+                  abs(e["idle_mw"] - want_idle) < 0.01 * want_idle and
+                  abs(e["gross_mj"] - out["power_corrected"]["0"]["VDD_SYS_CPU"] * e["time_per_call_s"]) < 1e-9 and
+                  abs(e["net_mj"] - (out["power_corrected"]["0"]["VDD_SYS_CPU"] - e["idle_mw"]) *
+                      e["time_per_call_s"]) < 1e-9, json.dumps(e))
+        raw, truth = simulate(0.43, seed=12)
+        out, log = process(raw, tmp, "one", stats=True)
+        ci = out["power_stats"]["3"]["VDD_SYS_CPU"] if out else {}
+        check("one window: a block-bootstrap interval around the corrected power",
+              out is not None and "bootstrap" in ci.get("ci_method", "") and
+              ci["corrected_ci95"][0] <= out["power_corrected"]["3"]["VDD_SYS_CPU"] <= ci["corrected_ci95"][1] and
+              ci["n_effective"] < ci["n"], json.dumps(ci))
 
         raw, truth = simulate(0.43, seed=5, ramp=True)
         out, log = process(raw, tmp, "ramp")

@@ -322,15 +322,23 @@ static bool check_means(const char *out_root, char *why, size_t cap)
     return true;
 }
 
-/* Removes the lag model's keys of every {network: {device: ...}}: they
- * exist only where samples carry times (the power_raw files of dataset B),
- * so the formats agree on everything else. */
+/* Removes the keys that exist only where samples carry times (the
+ * power_raw files of dataset B): the lag model, energy per call and the
+ * windows' uncertainty; the formats agree on everything else. */
 static void strip_lag_keys(cJSON *j)
 {
     for (cJSON *net = j ? j->child : NULL; net; net = net->next)
         for (cJSON *dev = net->child; dev; dev = dev->next) {
             cJSON_DeleteItemFromObjectCaseSensitive(dev, "power_corrected");
             cJSON_DeleteItemFromObjectCaseSensitive(dev, "power_lag");
+            cJSON_DeleteItemFromObjectCaseSensitive(dev, "energy_per_call");
+            cJSON *ps = cJSON_GetObjectItemCaseSensitive(dev, "power_stats");
+            for (cJSON *layer = ps ? ps->child : NULL; layer; layer = layer->next)
+                for (cJSON *param = layer->child; param; param = param->next) {
+                    const char *extra[] = {"windows", "n_effective", "corrected_ci95", "ci_method"};
+                    for (size_t k = 0; k < sizeof extra / sizeof extra[0]; k++)
+                        cJSON_DeleteItemFromObjectCaseSensitive(param, extra[k]);
+                }
         }
 }
 
