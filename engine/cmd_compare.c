@@ -14,9 +14,10 @@
  * before the first op).  Correctness: max|out - ref| <= 1e-4 * max|ref| +
  * 1e-5, the bound of the model tests.
  *
- * With --eval_tgr, after its latency samples each kernel also runs in a loop
- * for --tgr_smpl_duration seconds between two markers, as profile runs a
- * layer; the power source samples throughout, and the kernel's power is the
+ * With --eval_tgr, after its latency samples each kernel also gets a power
+ * window, as profile gives a layer (profiler/measure.h: --cooldown idle,
+ * then a loop of duration + 2 x boundary between two markers); the power
+ * source samples throughout, and the kernel's power is the
  * mean of the device rail's samples within [start + boundary, end -
  * boundary], its energy per call that power times the window's time per
  * call.  A window with no sample gives no power (null), never zero.
@@ -38,6 +39,7 @@
 #include "clock.h"
 #include "cli.h"
 #include "fileio.h"
+#include "measure.h"
 #include "rawdata.h"
 
 #define REL_TOL 1e-4
@@ -55,7 +57,7 @@ typedef struct compare_options {
     const char *plan_path; /* written: the fastest correct kernel per op */
     bool eval_tgr;         /* power and energy per call                 */
     jp_cli_power_options power;
-    double tgr_smpl_duration_s, tgr_smpl_boundary_s;
+    double tgr_smpl_duration_s, tgr_smpl_boundary_s, cooldown_s;
 } compare_options;
 
 static void usage(FILE *out)
@@ -81,9 +83,11 @@ static void usage(FILE *out)
             "\n"
             "Power (as profile measures a layer's):\n"
             "  --eval_tgr            also power (mW, device rail) and energy per call (mJ): each\n"
-            "                        kernel runs in a loop for --tgr_smpl_duration s\n"
-            "  --tgr_smpl_duration S seconds per kernel (default 5); --tgr_smpl_boundary S cut\n"
-            "                        from each end (default 1); --tgr_interval MS (default 20)\n"
+            "                        kernel runs in a loop for duration + 2 x boundary s after\n"
+            "                        --cooldown s idle; the middle duration s are kept\n"
+            "  --tgr_smpl_duration S kept seconds per kernel (default 5); --tgr_smpl_boundary S\n"
+            "                        run but not kept at each end (default 1); --cooldown S\n"
+            "                        (default 2); --tgr_interval MS (default 20)\n"
             "  --power-source auto|tegrastats|ina3221|nvml|rapl   (default auto)\n"
             "  --tegrastats PATH, --rail NAME   as for profile\n");
 }
@@ -102,6 +106,8 @@ static jp_status parse_args(int argc, char **argv, compare_options *o, jp_error 
         {"eval-tgr", no_argument, NULL, 'E'},      {"tgr-interval", required_argument, NULL, 'G'},
         {"tgr-smpl-duration", required_argument, NULL, 'D'},
         {"tgr-smpl-boundary", required_argument, NULL, 'B'},
+        {"tgr-smpl-boundry", required_argument, NULL, 'B'},
+        {"cooldown", required_argument, NULL, 'q'},
         {"power-source", required_argument, NULL, 'p'}, {"tegrastats", required_argument, NULL, 'g'},
         {"rail", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
@@ -160,6 +166,10 @@ static jp_status parse_args(int argc, char **argv, compare_options *o, jp_error 
             if (jp_cli_parse_double("--tgr_smpl_boundary", optarg, 0, 86400, &o->tgr_smpl_boundary_s, err))
                 return err->status;
             break;
+        case 'q':
+            if (jp_cli_parse_double("--cooldown", optarg, 0, 86400, &o->cooldown_s, err))
+                return err->status;
+            break;
         case 'p':
             if (jp_power_kind_parse(optarg, &o->power.kind, err))
                 return jp_error_prefix(err, "--power-source: ");
@@ -183,11 +193,6 @@ static jp_status parse_args(int argc, char **argv, compare_options *o, jp_error 
         return jp_error_set(err, JP_ERR_ARG, "--layer and --op exclude each other");
     if (o->model.synthetic && o->model.weights_path)
         return jp_error_set(err, JP_ERR_ARG, "--synthetic and --weights exclude each other");
-    if (o->eval_tgr && 2 * o->tgr_smpl_boundary_s >= o->tgr_smpl_duration_s)
-        return jp_error_set(err, JP_ERR_ARG,
-                            "--tgr_smpl_boundary %g s: twice the boundary must be less than --tgr_smpl_duration %g s, "
-                            "or no sample is left in a window",
-                            o->tgr_smpl_boundary_s, o->tgr_smpl_duration_s);
     return JP_OK;
 }
 
@@ -262,43 +267,44 @@ typedef struct power_meter {
     jp_power_samples samples;
 } power_meter;
 
-/* Runs the prepared kernel in a loop for duration between two markers and
- * averages the device rail over [start + boundary, end - boundary]. */
-static jp_status measure_power(const compare_options *o, power_meter *pm, const jp_backend *b, const jp_kernel *k,
-                               void *state, const jp_step *step, result *r, jp_error *err)
+/* A prepared kernel as a measurement unit: one call, device synchronised. */
+typedef struct kernel_unit {
+    const jp_backend *b;
+    const jp_kernel *k;
+    void *state;
+    const jp_step *step;
+} kernel_unit;
+
+static jp_status run_kernel_unit(void *ctx, jp_error *err)
 {
-    int64_t duration_ns = jp_raw_seconds_to_ns(o->tgr_smpl_duration_s);
-    int64_t boundary_ns = jp_raw_seconds_to_ns(o->tgr_smpl_boundary_s);
+    const kernel_unit *u = ctx;
+    jp_status st = u->k->run(u->state, u->step, err);
+    return st ? st : u->b->synchronize(err);
+}
+
+/* One power window of the kernel (measure.h, as profile measures a layer)
+ * and the device rail's plain mean over its kept middle. */
+static jp_status measure_power(const compare_options *o, power_meter *pm, const jp_measure_unit *unit, result *r,
+                               jp_error *err)
+{
     if (jp_power_take(pm->src, &pm->samples, err)) /* what arrived before the window */
         return jp_error_prefix(err, "power source failed: ");
     jp_power_samples_clear(&pm->samples);
-    uint64_t calls = 0;
-    int64_t start = jp_clock_ns(), now = start;
-    while (now - start < duration_ns) {
-        jp_status st = k->run(state, step, err);
-        if (st == JP_OK)
-            st = b->synchronize(err);
-        if (st)
-            return st;
-        calls++;
-        now = jp_clock_ns();
-    }
-    int64_t end = now;
+    jp_measure_window_options wo = {.duration_s = o->tgr_smpl_duration_s, .boundary_s = o->tgr_smpl_boundary_s,
+                                    .cooldown_s = o->cooldown_s};
+    jp_measure_window w;
+    if (jp_measure_power_window(NULL, unit, &wo, NULL, &w, err))
+        return err->status;
     if (jp_power_take(pm->src, &pm->samples, err))
         return jp_error_prefix(err, "power source failed: ");
-    double sum = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < pm->samples.count; i++) {
-        int64_t t = pm->samples.t_ns[i];
-        double v = pm->samples.values[i * pm->samples.n_params + (size_t)pm->rail.param_index];
-        if (jp_raw_in_window(t, start, end, boundary_ns) && isfinite(v))
-            sum += v, n++;
-    }
-    r->window_s = (double)(end - start) * 1e-9;
-    r->calls = calls;
+    size_t n;
+    r->power_mw = jp_measure_window_mean(pm->samples.t_ns, pm->samples.values, pm->samples.count,
+                                         pm->samples.n_params, (size_t)pm->rail.param_index, &w,
+                                         jp_raw_seconds_to_ns(o->tgr_smpl_boundary_s), &n);
+    r->window_s = (double)(w.end_ns - w.start_ns) * 1e-9;
+    r->calls = w.calls;
     r->power_samples = n;
-    r->power_mw = n ? sum / (double)n : NAN;
-    r->energy_per_call_mj = n && calls ? r->power_mw * r->window_s / (double)calls : NAN;
+    r->energy_per_call_mj = n && w.calls ? r->power_mw * r->window_s / (double)w.calls : NAN;
     return JP_OK;
 }
 
@@ -332,21 +338,13 @@ static jp_status run_kernel(const compare_options *o, power_meter *pm, const jp_
         st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (long i = 0; i < o->warmup && st == JP_OK; i++)
-        st = k->run(state, &step, err);
-    if (st == JP_OK)
-        st = b->synchronize(err);
-    for (long i = 0; i < o->runs && st == JP_OK; i++) {
-        int64_t t0 = jp_clock_ns();
-        st = k->run(state, &step, err);
-        if (st == JP_OK)
-            st = b->synchronize(err);
-        r->samples_s[i] = (double)(jp_clock_ns() - t0) * 1e-9;
-    }
+    kernel_unit ku = {.b = b, .k = k, .state = state, .step = &step};
+    jp_measure_unit unit = {.run = run_kernel_unit, .ctx = &ku};
+    st = jp_measure_latency(NULL, &unit, o->warmup, o->runs, r->samples_s, err);
     if (st == JP_OK && o->runs + o->warmup == 0)
         st = k->run(state, &step, err);
     if (st == JP_OK && pm->src)
-        st = measure_power(o, pm, b, k, state, &step, r, err);
+        st = measure_power(o, pm, &unit, r, err);
     if (st == JP_OK)
         st = b->download(host, scratch_out, numel * sizeof(float), err);
     if (st) {
@@ -482,7 +480,7 @@ int jp_cmd_compare(int argc, char **argv)
 {
     compare_options o = {.device = JP_DEVICE_CPU, .layer = -1, .runs = 20, .warmup = 3,
                          .power = {.kind = JP_POWER_AUTO, .interval_ms = 20},
-                         .tgr_smpl_duration_s = 5, .tgr_smpl_boundary_s = 1};
+                         .tgr_smpl_duration_s = 5, .tgr_smpl_boundary_s = 1, .cooldown_s = 2};
     jp_error err = {0};
     jp_status st = parse_args(argc, argv, &o, &err);
     if (st == JP_STATUS_COUNT) {
@@ -628,6 +626,7 @@ int jp_cmd_compare(int argc, char **argv)
             cJSON_AddStringToObject(pj, "rail_why", pm.rail.why);
             cJSON_AddNumberToObject(pj, "tgr_smpl_duration_s", o.tgr_smpl_duration_s);
             cJSON_AddNumberToObject(pj, "tgr_smpl_boundary_s", o.tgr_smpl_boundary_s);
+            cJSON_AddNumberToObject(pj, "cooldown_s", o.cooldown_s);
             add_number_or_null(pj, "interval_delivered_ms", jp_power_delivered_interval_ms(pm.src));
         }
         cJSON *rows = cJSON_AddArrayToObject(root, "results");

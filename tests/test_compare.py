@@ -98,12 +98,13 @@ def main():
             f.write("VDD_SYS_CPU=1234 VDD_SYS_GPU=55")
         power_args = ["--model", "resnet18", "--op", "layer1.0.conv1", "--impls", "im2col_blas,packed_gemm",
                       "--eval_tgr", "--power-source", "tegrastats", "--tegrastats", FAKE, "--tgr_interval", "10",
-                      "--tgr_smpl_duration", "0.5", "--tgr_smpl_boundary", "0.1"]
+                      "--tgr_smpl_duration", "0.5", "--tgr_smpl_boundary", "0.1", "--cooldown", "0.05"]
         r = compare(*power_args, "--json", js, "--csv", cs, env={"FAKE_TEGRASTATS_CONTROL": control})
         doc = json.load(open(js)) if r.returncode == 0 else {}
         rows = doc.get("results", [])
         ok = len(rows) == 2 and doc["power"]["rail"] == "VDD_SYS_CPU" and all(
             x["power_mw"] == 1234 and x["power_samples"] >= 10 and x["power_window_calls"] > 0 and
+            x["power_window_s"] >= 0.7 and
             abs(x["energy_per_call_mj"] - 1234 * x["power_window_s"] / x["power_window_calls"]) < 1e-9 for x in rows)
         check("--eval_tgr: each kernel's power is the rail's value in its window, energy per call = power x "
               "time per call", ok, r.stderr[-500:] + str([{k: x.get(k) for k in ("power_mw", "power_samples",
@@ -117,9 +118,9 @@ def main():
               "tegrastats" in r.stderr.lower(), r.stderr[-400:])
         r = compare("--model", "resnet18", "--eval_tgr", "--power-source", "none")
         check("--eval_tgr with --power-source none: clear error", r.returncode == 2 and "none" in r.stderr, r.stderr)
-        r = compare("--model", "resnet18", "--eval_tgr", "--tgr_smpl_duration", "1", "--tgr_smpl_boundary", "0.5")
-        check("--eval_tgr with no room left in the window: clear error", r.returncode == 2 and
-              "boundary" in r.stderr, r.stderr)
+        r = compare("--model", "resnet18", "--eval_tgr", "--cooldown", "-1")
+        check("--eval_tgr with a negative --cooldown: clear error", r.returncode == 2 and
+              "--cooldown" in r.stderr, r.stderr)
 
         lay = subprocess.run([JPLPROF, "layers", "resnet18", "--device", "cpu", "--threads", "2"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
