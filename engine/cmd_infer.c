@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "cli.h"
+#include "measure.h"
 #include "jp_safetensors.h"
 
 typedef struct infer_options {
@@ -137,29 +138,6 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
         return jp_error_set(err, JP_ERR_ARG, "--synthetic and --weights exclude each other");
     if (o->model.image && o->model.input_tensor)
         return jp_error_set(err, JP_ERR_ARG, "--image and --input-tensor exclude each other");
-    return JP_OK;
-}
-
-/* Per-run timing state for the hooks. */
-typedef struct timing {
-    int n_units;         /* layers or steps                          */
-    int run;             /* current timed run, -1 while warming up   */
-    int64_t start_ns;
-    double *unit_s;      /* [runs][n_units] seconds                  */
-} timing;
-
-static jp_status hook_before(void *ctx, int unit, jp_error *err)
-{
-    ((timing *)ctx)->start_ns = jp_clock_ns();
-    return JP_OK;
-}
-
-static jp_status hook_after(void *ctx, int unit, jp_error *err)
-{
-    timing *t = ctx;
-    int64_t now = jp_clock_ns();
-    if (t->run >= 0)
-        t->unit_s[(size_t)t->run * (size_t)t->n_units + (size_t)unit] = (double)(now - t->start_ns) * 1e-9;
     return JP_OK;
 }
 
@@ -300,7 +278,7 @@ int jp_cmd_infer(int argc, char **argv)
         .kernel_for_op = o.plan_path ? jp_cli_plan_kernel : NULL,
         .kernel_for_op_ctx = &plan,
     };
-    timing t = {.run = -1};
+    jp_measure_pass_timer t = {.pass = -1};
     double *scratch = NULL, *total_s = NULL, *hooked_s = NULL;
     int rc = 0;
     /* Build time includes every kernel's prepare (on cuda: cuDNN's timed
@@ -327,9 +305,9 @@ int jp_cmd_infer(int argc, char **argv)
     }
     jp_exec_hooks hooks = {.ctx = &t};
     if (per_step)
-        hooks.before_step = hook_before, hooks.after_step = hook_after;
+        hooks.before_step = jp_measure_timer_before, hooks.after_step = jp_measure_timer_after;
     else
-        hooks.before_layer = hook_before, hooks.after_layer = hook_after;
+        hooks.before_layer = jp_measure_timer_before, hooks.after_layer = jp_measure_timer_after;
 
     int64_t t_in = jp_clock_ns();
     if (jp_exec_set_input(&ex, m.input, &err) || ex.backend->synchronize(&err))
@@ -340,7 +318,7 @@ int jp_cmd_infer(int argc, char **argv)
             goto fail;
     /* Per-layer times: passes with the hooks (each synchronises the device). */
     for (long r = 0; r < o.runs; r++) {
-        t.run = (int)r;
+        t.pass = (int)r;
         int64_t t0 = jp_clock_ns();
         if (jp_exec_forward(&ex, &hooks, &err))
             goto fail;

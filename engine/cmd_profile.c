@@ -36,6 +36,7 @@
 #include "fileio.h"
 #include "jp_image.h"
 #include "measure.h"
+#include "passes.h"
 #include "power.h"
 #include "rawdata.h"
 #include "tegrastats_parse.h"
@@ -55,6 +56,7 @@ typedef struct profile_options {
     double tgr_smpl_duration_s, tgr_smpl_boundary_s;
     double cooldown_s;          /* idle before each power window (the seed's sleep) */
     long repeats;               /* power windows per layer, shuffled across layers */
+    long passes;                /* whole forward passes timed per image (latency in context) */
     long lt_smpl_count;
     const char *models;         /* comma-separated; NULL: AvailableModel.txt   */
     bool op_level;
@@ -113,6 +115,10 @@ static void usage(FILE *out)
             "                         after the latency samples, in an order shuffled across\n"
             "                         layers (seeded by --seed), and `process --stats` gives\n"
             "                         each layer's power a 95 %% interval from their spread\n"
+            "  --passes N             with --eval_latency: also N whole forward passes per image,\n"
+            "                         each layer timed inside them, and N without timers (the\n"
+            "                         end-to-end time): latency in context and the closure ratio\n"
+            "                         (sum of isolated medians / end-to-end); default 5, 0: none\n"
             "  --resume               skip the (image, layer) pairs already complete\n"
             "  --warmup N             untimed calls before the latency samples (default 10)\n"
             "  --threads N            CPU threads (default: all online cores)\n"
@@ -154,6 +160,7 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
         {"tgr-smpl-boundry", required_argument, NULL, 'B'},
         {"cooldown", required_argument, NULL, 'C'},
         {"repeats", required_argument, NULL, 'N'},
+        {"passes", required_argument, NULL, 'A'},
         {"eval-latency", no_argument, NULL, 'L'},
         {"lt-smpl-count", required_argument, NULL, 'n'},
         {"models", required_argument, NULL, 'm'},
@@ -228,6 +235,10 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
             break;
         case 'C':
             if (jp_cli_parse_double("--cooldown", optarg, 0, 86400, &o->cooldown_s, err))
+                return err->status;
+            break;
+        case 'A':
+            if (jp_cli_parse_int("--passes", optarg, 0, 100000, &o->passes, err))
                 return err->status;
             break;
         case 'N':
@@ -556,6 +567,79 @@ static uint64_t next_random(uint64_t *state)
     return *state * 2685821657736338717ULL;
 }
 
+/* --passes whole forward passes with a timer around each unit, then as
+ * many without (the end-to-end time); written to the passes file
+ * (passes.h).  Adds to image_json the medians: the units in the pass
+ * summed, the end-to-end pass. */
+static jp_status time_passes(const profiler *p, jp_exec *ex, int n_units, const char *model, const char *image,
+                             cJSON *image_json, jp_error *err)
+{
+    const profile_options *o = p->o;
+    size_t n = (size_t)o->passes;
+    jp_passes ps = {.network = (char *)model, .image = (char *)image, .n_units = (size_t)n_units, .n_passes = n};
+    ps.units = calloc((size_t)n_units, sizeof *ps.units);
+    ps.in_pass_s = calloc(n * (size_t)n_units, sizeof *ps.in_pass_s);
+    ps.hooked_s = calloc(n, sizeof *ps.hooked_s);
+    ps.end_to_end_s = calloc(n, sizeof *ps.end_to_end_s);
+    double *scratch = calloc(n, sizeof *scratch);
+    char stem[256];
+    char *path = NULL;
+    jp_status st = JP_OK;
+    if (!ps.units || !ps.in_pass_s || !ps.hooked_s || !ps.end_to_end_s || !scratch) {
+        st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int u = 0; u < n_units && st == JP_OK; u++) {
+        char key[600];
+        unit_key(ex, o->op_level, u, key, sizeof key);
+        if (!(ps.units[u] = strdup(key)))
+            st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    }
+    jp_measure_pass_timer timer = {.n_units = n_units, .pass = -1, .unit_s = ps.in_pass_s};
+    jp_exec_hooks hooks = {.ctx = &timer};
+    if (o->op_level)
+        hooks.before_step = jp_measure_timer_before, hooks.after_step = jp_measure_timer_after;
+    else
+        hooks.before_layer = jp_measure_timer_before, hooks.after_layer = jp_measure_timer_after;
+    for (size_t r = 0; r < n && st == JP_OK; r++) {
+        timer.pass = (int)r;
+        int64_t t0 = jp_clock_ns();
+        st = jp_exec_forward(ex, &hooks, err);
+        ps.hooked_s[r] = (double)(jp_clock_ns() - t0) * 1e-9;
+    }
+    for (size_t r = 0; r < n && st == JP_OK; r++) {
+        int64_t t0 = jp_clock_ns();
+        if ((st = jp_exec_forward(ex, NULL, err)) == JP_OK && (st = sync_backend(ex, err)) == JP_OK)
+            ps.end_to_end_s[r] = (double)(jp_clock_ns() - t0) * 1e-9;
+    }
+    if (st == JP_OK && (st = jp_raw_image_stem(image, stem, sizeof stem, err)) == JP_OK) {
+        path = jp_passes_path(o->out_dir, (int)o->mode, jp_raw_device_dir(jp_device_name(o->device)), model, stem);
+        st = path ? jp_passes_write(path, &ps, err) : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    }
+    if (st == JP_OK) {
+        double sum = 0;
+        for (int u = 0; u < n_units; u++) {
+            for (size_t r = 0; r < n; r++)
+                scratch[r] = ps.in_pass_s[r * (size_t)n_units + (size_t)u];
+            sum += jp_cli_median(scratch, n);
+        }
+        memcpy(scratch, ps.end_to_end_s, n * sizeof *scratch);
+        cJSON_AddNumberToObject(image_json, "in_pass_median_sum_s", sum);
+        cJSON_AddNumberToObject(image_json, "end_to_end_median_s", jp_cli_median(scratch, n));
+        cJSON_AddStringToObject(image_json, "passes_file", path);
+    }
+done:
+    for (int u = 0; ps.units && u < n_units; u++)
+        free(ps.units[u]);
+    free(ps.units);
+    free(ps.in_pass_s);
+    free(ps.hooked_s);
+    free(ps.end_to_end_s);
+    free(scratch);
+    free(path);
+    return st;
+}
+
 /* The --repeats windows of the units that still need power: every (unit,
  * repeat) pair once, in an order shuffled across units (Fisher-Yates,
  * seeded by --seed), so that drift over the run (temperature, clocks) does
@@ -702,7 +786,9 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
     double *samples = calloc((size_t)o->lt_smpl_count, sizeof *samples);
     double *sorted = calloc((size_t)o->lt_smpl_count, sizeof *sorted);
     int *pending = calloc((size_t)n_units + 1, sizeof *pending);
-    jp_status st = samples && sorted && pending ? JP_OK : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    double *iso_median = calloc((size_t)n_units + 1, sizeof *iso_median); /* this run's, NaN: not measured */
+    jp_status st = samples && sorted && pending && iso_median ? JP_OK
+                                                              : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
     for (int im = 0; st == JP_OK && im < n_images && !interrupted; im++) {
         image_path(images[im], path, sizeof path);
         if (im > 0 && (st = jp_image_load(path, &m.graph.preprocess, m.input, err)))
@@ -717,6 +803,11 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
         cJSON_AddStringToObject(one, "image", images[im]);
         cJSON_AddNumberToObject(one, "input_upload_s", upload_s);
         cJSON_AddItemToArray(ij, one);
+        if (o->eval_latency && o->passes > 0 && !interrupted &&
+            (st = time_passes(p, &ex, n_units, model, images[im], one, err)))
+            break;
+        for (int u = 0; u < n_units; u++)
+            iso_median[u] = NAN;
 
         jp_raw_options ro = {
             .out_dir = o->out_dir,
@@ -766,8 +857,9 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
                     (st = jp_raw_add_latency(p->raw, key, samples, (size_t)o->lt_smpl_count, err)))
                     break;
                 memcpy(sorted, samples, (size_t)o->lt_smpl_count * sizeof *sorted);
+                iso_median[u] = jp_cli_median(sorted, (size_t)o->lt_smpl_count);
                 used += snprintf(line + used, sizeof line - (size_t)used, ": latency median %.4f ms (n=%ld)",
-                                 jp_cli_median(sorted, (size_t)o->lt_smpl_count) * 1e3, o->lt_smpl_count);
+                                 iso_median[u] * 1e3, o->lt_smpl_count);
             }
             if (pow) {
                 uint64_t calls = 0;
@@ -787,6 +879,18 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
         }
         if (st == JP_OK && n_pending > 0)
             st = run_repeats(p, &ex, model, images[im], pending, n_pending, err);
+        /* the closure ratio, when this run measured every unit's latency */
+        double iso_sum = 0;
+        for (int u = 0; u < n_units; u++)
+            iso_sum += iso_median[u];
+        const cJSON *e2e = cJSON_GetObjectItemCaseSensitive(one, "end_to_end_median_s");
+        if (st == JP_OK && isfinite(iso_sum) && cJSON_IsNumber(e2e) && e2e->valuedouble > 0) {
+            cJSON_AddNumberToObject(one, "isolated_median_sum_s", iso_sum);
+            cJSON_AddNumberToObject(one, "closure_ratio", iso_sum / e2e->valuedouble);
+            fprintf(stderr, "[%s | %s] closure: the isolated layer medians sum to %.3f ms, %.2f x the end-to-end "
+                    "pass (%.3f ms)\n", model, images[im], iso_sum * 1e3, iso_sum / e2e->valuedouble,
+                    e2e->valuedouble * 1e3);
+        }
         if (st == JP_OK && p->power)
             st = route_samples(p, err);
         if (st == JP_OK)
@@ -797,6 +901,7 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
     free(samples);
     free(sorted);
     free(pending);
+    free(iso_median);
     jp_exec_free(&ex);
     jp_cli_plan_free(&plan);
     jp_cli_model_free(&m);
@@ -867,6 +972,7 @@ static cJSON *options_json(const profile_options *o, int argc, char **argv)
     cJSON_AddNumberToObject(j, "tgr_smpl_boundary", o->tgr_smpl_boundary_s);
     cJSON_AddNumberToObject(j, "cooldown", o->cooldown_s);
     cJSON_AddNumberToObject(j, "repeats", (double)o->repeats);
+    cJSON_AddNumberToObject(j, "passes", (double)o->passes);
     cJSON_AddNumberToObject(j, "lt_smpl_count", (double)o->lt_smpl_count);
     cJSON_AddStringToObject(j, "tgr_params", o->tgr_params ? o->tgr_params : "(all)");
     cJSON_AddStringToObject(j, "granularity", o->op_level ? "op" : "layer");
@@ -886,6 +992,7 @@ int jp_cmd_profile(int argc, char **argv)
         .tgr_smpl_boundary_s = 1,
         .cooldown_s = 2,
         .repeats = 1,
+        .passes = 5,
         .lt_smpl_count = 100,
         .power_source = JP_POWER_AUTO,
         .out_dir = "Dataset",

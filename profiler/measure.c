@@ -91,3 +91,22 @@ double jp_measure_window_mean(const int64_t *t_ns, const double *values, size_t 
     }
     return *n ? sum / (double)*n : NAN;
 }
+
+jp_status jp_measure_timer_before(void *timer, int unit, jp_error *err)
+{
+    (void)unit, (void)err;
+    jp_measure_pass_timer *t = timer;
+    t->start_ns = jp_measure_now_ns(t->clock);
+    return JP_OK;
+}
+
+jp_status jp_measure_timer_after(void *timer, int unit, jp_error *err)
+{
+    jp_measure_pass_timer *t = timer;
+    int64_t now = jp_measure_now_ns(t->clock);
+    if (unit < 0 || unit >= t->n_units)
+        return jp_error_set(err, JP_ERR_INTERNAL, "pass timer: unit %d of %d", unit, t->n_units);
+    if (t->pass >= 0)
+        t->unit_s[(size_t)t->pass * (size_t)t->n_units + (size_t)unit] = (double)(now - t->start_ns) * 1e-9;
+    return JP_OK;
+}

@@ -84,6 +84,24 @@ jp_status jp_measure_power_window(const jp_measure_clock *clock, const jp_measur
                                   jp_measure_window *w, jp_error *err);
 
 /*
+ * Timers of the units inside whole forward passes, as executor hooks
+ * (jp_exec_hooks: before/after each layer or step; the executor
+ * synchronises the device before each hook call): the latency of a layer in
+ * context, beside its isolated latency.  unit_s[pass * n_units + unit] gets
+ * the unit's seconds in pass `pass`; pass < 0 records nothing (warm-up).
+ */
+typedef struct jp_measure_pass_timer {
+    const jp_measure_clock *clock; /* NULL: CLOCK_MONOTONIC */
+    int n_units;
+    int pass;
+    int64_t start_ns;
+    double *unit_s; /* (passes, n_units), the caller's */
+} jp_measure_pass_timer;
+
+jp_status jp_measure_timer_before(void *timer, int unit, jp_error *err);
+jp_status jp_measure_timer_after(void *timer, int unit, jp_error *err);
+
+/*
  * The plain mean of one parameter over a window's kept samples
  * (start + boundary <= t <= end - boundary), NaN values skipped: *n gets
  * the count, the result is NaN when it is 0.  t_ns (count), values

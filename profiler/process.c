@@ -29,6 +29,7 @@
 
 #include "fileio.h"
 #include "lag.h"
+#include "passes.h"
 #include "rawdata.h"
 
 /* The seed tool's rails on the TX2, for raw data with no record of its own. */
@@ -210,6 +211,8 @@ typedef struct layer_list {
 typedef struct dev_acc {
     bool present;
     layer_list latency, power;
+    layer_list in_pass;  /* latency_s: each layer's times inside whole passes */
+    dvec end_to_end_s;   /* whole passes without timers                       */
     char *rail;      /* the device rail, from a power_raw file; NULL: the seed's */
     char *rail_file; /* the file that said so */
 } dev_acc;
@@ -255,6 +258,8 @@ static void mode_free(mode_acc *m)
         for (int d = 0; d < 2; d++) {
             layers_free(&m->nets[i].dev[d].latency);
             layers_free(&m->nets[i].dev[d].power);
+            layers_free(&m->nets[i].dev[d].in_pass);
+            free(m->nets[i].dev[d].end_to_end_s.v);
             free(m->nets[i].dev[d].rail);
             free(m->nets[i].dev[d].rail_file);
         }
@@ -597,6 +602,41 @@ static jp_status read_latency_dir(const char *dir, dev_acc *dev, jp_error *err)
         free(path);
     }
     strlist_free(&files);
+    return st;
+}
+
+/* Every passes file (passes.h) of one (mode, device, network), pooled. */
+static jp_status read_passes_dir(const char *dataset, const char *mode, const char *device, const char *net,
+                                 dev_acc *dev, jp_error *err)
+{
+    char *dir = jp_strprintf("%s/.jplprof/passes/Mode%s/%s/%s", dataset, mode, device, net);
+    if (!dir)
+        return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    strlist files = {0};
+    jp_status st = jp_path_exists(dir) ? list_dir(dir, false, &files, err) : JP_OK;
+    for (size_t i = 0; st == JP_OK && i < files.n; i++) {
+        size_t len = strlen(files.v[i]);
+        if (len < 6 || strcmp(files.v[i] + len - 5, ".json") != 0)
+            continue;
+        char *path = jp_strprintf("%s/%s", dir, files.v[i]);
+        jp_passes ps;
+        st = path ? jp_passes_load(path, &ps, err) : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+        for (size_t u = 0; st == JP_OK && u < ps.n_units; u++) {
+            layer_acc *a = layer_get(&dev->in_pass, ps.units[u]);
+            for (size_t r = 0; a && r < ps.n_passes; r++)
+                if (!dvec_push(&a->latency_s, ps.in_pass_s[r * ps.n_units + u]))
+                    a = NULL;
+            if (!a)
+                st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+        }
+        for (size_t r = 0; st == JP_OK && r < ps.n_passes; r++)
+            if (!dvec_push(&dev->end_to_end_s, ps.end_to_end_s[r]))
+                st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+        jp_passes_free(&ps);
+        free(path);
+    }
+    strlist_free(&files);
+    free(dir);
     return st;
 }
 
@@ -1142,6 +1182,56 @@ static jp_status power_json(out_ctx *oc, const char *where, const dev_acc *dev, 
     return JP_OK;
 }
 
+static double median_of(const dvec *d)
+{
+    if (d->n == 0)
+        return NAN;
+    double *s = malloc(d->n * sizeof *s);
+    if (!s)
+        return NAN;
+    memcpy(s, d->v, d->n * sizeof *s);
+    qsort(s, d->n, sizeof *s, cmp_double);
+    double m = d->n % 2 ? s[d->n / 2] : (s[d->n / 2 - 1] + s[d->n / 2]) / 2;
+    free(s);
+    return m;
+}
+
+/* --stats: "latency_in_pass" (each layer inside whole forward passes) and
+ * "closure": the isolated medians summed against the end-to-end pass. */
+static jp_status context_json(cJSON *dobj, dev_acc *dev, jp_error *err)
+{
+    order_layers(&dev->in_pass);
+    cJSON *ip = cJSON_AddObjectToObject(dobj, "latency_in_pass");
+    cJSON *cl = cJSON_AddObjectToObject(dobj, "closure");
+    if (!ip || !cl)
+        return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    double in_pass_sum = 0, iso_sum = 0;
+    bool iso_all = dev->latency.n > 0;
+    for (size_t i = 0; i < dev->in_pass.n; i++) {
+        const layer_acc *a = &dev->in_pass.v[i];
+        cJSON *s = stats_of(&a->latency_s);
+        if (!s || !cJSON_AddItemToObject(ip, a->layer, s))
+            return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+        cJSON_AddNumberToObject(s, "mean", mean_of(&a->latency_s));
+        in_pass_sum += median_of(&a->latency_s);
+        const layer_acc *iso = NULL;
+        for (size_t k = 0; k < dev->latency.n && !iso; k++)
+            if (strcmp(dev->latency.v[k].layer, a->layer) == 0)
+                iso = &dev->latency.v[k];
+        if (iso && iso->latency_s.n)
+            iso_sum += median_of(&iso->latency_s);
+        else
+            iso_all = false;
+    }
+    double e2e = median_of(&dev->end_to_end_s);
+    cJSON_AddNumberToObject(cl, "in_pass_median_sum_s", in_pass_sum);
+    cJSON_AddNumberToObject(cl, "end_to_end_median_s", e2e);
+    cJSON_AddItemToObject(cl, "isolated_median_sum_s", iso_all ? cJSON_CreateNumber(iso_sum) : cJSON_CreateNull());
+    cJSON_AddItemToObject(cl, "ratio", iso_all && e2e > 0 ? cJSON_CreateNumber(iso_sum / e2e) : cJSON_CreateNull());
+    cJSON_AddItemToObject(cl, "in_pass_ratio", e2e > 0 ? cJSON_CreateNumber(in_pass_sum / e2e) : cJSON_CreateNull());
+    return JP_OK;
+}
+
 static jp_status mode_json(out_ctx *oc, mode_acc *m, cJSON **out, jp_error *err)
 {
     cJSON *root = cJSON_CreateObject();
@@ -1212,6 +1302,8 @@ static jp_status mode_json(out_ctx *oc, mode_acc *m, cJSON **out, jp_error *err)
                         st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
                 }
             }
+            if (st == JP_OK && oc->opt->stats && dev->in_pass.n > 0)
+                st = context_json(dobj, dev, err);
         }
     }
     if (st != JP_OK) {
@@ -1258,6 +1350,8 @@ static jp_status process_mode(out_ctx *oc, const char *mode, const char *out_roo
                 dev->present = true;
                 if (kind == 0) {
                     st = read_latency_dir(dir, dev, err);
+                    if (st == JP_OK)
+                        st = read_passes_dir(opt->dataset_dir, mode, device_dirs[d], nets.v[n], dev, err);
                 } else {
                     power_ctx pc = {dev, opt->boundary_s};
                     st = read_power_dir(dir, &pc, err);

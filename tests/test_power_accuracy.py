@@ -186,6 +186,18 @@ def main():
               ci["corrected_ci95"][0] <= out["power_corrected"]["3"]["VDD_SYS_CPU"] <= ci["corrected_ci95"][1] and
               ci["n_effective"] < ci["n"], json.dumps(ci))
 
+        # A power_raw file of version 1 (jplprof before the seed's window:
+        # no cooldowns, no repeats) still reads, the plain mean as before.
+        raw, truth = simulate(0.0, seed=3, n_layers=3)
+        raw["version"] = 1
+        for key in ("cooldown_s", "repeats"):
+            del raw[key]
+        for w in raw["layers"]:
+            del w["idle_start_ns"], w["repeat"]
+        out, log = process(raw, tmp, "v1")
+        check("a version-1 power_raw file still reads", out is not None and
+              all(abs(out["power"][k]["VDD_SYS_CPU"] - truth[k]) < 0.01 * truth[k] for k in truth), log[-300:])
+
         raw, truth = simulate(0.43, seed=5, ramp=True)
         out, log = process(raw, tmp, "ramp")
         lag = out["power_lag"]["VDD_SYS_CPU"] if out else {}

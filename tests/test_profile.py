@@ -199,6 +199,35 @@ def main():
             ok = all(set(v) == {"RAM", "VDD_SYS_GPU", "VDD_SYS_CPU"} for v in p.values()) and len(p) == 21
         check("--tgr_params RAM VDD_SYS_GPU (space-separated) keeps those and the device rail", ok, r.stderr[-800:])
 
+        # --repeats 3: three windows per layer in a shuffled order; --stats
+        # gives an interval that holds the fake's value (constant: 306 mW on
+        # VDD_SYS_CPU), energy per call, latency inside passes, the closure.
+        ds5 = os.path.join(tmp, "ds5")
+        r = run(["profile"] + common + ["--models", "resnet18", "--eval_tgr", "--eval_latency", "--repeats", "3",
+                                        "--tgr_smpl_duration", "0.1", "--tgr_smpl_boundary", "0.04",
+                                        "--lt_smpl_count", "5", "--passes", "3", "--out", ds5])
+        r2 = run(["process", "--dataset", ds5, "--stats"]) if r.returncode == 0 else r
+        ok = r.returncode == 0 and r2.returncode == 0
+        why = r.stderr[-600:] + r2.stderr[-300:]
+        if ok:
+            raw = json.load(open(os.path.join(ds5, "Mode0", "cpu", "power", "resnet18", "chelsea_power_raw.json")))
+            reps = sorted((w["layer"], w["repeat"]) for w in raw["layers"])
+            order = [int(w["layer"]) for w in raw["layers"]]
+            d = json.load(open(os.path.join(ds5, "Processed", "Mode0.json")))["resnet18"]["cpu"]
+            st = d["power_stats"]
+            cl = d["closure"]
+            ok = (reps == sorted((str(l), k) for l in range(14) for k in range(3)) and order != sorted(order) and
+                  all(st[str(l)]["VDD_SYS_CPU"]["windows"] == 3 and
+                      st[str(l)]["VDD_SYS_CPU"]["corrected_ci95"][0] <= 306 <= st[str(l)]["VDD_SYS_CPU"]["corrected_ci95"][1]
+                      for l in range(14)) and
+                  set(d["latency_in_pass"]) == {str(l) for l in range(14)} and
+                  all(d["latency_in_pass"][str(l)]["n"] == 3 for l in range(14)) and
+                  cl["ratio"] > 0 and cl["end_to_end_median_s"] > 0 and
+                  set(d["energy_per_call"]) == {str(l) for l in range(14)})
+            why = json.dumps({"closure": d.get("closure"), "stats0": st.get("0")})
+        check("--repeats 3: 3 shuffled windows per layer, an interval holding the fake's 306 mW; --passes: latency "
+              "in the pass and the closure ratio", ok, why)
+
         # Failures of the power source.
         ds3 = os.path.join(tmp, "ds3")
         power = ["profile", "--mode", "0", "--imgs", "chelsea.jpg", "--models", "alexnet", "--eval_tgr",
