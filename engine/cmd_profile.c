@@ -35,6 +35,7 @@
 #include "cli.h"
 #include "fileio.h"
 #include "jp_image.h"
+#include "calibration.h"
 #include "measure.h"
 #include "passes.h"
 #include "power.h"
@@ -957,6 +958,51 @@ static jp_status open_power(profiler *p, jp_error *err)
     return JP_OK;
 }
 
+/* The dataset's sensor calibration (`jplprof calibrate --out` the same
+ * folder), when there is one: it must be for this board, source and device
+ * rail; recorded in the manifest's "power"; a warning when the boundary is
+ * shorter than 3 tau (the window would start inside the sensor's lag). */
+static jp_status record_calibration(const profile_options *o, const profiler *p, cJSON *pj, jp_error *err)
+{
+    char *path = jp_calibration_path(o->out_dir);
+    jp_calibration cal = {0};
+    jp_status st = path ? jp_calibration_load(path, &cal, err) : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    const char *board = jp_board_name(jp_power_board(p->power));
+    const char *source = jp_power_kind_name(jp_power_source_kind(p->power));
+    const jp_calibration_rail *cr = NULL;
+    if (st == JP_ERR_MISSING) {
+        cJSON_AddStringToObject(pj, "calibration", "none: process estimates the sensor's lag from the windows "
+                                                   "(run jplprof calibrate to measure it)");
+        *err = (jp_error){0};
+        st = JP_OK;
+    } else if (st == JP_OK && (strcmp(cal.board, board) != 0 || strcmp(cal.power_source, source) != 0)) {
+        st = jp_error_set(err, JP_ERR_ARG,
+                          "%s: a calibration of board %s with power source %s; this run has board %s and source "
+                          "%s: run jplprof calibrate --out %s here, or remove the file",
+                          path, cal.board, cal.power_source, board, source, o->out_dir);
+    } else if (st == JP_OK && !(cr = jp_calibration_rail_of(&cal, p->rail.rail))) {
+        st = jp_error_set(err, JP_ERR_ARG,
+                          "%s: no rail %s (this run's device rail) in the calibration: run jplprof calibrate "
+                          "--out %s again, or remove the file",
+                          path, p->rail.rail, o->out_dir);
+    } else if (st == JP_OK) {
+        cJSON *copy = cJSON_Duplicate(cal.json, true);
+        cJSON_AddItemToObject(pj, "calibration", copy);
+        cJSON_AddStringToObject(copy, "file", path);
+        if (cr->fits && o->tgr_smpl_boundary_s < 3 * cr->tau_s)
+            fprintf(stderr,
+                    "jplprof profile: warning: --tgr_smpl_boundary %g s is less than 3 x the sensor's time constant "
+                    "on %s (tau %.3g s, %s): each window's first samples still carry the state before it; "
+                    "process corrects for it (power_corrected), but a boundary of %.2g s or more keeps the "
+                    "plain mean honest too\n",
+                    o->tgr_smpl_boundary_s, cr->name, cr->tau_s, path, 3 * cr->tau_s);
+    }
+    if (st != JP_ERR_MISSING)
+        jp_calibration_free(&cal);
+    free(path);
+    return st;
+}
+
 static cJSON *options_json(const profile_options *o, int argc, char **argv)
 {
     cJSON *j = cJSON_CreateObject();
@@ -1094,6 +1140,8 @@ int jp_cmd_profile(int argc, char **argv)
         cJSON *params = cJSON_AddArrayToObject(pj, "params");
         for (size_t i = 0; i < p.n_kept; i++)
             cJSON_AddItemToArray(params, cJSON_CreateString(p.kept[i].name));
+        if (record_calibration(&o, &p, pj, &err))
+            goto fail;
     } else {
         cJSON_AddStringToObject(pj, "source", "not measured (no --eval_tgr)");
     }

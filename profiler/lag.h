@@ -52,7 +52,9 @@ typedef struct jp_lag_fit {
  * window takes part when it has at least 6 samples in its loop.  fits is
  * false when no window takes part, when the best tau is the longest
  * considered (no first-order step), or when the residual is well above the
- * noise (rms_residual > 3 x noise + 1: the 1 is a reading's LSB in mW).
+ * noise (rms_residual > 3 x noise + 1: the 1 is a reading's LSB in mW)
+ * and above 2 % of the RMS step (slow wander of the true power counts as
+ * the first, but not as the second).
  * When the fitted steps themselves are within the noise (RMS < 3 x noise +
  * 1), tau cannot be told and is reported as 0: no correction.
  */

@@ -28,6 +28,7 @@
 #include <cJSON.h>
 
 #include "fileio.h"
+#include "calibration.h"
 #include "lag.h"
 #include "passes.h"
 #include "rawdata.h"
@@ -794,6 +795,7 @@ typedef struct out_ctx {
     const jp_process_options *opt;
     const char *mode_dir;
     strlist selection; /* --params items, or {"rail"} */
+    jp_calibration cal; /* the dataset's calibration; cal.path NULL: none */
     size_t n_empty;    /* (layer, param) means with no sample: reported */
 } out_ctx;
 
@@ -816,6 +818,8 @@ static void notify(const jp_process_options *opt, const char *fmt, ...)
 typedef struct lag_model {
     char *name;
     jp_lag_fit fit;
+    bool from_calibration; /* fit.tau_s is the calibration's          */
+    double estimated_tau_s; /* what the windows gave, then            */
     size_t n_windows; /* timestamped windows seen */
 } lag_model;
 
@@ -833,8 +837,18 @@ static void lag_models_free(lag_models *m)
 }
 
 /* Fits tau per power parameter (mW, timestamped) over all layers of dev. */
-static jp_status fit_lag_models(const dev_acc *dev, lag_models *out, jp_error *err)
+static jp_status fit_lag_models(const dev_acc *dev, const jp_calibration *cal, const char *where,
+                                lag_models *out, jp_error *err)
 {
+    if (cal->path && dev->rail && !jp_calibration_rail_of(cal, dev->rail)) {
+        char have[512] = "";
+        for (size_t i = 0, used = 0; i < cal->n_rails && used < sizeof have; i++)
+            used += (size_t)snprintf(have + used, sizeof have - used, "%s%s", i ? ", " : "", cal->rails[i].name);
+        return jp_error_set(err, JP_ERR_FORMAT,
+                            "%s: the calibration %s has no rail %s, the device rail of %s (it has: %s): it is for "
+                            "another board or source; run jplprof calibrate on this one, or remove the file",
+                            cal->path, cal->path, dev->rail, where, have);
+    }
     for (size_t i = 0; i < dev->power.n; i++) {
         const layer_acc *a = &dev->power.v[i];
         for (size_t p = 0; p < a->n_params; p++) {
@@ -865,7 +879,16 @@ static jp_status fit_lag_models(const dev_acc *dev, lag_models *out, jp_error *e
                             ws[m++] = dev->power.v[l].params[q].wins[k].w;
             lag_model *lm = &out->v[out->n];
             memset(lm, 0, sizeof *lm);
+            const jp_calibration_rail *cr = jp_calibration_rail_of(cal, pa->name);
             jp_lag_fit_tau(ws, m, &lm->fit);
+            if (cr && cr->fits) {
+                lm->from_calibration = true;
+                lm->estimated_tau_s = lm->fit.tau_s;
+                lm->fit.tau_s = cr->tau_s;
+                lm->fit.fits = true;
+                snprintf(lm->fit.why, sizeof lm->fit.why, "tau from the calibration %s (the windows alone "
+                         "would give %.4g s)", cal->path, lm->estimated_tau_s);
+            }
             lm->n_windows = m;
             free(ws);
             if (!(lm->name = xstrdup(pa->name)))
@@ -1117,7 +1140,9 @@ static cJSON *lag_json(const lag_models *lags, const cJSON *power)
         }
         cJSON_AddBoolToObject(e, "corrected", lm->fit.fits);
         cJSON_AddNumberToObject(e, "tau_s", lm->fit.tau_s);
-        cJSON_AddStringToObject(e, "tau_from", "estimated from the window starts (no calibration)");
+        cJSON_AddStringToObject(e, "tau_from", lm->from_calibration
+                                                   ? "calibration"
+                                                   : "estimated from the window starts (no calibration)");
         cJSON_AddNumberToObject(e, "fit_rms_residual", lm->fit.rms_residual);
         cJSON_AddNumberToObject(e, "noise", lm->fit.noise);
         cJSON_AddNumberToObject(e, "windows", (double)lm->fit.n_windows);
@@ -1270,7 +1295,7 @@ static jp_status mode_json(out_ctx *oc, mode_acc *m, cJSON **out, jp_error *err)
             cJSON *corrected = cJSON_CreateObject();
             cJSON *energy = oc->opt->stats ? cJSON_CreateObject() : NULL;
             st = corrected && (energy || !oc->opt->stats)
-                     ? fit_lag_models(dev, &lags, err)
+                     ? fit_lag_models(dev, &oc->cal, where, &lags, err)
                      : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
             if (st == JP_OK)
                 st = power_json(oc, where, dev, d, power, power_stats, corrected, energy, &lags, err);
@@ -1489,10 +1514,20 @@ jp_status jp_process_run(const jp_process_options *opt, jp_error *err)
         jp_error_prefix(err, "--output_file_root: ");
         goto done;
     }
+    char *cal_path = jp_calibration_path(dataset);
+    st = cal_path ? jp_calibration_load(cal_path, &oc.cal, err) : jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+    free(cal_path);
+    if (st == JP_ERR_MISSING)
+        jp_calibration_free(&oc.cal), st = JP_OK, *err = (jp_error){0};
+    else if (st != JP_OK)
+        goto done;
+    else
+        notify(&o, "the sensor's time constants from %s", oc.cal.path);
     for (size_t i = 0; i < modes.n; i++)
         if ((st = process_mode(&oc, modes.v[i], out_root, err)) != JP_OK)
             goto done;
 done:
+    jp_calibration_free(&oc.cal);
     free(out_root);
     strlist_free(&oc.selection);
     strlist_free(&modes);

@@ -34,6 +34,14 @@
  *   FAKE_TEGRASTATS_LOG=FILE  appends "<CLOCK_MONOTONIC ns> NAME=mW ..." for
  *       every line printed, taken just before printing: what the fake
  *       emitted and when, for tests to recompute each window's mean.
+ *   FAKE_TEGRASTATS_LOAD=NAME:MW  the rail NAME draws MW more per core that
+ *       the parent process (jplprof) keeps busy: its CPU time since the
+ *       previous line (/proc/PPID/task/x/schedstat, nanoseconds) over the
+ *       wall time; a true power that follows what jplprof runs.
+ *   FAKE_TEGRASTATS_LAG_S=TAU  every rail prints a first-order sensor's
+ *       reading of its true value (TAU dy/dt = x - y, solved exactly over
+ *       the time between lines), as an INA3221 that averages: the printed
+ *       value lags the true one.
  * --stop is accepted and exits at once (the real one stops a background
  * instance).  SIGTERM and SIGINT end it with status 0.
  */
@@ -48,7 +56,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef enum rail_style { UNITLESS_2, MW_2, MW_3 } rail_style;
 
@@ -158,6 +168,38 @@ static void read_control(const char *path, const format *f, double *values, int 
     fclose(fp);
 }
 
+/* CPU time of every thread of process pid, ns; -1 when unreadable. */
+static double process_cpu_ns(pid_t pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    double total = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[384];
+        snprintf(path, sizeof path, "%s/%s/schedstat", dir, e->d_name);
+        FILE *fp = fopen(path, "r");
+        double ns = 0;
+        if (fp && fscanf(fp, "%lf", &ns) == 1)
+            total += ns;
+        if (fp)
+            fclose(fp);
+    }
+    closedir(d);
+    return total;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static void sleep_until(struct timespec *t)
 {
     while (!g_stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, t, NULL) == EINTR)
@@ -243,6 +285,22 @@ int main(int argc, char **argv)
     int off_mask, ram_total;
     int cores = cores_of(f, &off_mask, &ram_total);
 
+    /* the load-driven rail and the sensor lag */
+    int load_rail = -1;
+    double load_mw = 0;
+    const char *load = getenv("FAKE_TEGRASTATS_LOAD");
+    if (load && strchr(load, ':')) {
+        for (int i = 0; i < n_rails; i++)
+            if (strncmp(f->keys[i], load, (size_t)(strchr(load, ':') - load)) == 0 &&
+                f->keys[i][strchr(load, ':') - load] == '\0')
+                load_rail = i;
+        load_mw = strtod(strchr(load, ':') + 1, NULL);
+    }
+    double lag_s = getenv("FAKE_TEGRASTATS_LAG_S") ? strtod(getenv("FAKE_TEGRASTATS_LAG_S"), NULL) : 0;
+    double sensor[MAX_RAILS] = {0};
+    bool sensor_set = false;
+    double last_t = now_s(), last_cpu = process_cpu_ns(getppid());
+
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     add_ms(&next, period_ms); /* the real one prints after one interval */
@@ -271,6 +329,20 @@ int main(int argc, char **argv)
         if (vary && *vary == '1')
             for (int i = 0; i < n_rails; i++)
                 cur[i] += (double)((line * 37) % 500);
+        double t = now_s();
+        if (load_rail >= 0) {
+            double cpu = process_cpu_ns(getppid());
+            if (cpu >= 0 && last_cpu >= 0 && t > last_t)
+                cur[load_rail] += load_mw * (cpu - last_cpu) * 1e-9 / (t - last_t);
+            last_cpu = cpu;
+        }
+        if (lag_s > 0) {
+            double a = sensor_set ? exp(-(t - last_t) / lag_s) : 0;
+            for (int i = 0; i < n_rails; i++)
+                cur[i] = sensor[i] = cur[i] + (sensor[i] - cur[i]) * a;
+            sensor_set = true;
+        }
+        last_t = t;
 
         char out[4096];
         size_t used = 0;
