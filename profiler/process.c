@@ -193,6 +193,8 @@ typedef struct param_acc {
     dvec vals;
     char *non_numeric_at; /* "file:line" where a non-numeric value was met, or NULL */
     bool power_unit;      /* mW, as a power_raw file recorded: lag correction applies */
+    char unit[8];         /* as a power_raw file recorded ("MHz", "C", ...); "" unknown */
+    size_t changed_windows; /* windows in which this clock (MHz) changed */
     lag_acc *wins;        /* (n_wins) timestamped windows */
     size_t n_wins, cap_wins;
 } param_acc;
@@ -498,15 +500,21 @@ static jp_status read_power_raw(const char *path, dev_acc *dev, double boundary_
                 goto done;
             }
             pa->power_unit = strcmp(seg->param_units[p], "mW") == 0;
-            if ((st = add_lag_window(pa, seg, p, win, boundary_ns, err)))
+            snprintf(pa->unit, sizeof pa->unit, "%s", seg->param_units[p]);
+            if (pa->power_unit && (st = add_lag_window(pa, seg, p, win, boundary_ns, err)))
                 goto done;
+            double lo = INFINITY, hi = -INFINITY;
             for (size_t r = first; r < last; r++) {
                 double v = seg->values[r * seg->n_params + p];
                 if (!isnan(v) && !dvec_push(&pa->vals, v)) {
                     st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
                     goto done;
                 }
+                if (!isnan(v))
+                    lo = fmin(lo, v), hi = fmax(hi, v);
             }
+            if (strcmp(pa->unit, "MHz") == 0 && hi > lo)
+                pa->changed_windows++;
         }
     }
 done:
@@ -1257,6 +1265,52 @@ static jp_status context_json(cJSON *dobj, dev_acc *dev, jp_error *err)
     return JP_OK;
 }
 
+/* The operating point of each layer's windows, from what the source
+ * reports beside the rails (tegrastats: EMC_FREQ, GR3D_FREQ, each CPU's
+ * MHz; temperatures): with --stats "operating_point": {layer: {"clocks_mhz":
+ * {name: mean}, "temps_c": {name: mean}, "clock_changed": [names]}}; a
+ * clock that changed inside a window is warned about, naming the layer,
+ * with or without --stats (its power mixes two operating points). */
+static jp_status operating_point_json(out_ctx *oc, const char *where, cJSON *dobj, const dev_acc *dev,
+                                      jp_error *err)
+{
+    cJSON *op = oc->opt->stats ? cJSON_CreateObject() : NULL;
+    bool any = false;
+    for (size_t i = 0; i < dev->power.n; i++) {
+        const layer_acc *a = &dev->power.v[i];
+        cJSON *lj = NULL, *clocks = NULL, *temps = NULL, *changed = NULL;
+        for (size_t p = 0; p < a->n_params; p++) {
+            const param_acc *pa = &a->params[p];
+            bool clock = strcmp(pa->unit, "MHz") == 0, temp = strcmp(pa->unit, "C") == 0;
+            if (!(clock || temp) || pa->vals.n == 0)
+                continue;
+            if (clock && pa->changed_windows)
+                notify(oc->opt, "warning: %s: layer '%s': %s changed inside %zu of its windows: its power mixes "
+                       "two operating points (fix the clocks, e.g. jetson_clocks, and profile it again)",
+                       where, a->layer, pa->name, pa->changed_windows);
+            if (!op)
+                continue;
+            if (!lj) {
+                lj = cJSON_AddObjectToObject(op, a->layer);
+                clocks = cJSON_AddObjectToObject(lj, "clocks_mhz");
+                temps = cJSON_AddObjectToObject(lj, "temps_c");
+                changed = cJSON_AddArrayToObject(lj, "clock_changed");
+            }
+            cJSON_AddNumberToObject(clock ? clocks : temps, pa->name, mean_of(&pa->vals));
+            if (clock && pa->changed_windows)
+                cJSON_AddItemToArray(changed, cJSON_CreateString(pa->name));
+            any = true;
+        }
+    }
+    if (op && any) {
+        if (!cJSON_AddItemToObject(dobj, "operating_point", op))
+            return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
+        return JP_OK;
+    }
+    cJSON_Delete(op);
+    return JP_OK;
+}
+
 static jp_status mode_json(out_ctx *oc, mode_acc *m, cJSON **out, jp_error *err)
 {
     cJSON *root = cJSON_CreateObject();
@@ -1329,6 +1383,8 @@ static jp_status mode_json(out_ctx *oc, mode_acc *m, cJSON **out, jp_error *err)
             }
             if (st == JP_OK && oc->opt->stats && dev->in_pass.n > 0)
                 st = context_json(dobj, dev, err);
+            if (st == JP_OK)
+                st = operating_point_json(oc, where, dobj, dev, err);
         }
     }
     if (st != JP_OK) {

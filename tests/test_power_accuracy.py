@@ -198,6 +198,23 @@ def main():
         check("a version-1 power_raw file still reads", out is not None and
               all(abs(out["power"][k]["VDD_SYS_CPU"] - truth[k]) < 0.01 * truth[k] for k in truth), log[-300:])
 
+        # The operating point: a clock column (MHz) and a temperature (C);
+        # the clock changes inside layer 2's window only: warned, by name.
+        raw, truth = simulate(0.1, seed=4, n_layers=4)
+        seg = raw["segments"][0]
+        seg["params"] += [{"name": "EMC_freq", "unit": "MHz"}, {"name": "GPU_temp", "unit": "C"}]
+        w2 = raw["layers"][2]
+        mid = (w2["start_ns"] + w2["end_ns"]) // 2
+        for row in seg["samples"]:
+            row += [1600 if not (mid <= row[0] <= w2["end_ns"]) else 800, 41.5]
+        out, log = process(raw, tmp, "clocks", stats=True)
+        opp = out.get("operating_point", {}) if out else {}
+        check("operating point: clocks and temperatures per layer; a clock change inside a window warned by layer",
+              out is not None and opp.get("2", {}).get("clock_changed") == ["EMC_freq"] and
+              opp.get("1", {}).get("clock_changed") == [] and opp["1"]["clocks_mhz"]["EMC_freq"] == 1600 and
+              opp["1"]["temps_c"]["GPU_temp"] == 41.5 and "layer '2': EMC_freq changed" in log and
+              "layer '1'" not in log, json.dumps(opp)[:500] + log[-400:])
+
         raw, truth = simulate(0.43, seed=5, ramp=True)
         out, log = process(raw, tmp, "ramp")
         lag = out["power_lag"]["VDD_SYS_CPU"] if out else {}
