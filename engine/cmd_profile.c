@@ -3,14 +3,19 @@
  * "Measurement protocol"; the seed tool's options and defaults).
  *
  * For each model and image: one forward pass gives every layer its input;
- * then each layer (or op, --granularity op) runs alone:
+ * --passes whole passes time each layer in context; then each layer (or op,
+ * --granularity op) runs alone, through profiler/measure.h (the protocol
+ * lives there; this file keeps the options, the files and the output):
  *   latency: --warmup calls, then --lt_smpl_count calls, each timed on its
  *            own (device synchronised before each clock read), every sample
  *            kept;
- *   power:   start marker, the layer in a loop for --tgr_smpl_duration s,
- *            end marker; the samples of the one sampler that runs for the
- *            whole profile, stamped on arrival with the same clock, are cut
- *            into windows [start + boundary, end - boundary] later.
+ *   power:   the seed's window: --cooldown s idle, a start marker, the
+ *            layer in a loop for --tgr_smpl_duration + 2 x
+ *            --tgr_smpl_boundary s, an end marker; the samples of the one
+ *            sampler that runs for the whole profile, stamped on arrival
+ *            with the same clock, are cut into windows [start + boundary,
+ *            end - boundary] later.  --repeats N windows per layer run
+ *            after the latency samples, shuffled across layers.
  * After each layer the raw files are rewritten atomically and the layer is
  * journalled, so Ctrl-C (after the current layer) or kill -9 loses at most
  * the layer in progress, and --resume skips what is complete.
