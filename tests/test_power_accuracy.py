@@ -215,6 +215,13 @@ def main():
               opp["1"]["temps_c"]["GPU_temp"] == 41.5 and "layer '2': EMC_freq changed" in log and
               "layer '1'" not in log, json.dumps(opp)[:500] + log[-400:])
 
+        # A window too short for the sensor: warned, naming the layer.
+        raw, truth = simulate(0.43, seed=6, n_layers=3, duration=0.5, boundary=0.1, cooldown=0.5)
+        out, log = process(raw, tmp, "short")
+        check("a window shorter than 2 tau is warned about, naming the layer",
+              out is not None and "layer '0'" in log and "shorter than 2 x the sensor's time constant" in log,
+              log[-400:])
+
         raw, truth = simulate(0.43, seed=5, ramp=True)
         out, log = process(raw, tmp, "ramp")
         lag = out["power_lag"]["VDD_SYS_CPU"] if out else {}
