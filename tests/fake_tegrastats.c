@@ -34,10 +34,10 @@
  *   FAKE_TEGRASTATS_LOG=FILE  appends "<CLOCK_MONOTONIC ns> NAME=mW ..." for
  *       every line printed, taken just before printing: what the fake
  *       emitted and when, for tests to recompute each window's mean.
- *   FAKE_TEGRASTATS_LOAD=NAME:MW  the rail NAME draws MW more per core that
- *       the parent process (jplprof) keeps busy: its CPU time since the
- *       previous line (/proc/PPID/task/x/schedstat, nanoseconds) over the
- *       wall time; a true power that follows what jplprof runs.
+ *   FAKE_TEGRASTATS_LOAD=NAME:MW  the rail NAME draws MW more per thread of
+ *       the parent process (jplprof) that is running when the line is made
+ *       (state R in /proc/PPID/task/x/stat); a true power that follows what
+ *       jplprof runs.
  *   FAKE_TEGRASTATS_LAG_S=TAU  every rail prints a first-order sensor's
  *       reading of its true value (TAU dy/dt = x - y, solved exactly over
  *       the time between lines), as an INA3221 that averages: the printed
@@ -168,29 +168,34 @@ static void read_control(const char *path, const format *f, double *values, int 
     fclose(fp);
 }
 
-/* CPU time of every thread of process pid, ns; -1 when unreadable. */
-static double process_cpu_ns(pid_t pid)
+/* How many threads of process pid are running or runnable (state R in
+ * /proc/PID/task/x/stat) right now; -1 when unreadable.  A spinning thread
+ * is R even while another process holds the core, so the simulated power
+ * follows what jplprof runs, not how loaded the machine is. */
+static int running_threads(pid_t pid)
 {
     char dir[64];
     snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
     DIR *d = opendir(dir);
     if (!d)
         return -1;
-    double total = 0;
+    int running = 0;
     for (struct dirent *e; (e = readdir(d));) {
         if (e->d_name[0] == '.')
             continue;
-        char path[384];
-        snprintf(path, sizeof path, "%s/%s/schedstat", dir, e->d_name);
+        char path[384], buf[512];
+        snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
         FILE *fp = fopen(path, "r");
-        double ns = 0;
-        if (fp && fscanf(fp, "%lf", &ns) == 1)
-            total += ns;
+        size_t n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
         if (fp)
             fclose(fp);
+        buf[n] = '\0';
+        const char *close = strrchr(buf, ')'); /* "pid (comm) S ..." */
+        if (close && close[1] == ' ' && close[2] == 'R')
+            running++;
     }
     closedir(d);
-    return total;
+    return running;
 }
 
 static double now_s(void)
@@ -299,7 +304,7 @@ int main(int argc, char **argv)
     double lag_s = getenv("FAKE_TEGRASTATS_LAG_S") ? strtod(getenv("FAKE_TEGRASTATS_LAG_S"), NULL) : 0;
     double sensor[MAX_RAILS] = {0};
     bool sensor_set = false;
-    double last_t = now_s(), last_cpu = process_cpu_ns(getppid());
+    double last_t = now_s();
 
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
@@ -331,10 +336,9 @@ int main(int argc, char **argv)
                 cur[i] += (double)((line * 37) % 500);
         double t = now_s();
         if (load_rail >= 0) {
-            double cpu = process_cpu_ns(getppid());
-            if (cpu >= 0 && last_cpu >= 0 && t > last_t)
-                cur[load_rail] += load_mw * (cpu - last_cpu) * 1e-9 / (t - last_t);
-            last_cpu = cpu;
+            int running = running_threads(getppid());
+            if (running > 0)
+                cur[load_rail] += load_mw * running;
         }
         if (lag_s > 0) {
             double a = sensor_set ? exp(-(t - last_t) / lag_s) : 0;

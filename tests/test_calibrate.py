@@ -1,9 +1,9 @@
 """`jplprof calibrate` against a simulated sensor, and its file through
 `profile` and `process`.
 
-The fake tegrastats draws, on VDD_SYS_CPU, 1000 mW per core that jplprof
-keeps busy (its threads' CPU time between lines, /proc/PID/task/*/schedstat)
-and prints that through a first-order lag of tau = 0.43 s
+The fake tegrastats draws, on VDD_SYS_CPU, 1000 mW per thread of jplprof
+that is running when it makes a line (state R in /proc/PID/task/*/stat, so
+that other load on the machine does not change the truth) and prints that through a first-order lag of tau = 0.43 s
 (FAKE_TEGRASTATS_LOAD, FAKE_TEGRASTATS_LAG_S): the truth is set here, not
 by jplprof.  calibrate must recover tau within 10 %.  Then the file: a later
 profile records it in the manifest and warns that a 0.04 s boundary is under

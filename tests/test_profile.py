@@ -24,7 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JPLPROF = os.environ.get("JPLPROF", os.path.join(ROOT, "jplprof"))
 BIN_DIR = os.environ.get("JP_TEST_BIN_DIR", os.path.join(ROOT, "build", "tests"))
 FAKE = os.path.abspath(os.path.join(BIN_DIR, "fake_tegrastats"))
-EDGE_NS = 2_000_000  # a line printed this close to a window edge may fall either side
+EDGE_NS = 10_000_000  # a line printed this close to a window edge may fall either side (the stamp on
+# arrival lags the print by the pipe and the scheduler: milliseconds on a loaded machine; lines come 20 ms apart)
 failures = 0
 
 
