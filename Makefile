@@ -13,6 +13,30 @@
 #   STATIC_DEPS=1   link OpenBLAS, stb and libjpeg statically and copy libcjson next to
 #                   the binary (build/lib): a build that travels to a machine
 #                   without those packages (../shared/GPU.md).
+#   CROSS=PREFIX    cross-compile with the toolchain PREFIXgcc / PREFIXar, e.g.
+#                   CROSS=aarch64-linux-gnu- (Debian's gcc-aarch64-linux-gnu) for a
+#                   Jetson.  Then NATIVE defaults to 0 and CUDA to 0 (no cross CUDA:
+#                   CUDA=1 is an error), pkg-config reads the target's multiarch
+#                   directory /usr/lib/<triplet>/pkgconfig (the :arm64 -dev packages),
+#                   and everything goes to BUILD=build-<triplet>, the binary to
+#                   $(BUILD)/jplprof.  tests/cross/aarch64.sh builds and tests it
+#                   under qemu-aarch64.
+
+CROSS ?=
+ifneq ($(CROSS),)
+  CROSS_TRIPLET := $(patsubst %-,%,$(CROSS))
+  CC     := $(CROSS)gcc
+  AR     := $(CROSS)ar
+  NATIVE ?= 0
+  CUDA   ?= 0
+  BUILD  ?= build-$(CROSS_TRIPLET)
+  BIN    ?= $(BUILD)/jplprof
+  CROSS_PKG_CONFIG_LIBDIR ?= /usr/lib/$(CROSS_TRIPLET)/pkgconfig:/usr/share/pkgconfig
+  PKG_CONFIG ?= env PKG_CONFIG_LIBDIR=$(CROSS_PKG_CONFIG_LIBDIR) pkg-config
+  ifeq ($(CUDA),1)
+    $(error CUDA=1 with CROSS=$(CROSS): no cross CUDA toolkit is used; build the CUDA backend on the Jetson with JetPack's nvcc)
+  endif
+endif
 
 CUDA        ?= auto
 CUDA_HOME   ?= /usr/local/cuda
@@ -34,7 +58,7 @@ CC    ?= cc
 DEPS := openblas libcjson stb libjpeg libcrypto
 ifneq ($(MAKECMDGOALS),clean)
   ifneq ($(shell $(PKG_CONFIG) --exists $(DEPS) && echo ok),ok)
-    $(error pkg-config cannot find all of: $(DEPS). On Debian/Ubuntu: sudo apt-get install libopenblas-dev libcjson-dev libstb-dev libjpeg-dev libssl-dev pkg-config)
+    $(error pkg-config cannot find all of: $(DEPS). On Debian/Ubuntu: sudo apt-get install libopenblas-dev libcjson-dev libstb-dev libjpeg-dev libssl-dev pkg-config$(if $(CROSS), (for CROSS=$(CROSS): their :arm64 or other foreign-architecture packages; see tests/cross/aarch64.sh),))
   endif
 endif
 
@@ -92,7 +116,7 @@ CUDA_ARCH ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=s
 
 # Objects depend on the configuration: changing CUDA, NATIVE, DEBUG,
 # SANITIZE or STATIC_DEPS rebuilds everything.
-CONFIG := CUDA=$(USE_CUDA) NATIVE=$(NATIVE) DEBUG=$(DEBUG) SANITIZE=$(SANITIZE) STATIC_DEPS=$(STATIC_DEPS)
+CONFIG := CUDA=$(USE_CUDA) NATIVE=$(NATIVE) DEBUG=$(DEBUG) SANITIZE=$(SANITIZE) STATIC_DEPS=$(STATIC_DEPS)$(if $(CROSS), CROSS=$(CROSS))
 ifneq ($(MAKECMDGOALS),clean)
   $(shell mkdir -p $(BUILD) && (echo '$(CONFIG)' | cmp -s - $(BUILD)/config || echo '$(CONFIG)' > $(BUILD)/config))
 endif
@@ -119,14 +143,14 @@ TOOL_BINS  := $(TOOL_SRCS:tests/%.c=$(BUILD)/tests/%)
 .PHONY: all test clean tests-build bench
 all: $(BIN)
 
-$(info jplprof: CUDA backend $(if $(filter 1,$(USE_CUDA)),ON ($(NVCC)),OFF)$(if $(filter 1,$(STATIC_DEPS)), with static OpenBLAS/stb,))
+$(info jplprof: CUDA backend $(if $(filter 1,$(USE_CUDA)),ON ($(NVCC)),OFF)$(if $(filter 1,$(STATIC_DEPS)), with static OpenBLAS/stb,)$(if $(CROSS), cross-compiled with $(CC) into $(BUILD),))
 
 $(BIN): $(BUILD)/obj/$(MAIN_SRC:.c=.o) $(BUILD)/libjp.a $(if $(filter 1,$(STATIC_DEPS)),$(BUILD)/lib/libcjson.so)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
 $(BUILD)/libjp.a: $(LIB_OBJS) $(CU_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/config
 	@mkdir -p $(dir $@)

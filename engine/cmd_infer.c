@@ -174,8 +174,12 @@ static void print_top(const float *logits, int n, int k)
     jp_error err;
     read_labels(&labels, n, &err);
     double maxv = -INFINITY, sum = 0;
+    /* A compare (NaN skipped, as fmax does), not fmax: gcc 12.2 for aarch64
+     * stops with an internal compiler error (vect_transform_reduction)
+     * vectorising this fmax reduction from float to double. */
     for (int i = 0; i < n; i++)
-        maxv = fmax(maxv, logits[i]);
+        if (logits[i] > maxv)
+            maxv = logits[i];
     for (int i = 0; i < n; i++)
         sum += exp(logits[i] - maxv);
     bool *taken = calloc((size_t)n, 1);

@@ -452,26 +452,35 @@ static cJSON *machine_json(const profile_options *o, jp_device device)
     cJSON_AddStringToObject(m, "device", buf);
     command_line_output("nvpmodel -q 2>/dev/null", buf, sizeof buf);
     cJSON_AddStringToObject(m, "nvpmodel_q", buf);
+    jp_nvpmodel pm;
+    jp_error err = {0};
+    if (buf[0] && jp_nvpmodel_parse(buf, &pm, &err) == JP_OK) {
+        cJSON_AddStringToObject(m, "power_mode_name", pm.name);
+        cJSON_AddNumberToObject(m, "power_mode_id", (double)pm.id);
+    }
     return m;
 }
 
-/* nvpmodel -q prints "NV Power Mode: MAXN\n0": the last line is the mode id. */
+/* The board's power mode (jp_nvpmodel_parse: "NV Power Mode: MAXN", then
+ * the id, possibly after NVPM warnings) against --mode. */
 static void check_nvpmodel(long mode)
 {
     char out[512];
     command_line_output("nvpmodel -q 2>/dev/null", out, sizeof out);
     if (!out[0])
         return;
-    const char *last = strrchr(out, '\n');
-    last = last ? last + 1 : out;
-    char *end;
-    long board_mode = strtol(last, &end, 10);
-    if (end != last && board_mode != mode)
+    jp_nvpmodel pm;
+    jp_error err = {0};
+    if (jp_nvpmodel_parse(out, &pm, &err) != JP_OK) {
+        fprintf(stderr, "jplprof profile: warning: cannot tell the board's power mode: %s\n", err.msg);
+        return;
+    }
+    if (pm.id != mode)
         fprintf(stderr,
                 "jplprof profile: warning: --mode %ld, but nvpmodel -q says the board is in mode %ld (%s); the data "
                 "will be filed under Mode%ld. Set the mode with `sudo nvpmodel -m %ld` first if that is not what "
                 "you meant.\n",
-                mode, board_mode, out, mode, mode);
+                mode, pm.id, pm.name, mode, mode);
 }
 
 /* ---- the run -------------------------------------------------------------- */

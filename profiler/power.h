@@ -92,6 +92,23 @@ jp_board jp_board_detect(const char *root_dir, char *model, size_t model_bytes);
  * no rail for that pair.  See profiler/README.md for the whole table. */
 const char *jp_power_device_rail(jp_board board, jp_power_kind kind, const char *device);
 
+/* The power mode `nvpmodel -q` reports: "NV Power Mode: <name>" and, on
+ * the next line, the mode's id.  Every generation prints those two lines
+ * (TX2 "MAXN" 0 on JetPack 4, AGX Orin "MODE_30W" 2 on JetPack 5, Orin Nano
+ * "25W" 1 on JetPack 6), some after "NVPM WARN: ..." lines (Nano and Xavier
+ * NX: "fan mode is not set!"; Orin: "Golden image context is already
+ * created"); with --verbose the name line is "NVPM VERB: Current mode: NV
+ * Power Mode: <name>" among "NVPM VERB" lines. */
+typedef struct jp_nvpmodel {
+    char name[64]; /* "MAXN", "MODE_15W", "25W", "MAXN_SUPER", ...       */
+    long id;       /* the mode number that `nvpmodel -m` takes             */
+} jp_nvpmodel;
+
+/* Parses text (nvpmodel -q's stdout, stderr mixed in or not) into out.
+ * JP_ERR_FORMAT, naming what is missing, when there is no "NV Power Mode:"
+ * line with a name, or the line after it is not a non-negative integer. */
+jp_status jp_nvpmodel_parse(const char *text, jp_nvpmodel *out, jp_error *err);
+
 /* ---- options ---- */
 
 typedef struct jp_power_options {

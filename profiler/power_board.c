@@ -10,6 +10,9 @@
  * shared VDD_CPU_GPU_CV rail, Nano POM_5V_CPU/POM_5V_GPU, TX1
  * VDD_CPU/VDD_GPU, AGX Thor VDD_CPU_SOC_MSS/VDD_GPU.  Later names in a row
  * are fallbacks for other L4T releases of the same board.
+ *
+ * Also the parser of `nvpmodel -q` (jp_nvpmodel_parse), the board's power
+ * mode.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -17,7 +20,9 @@
 
 #include "power_impl.h"
 
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -237,4 +242,63 @@ jp_status jp_power_choose_device_rail(const jp_power_source *src, const char *de
                         "no %s rail known for board %s among the %s source's rails (%s); name the "
                         "rail to use explicitly",
                         key, r ? r->name : "unknown", jp_power_kind_name(kind), rails);
+}
+
+/* ---- nvpmodel -q ---------------------------------------------------------- */
+
+/* [start, end) of the line at p, end at its '\n' or the text's end; CRs
+ * before the newline are left out. */
+static const char *line_end(const char *p)
+{
+    const char *e = strchr(p, '\n');
+    e = e ? e : p + strlen(p);
+    while (e > p && e[-1] == '\r')
+        e--;
+    return e;
+}
+
+jp_status jp_nvpmodel_parse(const char *text, jp_nvpmodel *out, jp_error *err)
+{
+    static const char key[] = "NV Power Mode:";
+    if (!text || !out)
+        return jp_error_set(err, JP_ERR_INTERNAL, "jp_nvpmodel_parse: NULL argument");
+    memset(out, 0, sizeof *out);
+    out->id = -1;
+    const char *at = strstr(text, key);
+    if (!at)
+        return jp_error_set(err, JP_ERR_FORMAT,
+                            "nvpmodel -q: no 'NV Power Mode:' line in its output ('%.80s')", text);
+    const char *name = at + sizeof key - 1, *end = line_end(at);
+    while (name < end && isspace((unsigned char)*name))
+        name++;
+    while (end > name && isspace((unsigned char)end[-1]))
+        end--;
+    if (end == name)
+        return jp_error_set(err, JP_ERR_FORMAT, "nvpmodel -q: 'NV Power Mode:' names no mode");
+    if ((size_t)(end - name) >= sizeof out->name)
+        return jp_error_set(err, JP_ERR_FORMAT, "nvpmodel -q: mode name '%.*s...' longer than %zu bytes",
+                            40, name, sizeof out->name - 1);
+    memcpy(out->name, name, (size_t)(end - name));
+    out->name[end - name] = '\0';
+
+    /* The id: the next line, digits only (blanks around them allowed). */
+    const char *nl = strchr(at, '\n');
+    const char *id = nl ? nl + 1 : at + strlen(at);
+    const char *id_end = line_end(id);
+    while (id < id_end && isspace((unsigned char)*id))
+        id++;
+    while (id_end > id && isspace((unsigned char)id_end[-1]))
+        id_end--;
+    bool digits = id < id_end && id_end - id <= 9;
+    for (const char *c = id; digits && c < id_end; c++)
+        digits = isdigit((unsigned char)*c) != 0;
+    if (!digits) {
+        out->name[0] = '\0';
+        return jp_error_set(err, JP_ERR_FORMAT,
+                            "nvpmodel -q: the line after 'NV Power Mode: %.*s' is '%.*s', expected the "
+                            "mode's id (an integer)",
+                            (int)(end - name), name, (int)(id_end - id > 40 ? 40 : id_end - id), id);
+    }
+    out->id = strtol(id, NULL, 10);
+    return JP_OK;
 }

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static int jp_test_failures;
 
@@ -37,6 +38,17 @@ static inline void jp_test_skip(const char *name, const char *fmt, ...)
     printf("\n");
     va_end(ap);
     fflush(stdout);
+}
+
+/* $JP_TEST_TIME_SCALE (default 1): how much slower than native this run is
+ * expected to be; tests/cross/aarch64.sh sets it for qemu.  Bounds on
+ * elapsed time are multiplied by it, and tests that rely on a helper
+ * thread keeping real time say when it is above 1. */
+static inline double jp_test_time_scale(void)
+{
+    const char *s = getenv("JP_TEST_TIME_SCALE");
+    double v = s && *s ? atof(s) : 1.0;
+    return v >= 1.0 ? v : 1.0;
 }
 
 /* Reports name as passed when cond holds, else failed with the message. */

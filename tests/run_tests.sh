@@ -8,7 +8,9 @@
 # exits non-zero without printing a FAIL line (a crash, say) counts as one
 # failure of its own.  Scripts get JPLPROF (the binary), JP_BUILD_DIR and
 # PYTHON (Debian's python3, which has torch and torchvision) in the
-# environment.
+# environment.  JP_TEST_EXEC, when set, is a command that runs the C test
+# programs (e.g. "qemu-aarch64" for a cross build: tests/cross/aarch64.sh);
+# JP_TEST_SCRIPTS=0 runs the C tests only.
 #
 # Usage: tests/run_tests.sh [PATTERN]   (PATTERN: run only tests whose name contains it)
 set -u
@@ -54,13 +56,17 @@ run_one() {
 
 for bin in "$JP_BUILD_DIR"/tests/test_*; do
     [ -x "$bin" ] && [ -f "$bin" ] || continue
-    run_one "$(basename "$bin")" "$bin"
+    # shellcheck disable=SC2086 # JP_TEST_EXEC is a command and its options
+    run_one "$(basename "$bin")" ${JP_TEST_EXEC:-} "$bin"
 done
+scripts=${JP_TEST_SCRIPTS:-1}
 for script in tests/test_*.sh; do
+    [ "$scripts" = 0 ] && break
     [ -f "$script" ] || continue
     run_one "$(basename "$script")" bash "$script"
 done
 for script in tests/test_*.py; do
+    [ "$scripts" = 0 ] && break
     [ -f "$script" ] || continue
     run_one "$(basename "$script")" "$PYTHON" "$script"
 done

@@ -1048,8 +1048,13 @@ static void test_registry_and_backend(void)
         conv_fixture f;
         conv_fixture_init(&f, &c);
         const jp_kernel *got = jp_kernel_choose(JP_DEVICE_CPU, &f.step);
-        const char *want = choices[i].want ? choices[i].want
-                                           : (p_pk > p_im ? "cpu/conv2d/packed_gemm" : "cpu/conv2d/im2col_blas");
+        /* NULL: the highest static priority among the GEMM kernels that take
+         * the shape (gemm_1x1 takes 1x1 unpadded ones: above packed_gemm
+         * without AVX-512, e.g. on NEON). */
+        const char *gemm = p_pk > p_im ? "cpu/conv2d/packed_gemm" : "cpu/conv2d/im2col_blas";
+        if (k == 1 && p_1x1 > (p_pk > p_im ? p_pk : p_im))
+            gemm = "cpu/conv2d/gemm_1x1";
+        const char *want = choices[i].want ? choices[i].want : gemm;
         char name[160];
         snprintf(name, sizeof name, "default conv kernel for %dx%d stride %d, %dx%d outputs is %s (err 0.0e+00)",
                  k, k, choices[i].stride, choices[i].hw, choices[i].hw, want);

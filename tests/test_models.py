@@ -11,7 +11,10 @@ compared op by op (--granularity op, no fusion).
 
 Prints one PASS/FAIL line per (model, granularity) with the worst layer, and
 one info line per layer.  Environment: JPLPROF, PYTHON (see run_tests.sh);
-JP_TEST_MODELS="a,b" restricts the models.
+JP_TEST_MODELS="a,b" restricts the models; JP_TEST_SIZE=N runs every case
+at NxN (tests/cross/aarch64.sh: jplprof emulated by qemu, where 224x224 would
+take minutes a model).  JPLPROF may be a wrapper (that script's runs the
+aarch64 binary under qemu-aarch64); torchvision always runs natively.
 """
 import os
 import subprocess
@@ -34,6 +37,7 @@ REL_TOL, ABS_TOL = float(os.environ.get("JP_TEST_REL_TOL", "1e-4")), 1e-5
 # JP_TEST_DEVICE=cuda: jplprof --device cuda against torch on the GPU (the GPU
 # machine runs this; `make test` runs the CPU).
 DEVICE = os.environ.get("JP_TEST_DEVICE", "cpu")
+SIZE = int(os.environ.get("JP_TEST_SIZE", "0"))  # 0: the sizes above
 
 
 # Seconds spent in each stage of the current case (converter, torchvision,
@@ -108,6 +112,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         cases = [(m, 224 if m in FULL_SIZE else REDUCED_SIZE, "layer") for m in models]
         cases += [(m, s, "op") for m, s in OP_LEVEL.items() if m in models]
+        if SIZE:
+            cases = [(m, SIZE, g) for m, _, g in cases]
         for model, size, granularity in cases:
             name = "model/%s %s %s %dx%d vs torchvision" % (model, DEVICE, granularity, size, size)
             stage_s.clear()

@@ -796,9 +796,14 @@ static void test_rapl(void)
             /* A wrap read as a negative delta gives a negative power, one
              * read as a huge delta or a reset gives an outlier or a missing
              * sample.  The bounds leave room for the writer thread being
-             * late on a loaded machine. */
-            if (r.n < 10 || r.n + 3 < core_n || fabs(r.mean - g_zones[z].mw) > 0.1 * g_zones[z].mw ||
-                r.min < 0.3 * g_zones[z].mw || r.max > 3.0 * g_zones[z].mw) {
+             * late on a loaded machine.  Emulated (JP_TEST_TIME_SCALE > 1:
+             * qemu, where the writer once fell 80 % behind for one 20 ms
+             * interval and caught up in the next), only those signatures
+             * are checked: no negative power, no outlier of 10x. */
+            const bool emulated = jp_test_time_scale() > 1.0;
+            const double lo = emulated ? 0.0 : 0.3, hi = emulated ? 10.0 : 3.0, mean_tol = emulated ? 0.25 : 0.1;
+            if (r.n < 10 || r.n + 3 < core_n || fabs(r.mean - g_zones[z].mw) > mean_tol * g_zones[z].mw ||
+                r.min < lo * g_zones[z].mw || r.max > hi * g_zones[z].mw) {
                 ok = false;
                 snprintf(why, sizeof why, "%s: %zu values, mean %.0f min %.0f max %.0f, expected %.0f mW",
                          p[z].name, r.n, r.mean, r.min, r.max, g_zones[z].mw);
@@ -1191,6 +1196,118 @@ static void test_none_and_tables(void)
     JP_CHECK("device_rail_table", ok, "%s", why);
 }
 
+/* The seven Jetsons of issue 13 from fake device trees: each real `model`
+ * string written as the kernel exposes it (NUL-terminated) under a fresh
+ * root, detected by jp_board_detect, and its CPU and GPU rails from the
+ * table. */
+static void test_boards_from_fake_device_trees(void)
+{
+    const struct {
+        const char *label, *model; /* /proc/device-tree/model, without its NUL */
+        jp_board board;
+        const char *cpu_rail, *gpu_rail;
+    } boards[] = {
+        {"tx2", "quill", JP_BOARD_TX2, "VDD_SYS_CPU", "VDD_SYS_GPU"},
+        {"tx2_l4t32", "NVIDIA Jetson TX2", JP_BOARD_TX2, "VDD_SYS_CPU", "VDD_SYS_GPU"},
+        {"agx_xavier", "Jetson-AGX", JP_BOARD_AGX_XAVIER, "CPU", "GPU"},
+        {"agx_xavier_l4t35", "NVIDIA Jetson AGX Xavier Developer Kit", JP_BOARD_AGX_XAVIER, "CPU", "GPU"},
+        {"xavier_nx", "NVIDIA Jetson Xavier NX Developer Kit", JP_BOARD_XAVIER_NX, "VDD_CPU_GPU_CV",
+         "VDD_CPU_GPU_CV"},
+        {"agx_orin", "NVIDIA Jetson AGX Orin Developer Kit", JP_BOARD_AGX_ORIN, "VDD_CPU_CV", "VDD_GPU_SOC"},
+        {"orin_nx", "NVIDIA Jetson Orin NX Engineering Reference Developer Kit", JP_BOARD_ORIN_NX,
+         "VDD_CPU_GPU_CV", "VDD_CPU_GPU_CV"},
+        {"orin_nano", "NVIDIA Jetson Orin Nano Engineering Reference Developer Kit Super",
+         JP_BOARD_ORIN_NANO, "VDD_CPU_GPU_CV", "VDD_CPU_GPU_CV"},
+        {"agx_thor", "NVIDIA Jetson AGX Thor Developer Kit", JP_BOARD_AGX_THOR, "VDD_CPU_SOC_MSS", "VDD_GPU"},
+        {"no_device_tree", NULL, JP_BOARD_UNKNOWN, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof boards / sizeof boards[0]; i++) {
+        char root[512], dir[64], path[1024], model[256];
+        snprintf(dir, sizeof dir, "dt_%s", boards[i].label);
+        new_root(root, sizeof root, dir);
+        if (boards[i].model) {
+            snprintf(path, sizeof path, "%s/proc/device-tree", root);
+            mkdirs(path);
+            snprintf(path, sizeof path, "%s/proc/device-tree/model", root);
+            FILE *fp = fopen(path, "wb");
+            if (fp) {
+                fwrite(boards[i].model, 1, strlen(boards[i].model) + 1, fp); /* with the NUL */
+                fclose(fp);
+            }
+        }
+        const jp_board b = jp_board_detect(root, model, sizeof model);
+        const char *cpu = jp_power_device_rail(b, JP_POWER_TEGRASTATS, "cpu");
+        const char *gpu = jp_power_device_rail(b, JP_POWER_INA3221, "cuda");
+        const bool rails_ok = (cpu == NULL) == (boards[i].cpu_rail == NULL) &&
+                              (gpu == NULL) == (boards[i].gpu_rail == NULL) &&
+                              (!cpu || strcmp(cpu, boards[i].cpu_rail) == 0) &&
+                              (!gpu || strcmp(gpu, boards[i].gpu_rail) == 0);
+        char name[160];
+        snprintf(name, sizeof name, "board_from_fake_device_tree_%s", boards[i].label);
+        JP_CHECK(name,
+                 b == boards[i].board && strcmp(model, boards[i].model ? boards[i].model : "") == 0 && rails_ok,
+                 "board %s, model '%s', rails %s/%s; expected %s, %s/%s", jp_board_name(b), model,
+                 cpu ? cpu : "none", gpu ? gpu : "none", jp_board_name(boards[i].board),
+                 boards[i].cpu_rail ? boards[i].cpu_rail : "none",
+                 boards[i].gpu_rail ? boards[i].gpu_rail : "none");
+    }
+}
+
+/* `nvpmodel -q` as each generation prints it (JetPack 4 on TX2, Nano and
+ * Xavier NX with its fan warning, JetPack 5 on AGX Orin, JetPack 6 on Orin
+ * Nano and its Super mode, --verbose, CRLF), then outputs that must be
+ * refused. */
+static void test_nvpmodel(void)
+{
+    const struct {
+        const char *label, *text, *name;
+        long id;
+    } good[] = {
+        {"jp4_tx2", "NV Power Mode: MAXN\n0\n", "MAXN", 0},
+        {"jp4_tx2_maxq", "NV Power Mode: MAXQ\n1", "MAXQ", 1},
+        {"jp4_nano_fan_warning", "NVPM WARN: fan mode is not set!\nNV Power Mode: MAXN\n0\n", "MAXN", 0},
+        {"jp4_agx_xavier", "NV Power Mode: MODE_30W_ALL\n3\n", "MODE_30W_ALL", 3},
+        {"jp5_agx_orin", "NVPM WARN: Golden image context is already created\nNV Power Mode: MODE_30W\n2\n",
+         "MODE_30W", 2},
+        {"jp6_orin_nano", "NV Power Mode: 25W\n1\n", "25W", 1},
+        {"jp6_orin_nano_super", "NV Power Mode: MAXN_SUPER\n2\n", "MAXN_SUPER", 2},
+        {"verbose", "NVPM VERB: Config file: /etc/nvpmodel.conf\nNVPM VERB: parsing done for /etc/nvpmodel.conf\n"
+                    "NVPM VERB: Current mode: NV Power Mode: 15W\n0\nNVPM VERB: PARAM CPU_ONLINE: ARG CORE_0: "
+                    "PATH /sys/devices/system/cpu/cpu0/online: REAL_VAL: 1 CONF_VAL: 1\n",
+         "15W", 0},
+        {"crlf", "NV Power Mode: MODE_15W_2CORE \r\n 2 \r\n", "MODE_15W_2CORE", 2},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        jp_nvpmodel pm;
+        jp_error err = {0};
+        jp_status st = jp_nvpmodel_parse(good[i].text, &pm, &err);
+        char name[128];
+        snprintf(name, sizeof name, "nvpmodel_q_%s", good[i].label);
+        JP_CHECK(name, st == JP_OK && strcmp(pm.name, good[i].name) == 0 && pm.id == good[i].id,
+                 "status %d, '%s' id %ld, expected '%s' %ld (%s)", st, pm.name, pm.id, good[i].name, good[i].id,
+                 err.msg);
+    }
+    const struct {
+        const char *label, *text, *says;
+    } bad[] = {
+        {"empty", "", "no 'NV Power Mode:'"},
+        {"error_only", "NVPM ERROR: failed to read PARAM", "no 'NV Power Mode:'"},
+        {"no_id", "NV Power Mode: MAXN\n", "expected the mode's id"},
+        {"id_not_a_number", "NV Power Mode: MAXN\nNVPM WARN: fan mode is not set!\n", "expected the mode's id"},
+        {"no_name", "NV Power Mode:   \n0\n", "names no mode"},
+        {"negative_id", "NV Power Mode: MAXN\n-1\n", "expected the mode's id"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        jp_nvpmodel pm;
+        jp_error err = {0};
+        jp_status st = jp_nvpmodel_parse(bad[i].text, &pm, &err);
+        char name[128];
+        snprintf(name, sizeof name, "nvpmodel_q_refuses_%s", bad[i].label);
+        JP_CHECK(name, st == JP_ERR_FORMAT && strstr(err.msg, bad[i].says) && pm.id == -1,
+                 "status %d, id %ld: %s", st, pm.id, err.msg);
+    }
+}
+
 static void remove_tree(const char *path)
 {
     char cmd[600];
@@ -1228,6 +1345,8 @@ int main(void)
     test_nvml();
     test_auto();
     test_none_and_tables();
+    test_boards_from_fake_device_trees();
+    test_nvpmodel();
     JP_CHECK("no_zombie_left_at_the_end", zombie_children() == 0, "%d zombie children", zombie_children());
     printf("# test_power_sources: %.1f s\n", now_s() - t0);
     remove_tree(g_tmp);

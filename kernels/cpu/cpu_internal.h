@@ -12,7 +12,9 @@
  * - the declarations of every kernel, for cpu_kernels.c.
  *
  * Floating-point contraction: in ISO C mode (-std=c11) gcc does not fuse
- * a*b+c into an FMA; JP_FMA does it explicitly where the hardware has one.
+ * a*b+c into an FMA; JP_FMA does it explicitly where the hardware has one
+ * (x86 with FMA3; every AArch64 core, __ARM_FEATURE_FMA), so that the scalar
+ * paths round as the vector ones do.
  */
 #ifndef JP_CPU_INTERNAL_H
 #define JP_CPU_INTERNAL_H
@@ -24,7 +26,7 @@
 
 #include "../jp_kernel.h"
 
-#ifdef __FMA__
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
 #define JP_FMA(a, b, c) fmaf((a), (b), (c))
 #else
 #define JP_FMA(a, b, c) ((a) * (b) + (c))

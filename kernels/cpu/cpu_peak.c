@@ -26,6 +26,8 @@
 #define PEAK_ISA "AVX-512"
 #elif defined(__AVX2__) && defined(__FMA__)
 #define PEAK_ISA "AVX2 FMA"
+#elif defined(JP_SIMD_NEON)
+#define PEAK_ISA "NEON FMLA"
 #else
 #define PEAK_ISA "scalar fmaf"
 #endif

@@ -1,10 +1,13 @@
 /*
  * cpu_simd.h: a small vector abstraction for the hand-tiled CPU kernels.
  *
- * One code path serves three targets, chosen at compile time:
- *   __AVX512F__            jp_vf = __m512, JP_VLEN 16
- *   __AVX2__ && __FMA__    jp_vf = __m256, JP_VLEN 8
- *   otherwise              jp_vf = float,  JP_VLEN 1 (portable C)
+ * One code path serves four targets, chosen at compile time:
+ *   __AVX512F__            jp_vf = __m512,      JP_VLEN 16
+ *   __AVX2__ && __FMA__    jp_vf = __m256,      JP_VLEN 8
+ *   __aarch64__ (NEON)     jp_vf = float32x4_t, JP_VLEN 4 (every AArch64
+ *                          core has NEON and FMA: the Jetsons' Cortex-A57,
+ *                          Denver 2, Carmel, Cortex-A78AE, Neoverse V3AE)
+ *   otherwise              jp_vf = float,       JP_VLEN 1 (portable C)
  * so a kernel written against it is correct everywhere and fast where the
  * build allows (-march=native on the benchmark machines).  The tiles keep
  * their accumulators in registers, which gcc's auto-vectoriser does not
@@ -24,6 +27,9 @@
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define JP_SIMD_NEON 1
 #endif
 
 #define JP_ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -148,6 +154,119 @@ JP_ALWAYS_INLINE jp_vf jp_v_ldexp(jp_vf p, jp_vf n)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
 }
 
+#elif defined(JP_SIMD_NEON)
+
+/* AArch64 NEON: 32 registers of 4 floats.  NEON has no masked loads or
+ * stores: the partial ones below move lane by lane, so that they never touch
+ * a float outside their lanes (callers rely on that at buffer ends, as the
+ * AVX masks allow).  Comparisons and selects, not FMAX/FMIN, give max and
+ * min: FMAX returns NaN for a NaN in either operand and +0 for (-0, +0),
+ * where the x86 paths and the scalar reference return one given operand. */
+#define JP_VLEN 4
+typedef float32x4_t jp_vf;
+/* Full loads and stores as plain vector dereferences (gcc gives a vector
+ * type its element's alias set; LDR/STR Q take any alignment): vld1q_f32 is
+ * a builtin that gcc 12 cannot see through (see jp_v_fma). */
+typedef float32x4_t jp_vf_unaligned __attribute__((aligned(4)));
+JP_ALWAYS_INLINE jp_vf jp_v_load(const float *p) { return *(const jp_vf_unaligned *)p; }
+JP_ALWAYS_INLINE void jp_v_store(float *p, jp_vf v) { *(jp_vf_unaligned *)p = v; }
+/* Stores lanes [0, n), 0 < n <= JP_VLEN. */
+JP_ALWAYS_INLINE void jp_v_store_n(float *p, jp_vf v, int n)
+{
+    if (n >= 4) {
+        vst1q_f32(p, v);
+    } else if (n >= 2) {
+        vst1_f32(p, vget_low_f32(v));
+        if (n == 3)
+            vst1q_lane_f32(p + 2, v, 2);
+    } else if (n == 1) {
+        vst1q_lane_f32(p, v, 0);
+    }
+}
+/* A lane mask: bit l set = lane l loaded (as AVX-512's __mmask16). */
+typedef unsigned jp_vmask;
+JP_ALWAYS_INLINE jp_vmask jp_v_mask_range(int64_t lo, int64_t hi)
+{
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > 4 ? 4 : hi;
+    return hi <= lo ? 0u : ((1u << hi) - 1u) & ~((1u << lo) - 1u);
+}
+JP_ALWAYS_INLINE jp_vf jp_v_load_mask(const float *p, jp_vmask m)
+{
+    if (m == 0xFu)
+        return vld1q_f32(p);
+    jp_vf v = vdupq_n_f32(0.0f);
+    if (m & 1u)
+        v = vld1q_lane_f32(p, v, 0);
+    if (m & 2u)
+        v = vld1q_lane_f32(p + 1, v, 1);
+    if (m & 4u)
+        v = vld1q_lane_f32(p + 2, v, 2);
+    if (m & 8u)
+        v = vld1q_lane_f32(p + 3, v, 3);
+    return v;
+}
+/* Loads lanes [0, n), zeros above. */
+JP_ALWAYS_INLINE jp_vf jp_v_load_n(const float *p, int n)
+{
+    return jp_v_load_mask(p, jp_v_mask_range(0, n));
+}
+JP_ALWAYS_INLINE jp_vf jp_v_set1(float x) { return vdupq_n_f32(x); }
+JP_ALWAYS_INLINE jp_vf jp_v_zero(void) { return vdupq_n_f32(0.0f); }
+/* a * b + c, one rounding: FMLA, written as an asm statement because gcc
+ * 12's vfmaq_f32 builtin is opaque to its loop-invariant motion ("unanalyzed
+ * memory reference" in -fdump-tree-lim2-details), which then keeps register
+ * tiles (gemm_tile.h, the depthwise tiles) in memory, storing every
+ * accumulator on every k; an asm without memory operands is not. */
+JP_ALWAYS_INLINE jp_vf jp_v_fma(jp_vf a, jp_vf b, jp_vf c)
+{
+    __asm__("fmla %0.4s, %1.4s, %2.4s" : "+w"(c) : "w"(a), "w"(b));
+    return c;
+}
+/* acc += b * lane `lane` of a (FMLA by element), lane a constant 0..3; acc
+ * goes through a register temporary (an array element as the asm's operand
+ * would make the asm a memory reference). */
+#define JP_V_FMA_LANE(acc, b, a, lane)                                                             \
+    do {                                                                                           \
+        jp_vf acc_ = (acc);                                                                        \
+        __asm__("fmla %0.4s, %1.4s, %2.s[" #lane "]" : "+w"(acc_) : "w"(b), "w"(a));              \
+        (acc) = acc_;                                                                              \
+    } while (0)
+JP_ALWAYS_INLINE jp_vf jp_v_add(jp_vf a, jp_vf b) { return vaddq_f32(a, b); }
+JP_ALWAYS_INLINE jp_vf jp_v_sub(jp_vf a, jp_vf b) { return vsubq_f32(a, b); }
+JP_ALWAYS_INLINE jp_vf jp_v_mul(jp_vf a, jp_vf b) { return vmulq_f32(a, b); }
+JP_ALWAYS_INLINE jp_vf jp_v_div(jp_vf a, jp_vf b) { return vdivq_f32(a, b); }
+/* a < b ? b : a (NaN in a passes through, as jp_cpu_reluf). */
+JP_ALWAYS_INLINE jp_vf jp_v_max(jp_vf a, jp_vf b) { return vbslq_f32(vcltq_f32(a, b), b, a); }
+/* b > a or b NaN ? b : a: PyTorch's max, NaN from either side. */
+JP_ALWAYS_INLINE jp_vf jp_v_max_nan(jp_vf a, jp_vf b)
+{
+    const uint32x4_t take_b = vorrq_u32(vcgtq_f32(b, a), vmvnq_u32(vceqq_f32(b, b)));
+    return vbslq_f32(take_b, b, a);
+}
+/* b < a ? b : a (as _mm_min_ps(b, a)). */
+JP_ALWAYS_INLINE jp_vf jp_v_min(jp_vf a, jp_vf b) { return vbslq_f32(vcltq_f32(b, a), b, a); }
+/* 1/d for d in [2^-124, 2^128): the 8-bit estimate (FRECPE) and three
+ * Newton steps (FRECPS, fused), taken on d/4 and scaled back as on AVX2 so
+ * that no estimate falls below the normal range. */
+JP_ALWAYS_INLINE jp_vf jp_v_recip(jp_vf d)
+{
+    const float32x4_t q = vmulq_n_f32(d, 0.25f);
+    float32x4_t r = vrecpeq_f32(q);
+    r = vmulq_f32(r, vrecpsq_f32(q, r));
+    r = vmulq_f32(r, vrecpsq_f32(q, r));
+    r = vmulq_f32(r, vrecpsq_f32(q, r));
+    return vmulq_n_f32(r, 0.25f);
+}
+/* x rounded to the nearest integer, ties to even (FRINTN). */
+JP_ALWAYS_INLINE jp_vf jp_v_round(jp_vf x) { return vrndnq_f32(x); }
+/* p * 2^n for lanes holding integral n in [-126, 127]. */
+JP_ALWAYS_INLINE jp_vf jp_v_ldexp(jp_vf p, jp_vf n)
+{
+    const int32x4_t e = vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127));
+    return vmulq_f32(p, vreinterpretq_f32_s32(vshlq_n_s32(e, 23)));
+}
+
 #else
 
 #define JP_VLEN 1
@@ -217,10 +336,14 @@ JP_ALWAYS_INLINE jp_vf jp_v_exp(jp_vf x)
  * 12.4 against 14.5 cycles per SiLU vector in a harness (and exact, as the
  * scalar path).  Other AVX-512 machines (Intel's, none measured here) keep
  * the reciprocal they had; test_expf checks both paths against the scalar
- * SiLU. */
+ * SiLU.  NEON divides (FDIV .4S): the Jetsons' cores (Cortex-A57, Carmel,
+ * Cortex-A78AE) could not be timed here, and with the division the vector
+ * SiLU does the scalar one's operations, lane for lane. */
 #ifndef JP_SIMD_FAST_DIV
 #if defined(__AVX512F__) && (defined(__znver3__) || defined(__znver4__) || defined(__znver5__))
 #define JP_SIMD_FAST_DIV 1
+#elif defined(JP_SIMD_NEON)
+#define JP_SIMD_FAST_DIV 1 /* exact, as the scalar path; not timed: no ARM machine here */
 #else
 #define JP_SIMD_FAST_DIV 0
 #endif

@@ -12,7 +12,7 @@
  * the registers before the single store.
  *
  * Portable: written against cpu_simd.h (AVX-512: 8x48 tile, AVX2: 4x24,
- * scalar: 4x3).
+ * NEON: 8x12, scalar: 4x3).
  */
 #ifndef JP_GEMM_TILE_H
 #define JP_GEMM_TILE_H
@@ -21,8 +21,11 @@
 
 /* Register tile: JP_TILE_MR rows x JP_TILE_NV vectors.  AVX-512 has 32
  * registers: 24 accumulators + 3 B vectors + 1 broadcast; AVX2 has 16:
- * 12 + 3 + 1. */
-#if JP_VLEN == 16
+ * 12 + 3 + 1.  NEON has 32 of 4 floats: 24 accumulators + 3 B vectors + the
+ * 8 A values of a k in 2 vectors, read by FMLA's lane operand (5 loads per
+ * 24 FMAs, where a broadcast per row would take 11): an 8x12 tile, chosen
+ * by counting registers and loads, not timed (no ARM machine here). */
+#if JP_VLEN == 16 || defined(JP_SIMD_NEON)
 #define JP_TILE_MR 8
 #else
 #define JP_TILE_MR 4
@@ -100,11 +103,24 @@ JP_ALWAYS_INLINE void jp_tile(int64_t kc, const float *restrict a, const float *
         jp_vf bv[JP_TILE_NV];
         for (int v = 0; v < NV; v++)
             bv[v] = jp_v_load(b + v * JP_VLEN);
+#if defined(JP_SIMD_NEON)
+        /* Row r's A value is lane r % 4 of a_lo (r < 4) or a_hi: the lane
+         * operand must be a constant, hence one line per row. */
+        const jp_vf a_lo = jp_v_load(a), a_hi = jp_v_load(a + 4);
+#define JP_TILE_ROW(r, src, lane)                                                                  \
+    for (int v = 0; v < NV; v++)                                                                   \
+        JP_V_FMA_LANE(acc[r][v], bv[v], src, lane);
+        JP_TILE_ROW(0, a_lo, 0) JP_TILE_ROW(1, a_lo, 1) JP_TILE_ROW(2, a_lo, 2)
+        JP_TILE_ROW(3, a_lo, 3) JP_TILE_ROW(4, a_hi, 0) JP_TILE_ROW(5, a_hi, 1)
+        JP_TILE_ROW(6, a_hi, 2) JP_TILE_ROW(7, a_hi, 3)
+#undef JP_TILE_ROW
+#else
         for (int r = 0; r < JP_TILE_MR; r++) {
             const jp_vf av = jp_v_set1(a[r]);
             for (int v = 0; v < NV; v++)
                 acc[r][v] = jp_v_fma(av, bv[v], acc[r][v]);
         }
+#endif
         a += JP_TILE_MR;
         b += ldb;
     }
