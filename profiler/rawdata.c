@@ -30,6 +30,8 @@
 #define JOURNAL_VERSION 1
 /* Largest integer a JSON double (cJSON) holds exactly: 2^53. */
 #define EXACT_INT_MAX 9007199254740992.0
+/* 2^63: the first double that does not fit int64_t. */
+#define INT64_LIMIT 9223372036854775808.0
 
 typedef struct lat_entry {
     char *layer;
@@ -385,11 +387,20 @@ static jp_status load_segment(const char *path, const cJSON *js, size_t index,
                             path, where);
     /* t0_ns is written exactly in the text; as a double it may be off by a few
      * ns past 2^53 ns (104 days of uptime): it only dates the run, windows
-     * use the relative times. */
+     * use the relative times.  It must fit int64_t before the cast: a value
+     * at or past 2^63 (1e300, inf) or a fraction is an edited file (issue 14;
+     * the unchecked cast was undefined behaviour). */
     const cJSON *t0 = get_member(js, "t0_ns");
-    if (!cJSON_IsNumber(t0) || t0->valuedouble < 0)
-        return jp_error_set(err, JP_ERR_FORMAT, "%s: %s.t0_ns: expected an integer >= 0", path,
+    if (!t0)
+        return jp_error_set(err, JP_ERR_FORMAT, "%s: %s.t0_ns: missing", path, where);
+    if (!cJSON_IsNumber(t0))
+        return jp_error_set(err, JP_ERR_FORMAT, "%s: %s.t0_ns: expected an integer (ns)", path,
                             where);
+    if (!(t0->valuedouble >= 0) || t0->valuedouble >= INT64_LIMIT ||
+        t0->valuedouble != floor(t0->valuedouble))
+        return jp_error_set(err, JP_ERR_FORMAT,
+                            "%s: %s.t0_ns: expected an integer from 0 to 2^63-1 (ns), found %.17g",
+                            path, where, t0->valuedouble);
     seg->t0_ns = (int64_t)t0->valuedouble;
 
     const cJSON *params = get_member(js, "params");
