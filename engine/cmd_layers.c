@@ -126,7 +126,7 @@ int jp_cmd_layers(int argc, char **argv)
     long size = 0, threads = 0;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (c) {
         case 'g':
             if (jp_cli_parse_granularity(optarg, &op_level, &err))
@@ -150,6 +150,10 @@ int jp_cmd_layers(int argc, char **argv)
         case 'h':
             layers_usage(stdout);
             return 0;
+        case ':':
+            jp_error_set(&err, JP_ERR_ARG, "option \"%s\" needs a value (see jplprof layers --help)",
+                         argv[optind - 1]);
+            return jp_cli_fail("layers", &err);
         default:
             jp_error_set(&err, JP_ERR_ARG, "unknown option \"%s\" (see jplprof layers --help)", argv[optind - 1]);
             return jp_cli_fail("layers", &err);
