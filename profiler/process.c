@@ -1137,9 +1137,10 @@ jp_status jp_process_parse_args(int argc, char **argv, jp_process_options *opt, 
             char *end = NULL;
             errno = 0;
             double v = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !(v >= 0) || !isfinite(v))
+            if (errno || end == optarg || *end || !(v >= 0) || !(v <= 86400))
                 return jp_error_set(err, JP_ERR_ARG,
-                                    "--tgr_smpl_boundary: '%s', expected seconds >= 0", optarg);
+                                    "--tgr_smpl_boundary: '%s', expected seconds from 0 to 86400",
+                                    optarg);
             opt->boundary_s = v;
             break;
         }

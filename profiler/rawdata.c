@@ -30,6 +30,8 @@
 #define JOURNAL_VERSION 1
 /* Largest integer a JSON double (cJSON) holds exactly: 2^53. */
 #define EXACT_INT_MAX 9007199254740992.0
+/* Largest --tgr_smpl_duration / --tgr_smpl_boundary the CLI takes (s). */
+#define MAX_SETTING_S 86400.0
 /* 2^63: the first double that does not fit int64_t. */
 #define INT64_LIMIT 9223372036854775808.0
 
@@ -524,9 +526,16 @@ jp_status jp_raw_power_file_load(const char *path, jp_raw_power_file *pf, jp_err
             JP_OK)
         goto done;
     pf->mode = (int)mode;
-    if (pf->tgr_smpl_boundary_s < 0 || pf->tgr_smpl_duration_s <= 0) {
+    /* The CLI's own limits (1 day): a boundary of 1e300 s made the window
+     * arithmetic overflow int64 (found by tests/fuzz, issue 14). */
+    if (!(pf->tgr_smpl_boundary_s >= 0 && pf->tgr_smpl_boundary_s <= MAX_SETTING_S) ||
+        !(pf->tgr_smpl_duration_s > 0 && pf->tgr_smpl_duration_s <= MAX_SETTING_S) ||
+        !(pf->tgr_interval_ms >= 0 && pf->tgr_interval_ms <= MAX_SETTING_S * 1000)) {
         st = jp_error_set(err, JP_ERR_FORMAT,
-                          "%s: tgr_smpl_duration_s must be > 0 and tgr_smpl_boundary_s >= 0", path);
+                          "%s: tgr_smpl_duration_s must be in (0, %g], tgr_smpl_boundary_s in [0, %g] "
+                          "and tgr_interval_ms in [0, %g]; found %g, %g and %g",
+                          path, MAX_SETTING_S, MAX_SETTING_S, MAX_SETTING_S * 1000,
+                          pf->tgr_smpl_duration_s, pf->tgr_smpl_boundary_s, pf->tgr_interval_ms);
         goto done;
     }
 

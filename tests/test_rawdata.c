@@ -706,6 +706,34 @@ static void test_bad_t0(void)
                      "status %d: %s", (int)st, st == JP_OK ? "loaded" : err.msg);
         jp_raw_power_file_free(&pf);
     }
+    /* the settings bound the window arithmetic: 1e300 s overflowed it */
+    static const struct {
+        const char *interval_ms, *duration_s, *boundary_s;
+    } bad_settings[] = {
+        {"20", "0.4", "1e300"}, {"20", "1e300", "0.1"}, {"20", "0.4", "86401"}, {"-5", "0.4", "0.1"},
+    };
+    for (size_t i = 0; i < sizeof bad_settings / sizeof bad_settings[0]; i++) {
+        FILE *f = fopen(path, "w");
+        if (!f)
+            continue;
+        fprintf(f,
+                "{\"format\": \"jplprof-power-raw\", \"version\": 1, \"mode\": 0, "
+                "\"device\": \"cpu\", \"network\": \"alexnet\", \"image\": \"a.jpg\", "
+                "\"power_source\": \"tegrastats\", \"device_rail\": \"VDD_SYS_CPU\", "
+                "\"tgr_interval_ms\": %s, \"tgr_smpl_duration_s\": %s, "
+                "\"tgr_smpl_boundary_s\": %s, \"layers\": [], \"segments\": []}\n",
+                bad_settings[i].interval_ms, bad_settings[i].duration_s, bad_settings[i].boundary_s);
+        fclose(f);
+        jp_raw_power_file pf;
+        jp_error err = {0};
+        char name[128];
+        snprintf(name, sizeof name, "power_raw with interval %s ms, duration %s s, boundary %s s refused",
+                 bad_settings[i].interval_ms, bad_settings[i].duration_s, bad_settings[i].boundary_s);
+        jp_status st = jp_raw_power_file_load(path, &pf, &err);
+        JP_CHECK(name, st == JP_ERR_FORMAT && strstr(err.msg, "must be in"), "status %d: %s", (int)st,
+                 st == JP_OK ? "loaded" : err.msg);
+        jp_raw_power_file_free(&pf);
+    }
     unlink(path);
 }
 

@@ -91,6 +91,10 @@ def main():
                          "params": [{"name": "VDD_SYS_CPU", "unit": "mW"}],
                          "samples": [[t * 20000000, 900 + t] for t in range(16)]}]}
     put("power_raw", "two_segments", json.dumps(raw))
+    # found by hand while writing the harness: a boundary of 1e300 s
+    # overflowed the window arithmetic (int64) before the loader bounded it
+    raw["tgr_smpl_boundary_s"] = 1e300
+    put("power_raw", "boundary_1e300", json.dumps(raw))
 
     # first byte: bit 0 power (1) or latency (0), bit 1 --params all, bit 2 --stats
     put("seed", "latency", b"\x00" + b'{"0": [0.001, 0.002, 0.0015]}\n{"1": [0.01, 0.011, 0.012]}\n')
