@@ -758,13 +758,21 @@ static jp_status journal_load(jp_raw *raw, jp_error *err)
 {
     char *text = NULL;
     size_t len = 0;
-    jp_status st = jp_file_read_all(raw->path_journal, &text, &len, err);
+    /* A missing journal (a run killed before its first layer) is an empty
+     * one: the error goes to a local, so that *err is left untouched
+     * (issue 14: profile judged the run by err->status and failed a
+     * --resume that had finished). */
+    jp_error read_err;
+    jp_status st = jp_file_read_all(raw->path_journal, &text, &len, &read_err);
     if (st == JP_ERR_MISSING) {
         raw->journal_valid_bytes = 0;
         return JP_OK;
     }
-    if (st != JP_OK)
+    if (st != JP_OK) {
+        if (err)
+            *err = read_err;
         return st;
+    }
     size_t pos = 0;
     while (pos < len) {
         char *nl = memchr(text + pos, '\n', len - pos);
