@@ -122,7 +122,7 @@ CU_OBJS := $(CU_SRCS:%.cu=$(BUILD)/obj/%.o)
 
 TEST_SRCS  := $(wildcard tests/test_*.c)
 TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
-TOOL_SRCS  := $(filter-out $(TEST_SRCS) tests/fake_nvml.c,$(wildcard tests/*.c))
+TOOL_SRCS  := $(filter-out $(TEST_SRCS) tests/fake_nvml.c tests/iofault.c,$(wildcard tests/*.c))
 TOOL_BINS  := $(TOOL_SRCS:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test clean tests-build bench fuzz fuzz-build
