@@ -8,7 +8,11 @@
 #                   Jetson: CUDA_ARCH="-gencode arch=compute_87,code=sm_87" (Orin),
 #                   72 (Xavier), 62 (TX2, needs CUDA <= 10.2 / JetPack 4).
 #   DEBUG=1         -O0 -g
-#   SANITIZE=1      address + undefined behaviour sanitizers (CPU code)
+#   SANITIZE=1      address + undefined behaviour sanitizers (CPU code), float-cast
+#                   overflow included, stopping at the first report; with
+#                   CC=clang this is CI's sanitizer build (tests/sanitize.sh)
+#   FUZZ_SECONDS=N  `make fuzz`: seconds per libFuzzer harness (default 30);
+#                   FUZZ_CC (default clang), FUZZ_BUILD (default build-fuzz)
 #   NATIVE=1        -march=native (default 1; 0 for a binary that runs on any x86-64)
 #   STATIC_DEPS=1   link OpenBLAS, stb and libjpeg statically and copy libcjson next to
 #                   the binary (build/lib): a build that travels to a machine
@@ -69,9 +73,13 @@ endif
 ifeq ($(NATIVE),1)
   CFLAGS_OPT += -march=native
 endif
+# float-cast-overflow is not part of 'undefined' in gcc nor clang (issue 14:
+# an unchecked double -> int64 cast went unseen).
+SANITIZERS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer
 SAN_FLAGS :=
 ifeq ($(SANITIZE),1)
-  SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+  SAN_FLAGS := $(SANITIZERS)
 endif
 
 CPPFLAGS += -Iengine -Ikernels -Iprofiler -MMD -MP \
@@ -91,6 +99,7 @@ else
   LDLIBS += $(shell $(PKG_CONFIG) --libs $(DEPS))
 endif
 LDLIBS += -ldl -lm
+HOST_LDLIBS := $(shell $(PKG_CONFIG) --libs $(DEPS)) -ldl -lm
 
 # ---- CUDA detection: one place -------------------------------------------
 NVCC := $(CUDA_HOME)/bin/nvcc
@@ -137,10 +146,10 @@ CU_OBJS := $(CU_SRCS:%.cu=$(BUILD)/obj/%.o)
 
 TEST_SRCS  := $(wildcard tests/test_*.c)
 TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
-TOOL_SRCS  := $(filter-out $(TEST_SRCS) tests/fake_nvml.c,$(wildcard tests/*.c))
+TOOL_SRCS  := $(filter-out $(TEST_SRCS) tests/fake_nvml.c tests/iofault.c,$(wildcard tests/*.c))
 TOOL_BINS  := $(TOOL_SRCS:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test clean tests-build bench
+.PHONY: all test clean tests-build bench fuzz fuzz-build
 all: $(BIN)
 
 $(info jplprof: CUDA backend $(if $(filter 1,$(USE_CUDA)),ON ($(NVCC)),OFF)$(if $(filter 1,$(STATIC_DEPS)), with static OpenBLAS/stb,)$(if $(CROSS), cross-compiled with $(CC) into $(BUILD),))
@@ -185,7 +194,41 @@ bench: $(BIN) $(BUILD)/tests/bench_cpu_kernels
 bench-deps:
 	ONNXRUNTIME_NODE_INSTALL=skip npm ci --prefix tests/bench --ignore-scripts --no-audit --no-fund
 
-clean:
-	rm -rf $(BUILD) $(BIN)
+# ---- fuzzing: tests/fuzz/, clang's libFuzzer, ASan + UBSan -----------------
+# The library is compiled again with clang and the sanitizers (CPU code only)
+# into $(FUZZ_BUILD); each tests/fuzz/fuzz_<name>.c becomes $(FUZZ_BUILD)/fuzz_<name>,
+# run by tests/fuzz/run.sh on its seeds (tests/fuzz/corpus/<name>/).
+FUZZ_CC      ?= clang
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wno-unused-parameter -Wno-unused-function \
+                -fopenmp -pthread $(SANITIZERS)
+FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_OBJS    := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/libjp.a: $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+# the CLI harness compiles each subcommand's source in (tests/fuzz/cli/)
+$(FUZZ_BUILD)/fuzz_cli: $(wildcard tests/fuzz/cli/*.c) $(wildcard engine/cmd_*.c)
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_BUILD)/libjp.a
+	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ \
+	    $(filter tests/fuzz/%.c,$^) $(FUZZ_BUILD)/libjp.a $(HOST_LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Each harness for FUZZ_SECONDS on its seeds; fails on any finding.
+fuzz: fuzz-build
+	bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(BUILD) $(BIN) $(FUZZ_BUILD)
+
+-include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

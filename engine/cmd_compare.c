@@ -116,7 +116,7 @@ static jp_status parse_args(int argc, char **argv, compare_options *o, jp_error 
     long v;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (c) {
         case 'm': o->model.model = optarg; break;
         case 'l':

@@ -81,7 +81,7 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
     long seed = 0;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
         switch (c) {
         case 'm': o->model.model = optarg; break;
         case 'i': o->model.image = optarg; break;

@@ -107,7 +107,16 @@ done:
     return st;
 }
 
-int jp_cmd_layers(int argc, char **argv)
+/* layers' options; JP_STATUS_COUNT for --help. */
+typedef struct layers_options {
+    bool op_level, device_given, no_fuse;
+    jp_device device;
+    const char *plan_path;
+    long size, threads;
+    const char *model;
+} layers_options;
+
+static jp_status parse_args(int argc, char **argv, layers_options *o, jp_error *err)
 {
     static const struct option options[] = {
         {"granularity", required_argument, NULL, 'g'},
@@ -119,47 +128,62 @@ int jp_cmd_layers(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    jp_error err = {0};
-    bool op_level = false, device_given = false, no_fuse = false;
-    jp_device device = JP_DEVICE_CPU;
-    const char *plan_path = NULL;
-    long size = 0, threads = 0;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (c) {
         case 'g':
-            if (jp_cli_parse_granularity(optarg, &op_level, &err))
-                return jp_cli_fail("layers", &err);
+            if (jp_cli_parse_granularity(optarg, &o->op_level, err))
+                return err->status;
             break;
         case 's':
-            if (jp_cli_parse_int("--input-size", optarg, 1, 8192, &size, &err))
-                return jp_cli_fail("layers", &err);
+            if (jp_cli_parse_int("--input-size", optarg, 1, 8192, &o->size, err))
+                return err->status;
             break;
         case 'd':
-            if (jp_cli_parse_device(optarg, &device, &err))
-                return jp_cli_fail("layers", &err);
-            device_given = true;
+            if (jp_cli_parse_device(optarg, &o->device, err))
+                return err->status;
+            o->device_given = true;
             break;
-        case 'F': no_fuse = true; break;
-        case 'P': plan_path = optarg; break;
+        case 'F': o->no_fuse = true; break;
+        case 'P': o->plan_path = optarg; break;
         case 't':
-            if (jp_cli_parse_int("--threads", optarg, 1, 1024, &threads, &err))
-                return jp_cli_fail("layers", &err);
+            if (jp_cli_parse_int("--threads", optarg, 1, 1024, &o->threads, err))
+                return err->status;
             break;
-        case 'h':
-            layers_usage(stdout);
-            return 0;
+        case 'h': return JP_STATUS_COUNT;
+        case ':':
+            return jp_error_set(err, JP_ERR_ARG, "option \"%s\" needs a value (see jplprof layers --help)",
+                                argv[optind - 1]);
         default:
-            jp_error_set(&err, JP_ERR_ARG, "unknown option \"%s\" (see jplprof layers --help)", argv[optind - 1]);
-            return jp_cli_fail("layers", &err);
+            return jp_error_set(err, JP_ERR_ARG, "unknown option \"%s\" (see jplprof layers --help)",
+                                argv[optind - 1]);
         }
     }
-    if (optind != argc - 1) {
+    o->model = optind == argc - 1 ? argv[optind] : NULL;
+    return JP_OK;
+}
+
+int jp_cmd_layers(int argc, char **argv)
+{
+    jp_error err = {0};
+    layers_options o = {.device = JP_DEVICE_CPU};
+    jp_status pst = parse_args(argc, argv, &o, &err);
+    if (pst == JP_STATUS_COUNT) {
+        layers_usage(stdout);
+        return 0;
+    }
+    if (pst)
+        return jp_cli_fail("layers", &err);
+    if (!o.model) {
         layers_usage(stderr);
         return JP_EXIT_USAGE;
     }
-    const char *model = argv[optind];
+    bool op_level = o.op_level, device_given = o.device_given, no_fuse = o.no_fuse;
+    jp_device device = o.device;
+    const char *plan_path = o.plan_path;
+    long size = o.size, threads = o.threads;
+    const char *model = o.model;
     if (jp_cli_check_model(model, &err))
         return jp_cli_fail("layers", &err);
     if (!device_given && (no_fuse || plan_path || threads)) {

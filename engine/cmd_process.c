@@ -48,7 +48,7 @@ int jp_cmd_tegrastats(int argc, char **argv)
                      strerror(errno));
         return jp_cli_fail("tegrastats", &err);
     }
-    jp_status st = jp_tegrastats_to_csv(in, stdout, &err);
+    jp_status st = jp_tegrastats_to_csv(in, stdout, stderr, &err);
     if (in != stdin)
         fclose(in);
     if (st == JP_OK && fflush(stdout) != 0)

@@ -215,7 +215,7 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (c) {
         case 'M':
             if (jp_cli_parse_int("--mode", optarg, 0, INT_MAX, &o->mode, err))

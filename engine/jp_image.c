@@ -29,6 +29,7 @@
 #include "jp_image.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
@@ -405,6 +406,24 @@ jp_status jp_image_decode(const char *path, jp_image_rgb8 *img, jp_error *err)
         goto done;
     }
 
+    /* A PNG whose header asks for more than 2^30 bytes of pixels fails
+     * stb_image's info with "too large", but stb then tries its other
+     * formats and reports "unknown image type" (issue 14): read the size
+     * from the IHDR chunk (bytes 16..23, big-endian) first. */
+    if (n_bytes >= 24 && memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0 &&
+        memcmp(bytes + 12, "IHDR", 4) == 0) {
+        uint32_t pw = (uint32_t)bytes[16] << 24 | (uint32_t)bytes[17] << 16 |
+                      (uint32_t)bytes[18] << 8 | bytes[19];
+        uint32_t ph = (uint32_t)bytes[20] << 24 | (uint32_t)bytes[21] << 16 |
+                      (uint32_t)bytes[22] << 8 | bytes[23];
+        if ((uint64_t)pw * ph > (uint64_t)JP_IMAGE_MAX_PIXELS) {
+            st = jp_error_set(err, JP_ERR_UNSUPPORTED,
+                              "%s: PNG header gives %" PRIu32 " x %" PRIu32 " pixels: too large (over "
+                              "the limit of %lld pixels, PIL's decompression-bomb limit)",
+                              path, pw, ph, JP_IMAGE_MAX_PIXELS);
+            goto done;
+        }
+    }
     int w = 0, h = 0, channels = 0;
     if (!stbi_info_from_memory(bytes, (int)n_bytes, &w, &h, &channels)) {
         st = jp_error_set(err, JP_ERR_FORMAT, "%s: not an image or corrupt (stb_image: %s)", path,
@@ -417,7 +436,8 @@ jp_status jp_image_decode(const char *path, jp_image_rgb8 *img, jp_error *err)
     }
     if ((long long)w * h > JP_IMAGE_MAX_PIXELS) {
         st = jp_error_set(err, JP_ERR_UNSUPPORTED,
-                          "%s: %d x %d pixels, over the limit of %lld pixels (PIL's decompression-bomb limit)",
+                          "%s: %d x %d pixels: too large (over the limit of %lld pixels, PIL's "
+                          "decompression-bomb limit)",
                           path, w, h, JP_IMAGE_MAX_PIXELS);
         goto done;
     }

@@ -512,3 +512,92 @@ char *jp_strprintf(const char *fmt, ...)
     va_end(ap);
     return n < 0 ? NULL : s;
 }
+
+/* ---- bounded line reader ---- */
+
+jp_status jp_line_reader_init(jp_line_reader *r, FILE *in, size_t max_bytes, jp_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->in = in;
+    r->max_bytes = max_bytes ? max_bytes : JP_LINE_MAX_BYTES;
+    r->buf = malloc(r->max_bytes + 1);
+    if (!r->buf)
+        return jp_error_set(err, JP_ERR_NOMEM, "out of memory (a %zu-byte line buffer)",
+                            r->max_bytes);
+    r->buf[0] = '\0';
+    return JP_OK;
+}
+
+int jp_line_reader_next(jp_line_reader *r)
+{
+    size_t len = 0;
+    uint64_t cut = 0;
+    bool any = false;
+    int c;
+    r->offset = r->next_offset;
+    flockfile(r->in);
+    while ((c = getc_unlocked(r->in)) != EOF) {
+        any = true;
+        r->next_offset++;
+        if (c == '\n')
+            break;
+        if (len < r->max_bytes)
+            r->buf[len++] = (char)c;
+        else
+            cut++;
+    }
+    bool failed = c == EOF && ferror(r->in);
+    funlockfile(r->in);
+    r->buf[len] = '\0';
+    r->len = len;
+    r->cut_bytes = cut;
+    if (failed)
+        return -1;
+    if (!any)
+        return 0;
+    r->line_no++;
+    return 1;
+}
+
+void jp_line_reader_free(jp_line_reader *r)
+{
+    free(r->buf);
+    r->buf = NULL;
+}
+
+char *jp_escape_text(const char *text, size_t n, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (cap < 4) {
+        if (cap)
+            out[0] = '\0';
+        return out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)text[i];
+        char piece[5];
+        size_t k = 0;
+        if (c == '\\') {
+            piece[k++] = '\\';
+            piece[k++] = '\\';
+        } else if (c >= 0x20 && c < 0x7f) {
+            piece[k++] = (char)c;
+        } else {
+            piece[k++] = '\\';
+            piece[k++] = 'x';
+            piece[k++] = hex[c >> 4];
+            piece[k++] = hex[c & 15];
+        }
+        /* room for the piece, "..." if more follows, and the NUL */
+        size_t need = k + (i + 1 < n ? 3 : 0) + 1;
+        if (o + need > cap) {
+            memcpy(out + (o + 4 <= cap ? o : cap - 4), "...", 4);
+            return out;
+        }
+        memcpy(out + o, piece, k);
+        o += k;
+    }
+    out[o] = '\0';
+    return out;
+}

@@ -19,6 +19,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <cJSON.h>
@@ -128,5 +130,41 @@ void jp_textbuf_json(jp_textbuf *b, const cJSON *node, bool pretty);
  * Returns buf.
  */
 char *jp_format_double(double v, char *buf, size_t cap);
+
+/*
+ * jp_line_reader: lines of a stream (a file or a pipe) with bounded memory.
+ * A line longer than max_bytes is cut there: the caller gets its first
+ * max_bytes bytes with `cut_bytes` set to how many were dropped after them
+ * (the rest of the line is read and discarded, never held).  Lines may hold
+ * any byte, NUL included (len counts them all); the returned line is also
+ * NUL-terminated.  A last line without '\n' counts as a line.
+ */
+#define JP_LINE_MAX_BYTES 65536 /* 64 KiB: a real tegrastats line is < 1 KiB */
+
+typedef struct jp_line_reader {
+    FILE *in;
+    char *buf;          /* (max_bytes + 1) the line, NUL-terminated        */
+    size_t max_bytes;
+    size_t len;         /* bytes of the line in buf, without its '\n'      */
+    size_t line_no;     /* 1-based number of the line in buf               */
+    uint64_t offset;    /* byte offset of its first byte in the stream     */
+    uint64_t cut_bytes; /* bytes dropped from it past max_bytes (0: whole) */
+    uint64_t next_offset;
+} jp_line_reader;
+
+/* Allocates the buffer (max_bytes, 0: JP_LINE_MAX_BYTES); JP_ERR_NOMEM. */
+jp_status jp_line_reader_init(jp_line_reader *r, FILE *in, size_t max_bytes, jp_error *err);
+/* Reads the next line: 1 when there is one, 0 at the end, -1 on a read error
+ * (errno kept; ferror(in) is set). */
+int jp_line_reader_next(jp_line_reader *r);
+void jp_line_reader_free(jp_line_reader *r);
+
+/*
+ * Copies n bytes of text into out[cap] for a message on a terminal: printable
+ * ASCII as it is, '\\' as "\\\\", every other byte (control characters, escape
+ * sequences, bytes >= 0x80, NUL) as "\xNN"; when it does not fit, ends with
+ * "...".  Always NUL-terminates (cap >= 4).  Returns out.
+ */
+char *jp_escape_text(const char *text, size_t n, char *out, size_t cap);
 
 #endif /* JP_FILEIO_H */

@@ -23,6 +23,8 @@
 
 #include "power_impl.h"
 
+#include "fileio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -44,8 +46,9 @@
 #define FIRST_LINE_GRACE_MS 2000
 /* How long stop waits after SIGTERM before SIGKILL. */
 #define TERM_GRACE_MS 2000
-/* Longest line kept; a 14-core JetPack 7 line is ~900 bytes. */
-#define LINE_BYTES 16384
+/* Longest line kept; a 14-core JetPack 7 line is ~900 bytes.  A longer one
+ * is cut here and the rest of it dropped (memory stays bounded). */
+#define LINE_BYTES (JP_LINE_MAX_BYTES + 1)
 
 typedef struct tgr_state {
     char program[PATH_MAX]; /* resolved path, run as argv[0] */
@@ -228,9 +231,10 @@ static void handle_line(jp_power_source *src, tgr_state *st, char *text, int64_t
     if (st->parsed.n_rails == 0) {
         st->lines_without_rails++;
         if (!st->names_fixed) {
+            /* escaped: a broken tegrastats may print binary garbage, which
+             * must not reach the terminal raw */
             if (!st->first_bad_line[0])
-                snprintf(st->first_bad_line, sizeof st->first_bad_line, "%.120s%s", text,
-                         n > 120 ? "..." : "");
+                jp_escape_text(text, n, st->first_bad_line, sizeof st->first_bad_line);
             if (st->lines_without_rails == GARBAGE_LINES)
                 fail_garbage(src, st);
         }
@@ -264,6 +268,25 @@ static void handle_line(jp_power_source *src, tgr_state *st, char *text, int64_t
     jp_power_push(src, t_ns, st->values);
 }
 
+/* A line longer than LINE_BYTES - 1: its start was kept, the rest is being
+ * dropped.  No tegrastats prints such a line: it counts as garbage. */
+static void handle_cut_line(jp_power_source *src, tgr_state *st, const char *start)
+{
+    st->lines++;
+    st->lines_without_rails++;
+    if (!st->names_fixed) {
+        if (!st->first_bad_line[0]) {
+            char head[64];
+            jp_escape_text(start, strnlen(start, 40), head, sizeof head);
+            snprintf(st->first_bad_line, sizeof st->first_bad_line,
+                     "line %zu, longer than %d bytes, cut there: %s...", st->lines,
+                     JP_LINE_MAX_BYTES, head);
+        }
+        if (st->lines_without_rails == GARBAGE_LINES)
+            fail_garbage(src, st);
+    }
+}
+
 static void keep_stderr(tgr_state *st, const char *chunk, size_t n, char *partial, size_t *plen,
                         size_t pcap)
 {
@@ -294,6 +317,7 @@ static void *reader_main(void *arg)
     size_t err_len = 0;
     size_t len = 0;
     bool out_eof = false, err_eof = false, stopped = false;
+    bool dropping = false; /* inside a line that was cut */
     if (!buf) {
         jp_error e;
         jp_error_set(&e, JP_ERR_NOMEM, "tegrastats: out of memory");
@@ -337,10 +361,16 @@ static void *reader_main(void *arg)
                 if (errno != EINTR && errno != EAGAIN)
                     out_eof = true;
             } else {
+                size_t old_len = len;
                 len += (size_t)n;
                 buf[len] = '\0';
                 char *line = buf;
                 char *nl;
+                if (dropping) { /* the rest of a cut line, up to its newline */
+                    nl = memchr(buf + old_len, '\n', len - old_len);
+                    line = nl ? nl + 1 : buf + len;
+                    dropping = nl == NULL;
+                }
                 while ((nl = memchr(line, '\n', len - (size_t)(line - buf))) != NULL) {
                     *nl = '\0';
                     handle_line(src, st, line, t_ns);
@@ -348,10 +378,11 @@ static void *reader_main(void *arg)
                 }
                 len -= (size_t)(line - buf);
                 memmove(buf, line, len);
-                if (len == LINE_BYTES - 1) { /* no newline in 16 KiB: not tegrastats */
+                if (len == LINE_BYTES - 1) { /* no newline in 64 KiB: cut, drop the rest */
                     buf[len] = '\0';
-                    handle_line(src, st, buf, t_ns);
+                    handle_cut_line(src, st, buf);
                     len = 0;
+                    dropping = true;
                 }
             }
         }
@@ -373,9 +404,11 @@ static void *reader_main(void *arg)
         reap_child(st, TERM_GRACE_MS);
         char how[128];
         describe_exit(st->wait_status, how, sizeof how);
-        char last[320] = "";
+        char last[320] = "", escaped[256];
         if (st->last_stderr[0])
-            snprintf(last, sizeof last, " (last stderr line: '%.250s')", st->last_stderr);
+            snprintf(last, sizeof last, " (last stderr line: '%s')",
+                     jp_escape_text(st->last_stderr, strlen(st->last_stderr), escaped,
+                                    sizeof escaped));
         jp_error e;
         jp_error_set(&e, JP_ERR_IO,
                      "tegrastats: '%s --interval %d' %s after %zu lines%s; run that command in a "

@@ -481,6 +481,11 @@ static jp_status read_power_raw(const char *path, dev_acc *dev, double boundary_
             goto done;
         }
     }
+    if (pf.n_windows == 0) {
+        st = jp_error_set(err, JP_ERR_FORMAT, "%s: layers: empty, no layer's window in the file "
+                          "(profile with --resume to complete it, or remove it)", path);
+        goto done;
+    }
     double boundary_s = boundary_override_s >= 0 ? boundary_override_s : pf.tgr_smpl_boundary_s;
     int64_t boundary_ns = jp_raw_seconds_to_ns(boundary_s);
     for (size_t w = 0; w < pf.n_windows; w++) {
@@ -519,6 +524,36 @@ static jp_status read_power_raw(const char *path, dev_acc *dev, double boundary_
     }
 done:
     jp_raw_power_file_free(&pf);
+    return st;
+}
+
+/* A seed-format file must give at least one layer: an empty one (a file
+ * zeroed by a crash, a copy that failed) is an error, never a silent {}
+ * (issue 14).  Counts the layers fn is called for. */
+typedef struct seed_counter {
+    jp_raw_seed_fn fn;
+    void *ctx;
+    size_t layers;
+} seed_counter;
+
+static jp_status count_layer(const char *path, size_t line_no, const char *layer_key,
+                             const cJSON *value, void *ctx, jp_error *err)
+{
+    seed_counter *c = ctx;
+    c->layers++;
+    return c->fn(path, line_no, layer_key, value, c->ctx, err);
+}
+
+static jp_status read_seed_nonempty(const char *path, jp_raw_seed_fn fn, void *ctx,
+                                    jp_error *err)
+{
+    seed_counter c = {fn, ctx, 0};
+    jp_status st = jp_raw_read_seed_file(path, count_layer, &c, err);
+    if (st == JP_OK && c.layers == 0)
+        st = jp_error_set(err, JP_ERR_FORMAT,
+                          "%s: no layer in the file (empty or blank lines only; expected one "
+                          "{\"<layer>\": ...} object per line): remove it, or profile again",
+                          path);
     return st;
 }
 
@@ -607,7 +642,7 @@ static jp_status read_latency_dir(const char *dir, dev_acc *dev, jp_error *err)
             st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
             break;
         }
-        st = jp_raw_read_seed_file(path, on_latency_line, &dev->latency, err);
+        st = read_seed_nonempty(path, on_latency_line, &dev->latency, err);
         free(path);
     }
     strlist_free(&files);
@@ -709,7 +744,7 @@ static jp_status read_power_dir(const char *dir, const power_ctx *pc, jp_error *
             else {
                 seed_power_ctx sc = {.layers = &pc->dev->power,
                                      .trim = seed_name_trim(files.v[i] + len)};
-                st = jp_raw_read_seed_file(path, on_power_line, &sc, err);
+                st = read_seed_nonempty(path, on_power_line, &sc, err);
             }
             free(path);
         }
@@ -1705,9 +1740,10 @@ jp_status jp_process_parse_args(int argc, char **argv, jp_process_options *opt, 
             char *end = NULL;
             errno = 0;
             double v = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !(v >= 0) || !isfinite(v))
+            if (errno || end == optarg || *end || !(v >= 0) || !(v <= 86400))
                 return jp_error_set(err, JP_ERR_ARG,
-                                    "--tgr_smpl_boundary: '%s', expected seconds >= 0", optarg);
+                                    "--tgr_smpl_boundary: '%s', expected seconds from 0 to 86400",
+                                    optarg);
             opt->boundary_s = v;
             break;
         }

@@ -30,6 +30,10 @@
 #define JOURNAL_VERSION 1
 /* Largest integer a JSON double (cJSON) holds exactly: 2^53. */
 #define EXACT_INT_MAX 9007199254740992.0
+/* Largest --tgr_smpl_duration / --tgr_smpl_boundary the CLI takes (s). */
+#define MAX_SETTING_S 86400.0
+/* 2^63: the first double that does not fit int64_t. */
+#define INT64_LIMIT 9223372036854775808.0
 
 typedef struct lat_entry {
     char *layer;
@@ -396,11 +400,20 @@ static jp_status load_segment(const char *path, const cJSON *js, size_t index,
                             path, where);
     /* t0_ns is written exactly in the text; as a double it may be off by a few
      * ns past 2^53 ns (104 days of uptime): it only dates the run, windows
-     * use the relative times. */
+     * use the relative times.  It must fit int64_t before the cast: a value
+     * at or past 2^63 (1e300, inf) or a fraction is an edited file (issue 14;
+     * the unchecked cast was undefined behaviour). */
     const cJSON *t0 = get_member(js, "t0_ns");
-    if (!cJSON_IsNumber(t0) || t0->valuedouble < 0)
-        return jp_error_set(err, JP_ERR_FORMAT, "%s: %s.t0_ns: expected an integer >= 0", path,
+    if (!t0)
+        return jp_error_set(err, JP_ERR_FORMAT, "%s: %s.t0_ns: missing", path, where);
+    if (!cJSON_IsNumber(t0))
+        return jp_error_set(err, JP_ERR_FORMAT, "%s: %s.t0_ns: expected an integer (ns)", path,
                             where);
+    if (!(t0->valuedouble >= 0) || t0->valuedouble >= INT64_LIMIT ||
+        t0->valuedouble != floor(t0->valuedouble))
+        return jp_error_set(err, JP_ERR_FORMAT,
+                            "%s: %s.t0_ns: expected an integer from 0 to 2^63-1 (ns), found %.17g",
+                            path, where, t0->valuedouble);
     seg->t0_ns = (int64_t)t0->valuedouble;
 
     const cJSON *params = get_member(js, "params");
@@ -537,9 +550,16 @@ jp_status jp_raw_power_file_load(const char *path, jp_raw_power_file *pf, jp_err
             JP_OK)
         goto done;
     pf->mode = (int)mode;
-    if (pf->tgr_smpl_boundary_s < 0 || pf->tgr_smpl_duration_s <= 0) {
+    /* The CLI's own limits (1 day): a boundary of 1e300 s made the window
+     * arithmetic overflow int64 (found by tests/fuzz, issue 14). */
+    if (!(pf->tgr_smpl_boundary_s >= 0 && pf->tgr_smpl_boundary_s <= MAX_SETTING_S) ||
+        !(pf->tgr_smpl_duration_s > 0 && pf->tgr_smpl_duration_s <= MAX_SETTING_S) ||
+        !(pf->tgr_interval_ms >= 0 && pf->tgr_interval_ms <= MAX_SETTING_S * 1000)) {
         st = jp_error_set(err, JP_ERR_FORMAT,
-                          "%s: tgr_smpl_duration_s must be > 0 and tgr_smpl_boundary_s >= 0", path);
+                          "%s: tgr_smpl_duration_s must be in (0, %g], tgr_smpl_boundary_s in [0, %g] "
+                          "and tgr_interval_ms in [0, %g]; found %g, %g and %g",
+                          path, MAX_SETTING_S, MAX_SETTING_S, MAX_SETTING_S * 1000,
+                          pf->tgr_smpl_duration_s, pf->tgr_smpl_boundary_s, pf->tgr_interval_ms);
         goto done;
     }
 
@@ -814,13 +834,21 @@ static jp_status journal_load(jp_raw *raw, jp_error *err)
 {
     char *text = NULL;
     size_t len = 0;
-    jp_status st = jp_file_read_all(raw->path_journal, &text, &len, err);
+    /* A missing journal (a run killed before its first layer) is an empty
+     * one: the error goes to a local, so that *err is left untouched
+     * (issue 14: profile judged the run by err->status and failed a
+     * --resume that had finished). */
+    jp_error read_err;
+    jp_status st = jp_file_read_all(raw->path_journal, &text, &len, &read_err);
     if (st == JP_ERR_MISSING) {
         raw->journal_valid_bytes = 0;
         return JP_OK;
     }
-    if (st != JP_OK)
+    if (st != JP_OK) {
+        if (err)
+            *err = read_err;
         return st;
+    }
     size_t pos = 0;
     while (pos < len) {
         char *nl = memchr(text + pos, '\n', len - pos);

@@ -15,6 +15,8 @@
 
 #include "tegrastats_parse.h"
 
+#include "fileio.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -524,9 +526,11 @@ jp_status jp_tegrastats_parse_line(const char *line, jp_tgr_line *out, jp_error 
 
     if (out->count == 0) {
         size_t len = strcspn(line, "\r\n");
+        char head[256]; /* escaped: the line may be binary garbage */
+        jp_escape_text(line, len < 60 ? len : 60, head, sizeof head);
         return jp_error_set(err, JP_ERR_FORMAT,
-                            "not a tegrastats line (no RAM, CPU, temperature or rail field): '%.60s%s'",
-                            line, len > 60 ? "..." : "");
+                            "not a tegrastats line (no RAM, CPU, temperature or rail field): '%s%s'",
+                            head, len > 60 ? "..." : "");
     }
     return JP_OK;
 }
@@ -585,6 +589,8 @@ bool jp_tegrastats_name_selects(const char *requested, const char *param_name)
 /* Most distinct column names; a real log has well under 100. */
 #define CSV_MAX_COLUMNS 4096
 #define CSV_HASH_SLOTS 8192 /* a power of two, > 2 * CSV_MAX_COLUMNS */
+/* Cut lines reported one by one; after these, one count at the end. */
+#define CSV_MAX_CUT_NOTES 10
 
 typedef struct csv_columns {
     size_t count;
@@ -630,12 +636,11 @@ static bool line_is_blank(const char *s)
     return true;
 }
 
-jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, jp_error *err)
+jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, FILE *notes, jp_error *err)
 {
     jp_status st = JP_OK;
     FILE *spool = NULL;
-    char *line = NULL;
-    size_t line_cap = 0;
+    jp_line_reader rd = {0};
     jp_tgr_line *parsed = NULL;
     double *row = NULL;
     unsigned char *present = NULL;
@@ -644,6 +649,8 @@ jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, jp_error *err)
     if (!in || !out)
         return jp_error_set(err, JP_ERR_INTERNAL, "jp_tegrastats_to_csv: NULL stream");
 
+    if ((st = jp_line_reader_init(&rd, in, JP_LINE_MAX_BYTES, err)) != JP_OK)
+        return st;
     parsed = malloc(sizeof *parsed);
     cols.names = malloc(sizeof *cols.names * CSV_MAX_COLUMNS);
     cols.slots = malloc(sizeof *cols.slots * CSV_HASH_SLOTS);
@@ -662,12 +669,29 @@ jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, jp_error *err)
     }
 
     /* Pass 1: copy the tegrastats lines to the spool, collect the names. */
-    size_t lines_read = 0, rows = 0, skipped = 0;
+    size_t lines_read = 0, rows = 0, skipped = 0, cut = 0;
     bool any_timestamp = false;
-    ssize_t len;
+    int got;
     errno = 0;
-    while ((len = getline(&line, &line_cap, in)) >= 0) {
-        lines_read++;
+    while ((got = jp_line_reader_next(&rd)) > 0) {
+        lines_read = rd.line_no;
+        const char *line = rd.buf;
+        size_t len = rd.len;
+        if (rd.cut_bytes) {
+            /* Memory stays bounded: the line was cut at JP_LINE_MAX_BYTES.
+             * No tegrastats prints such a line; its start alone would give
+             * a partial row, so it is skipped, and said where. */
+            cut++;
+            skipped++;
+            if (notes && cut <= CSV_MAX_CUT_NOTES)
+                fprintf(notes,
+                        "jplprof tegrastats: line %zu (from byte %llu) is longer than %d bytes: "
+                        "cut at byte %llu, its other %llu bytes dropped, line skipped\n",
+                        rd.line_no, (unsigned long long)rd.offset, JP_LINE_MAX_BYTES,
+                        (unsigned long long)(rd.offset + rd.max_bytes),
+                        (unsigned long long)rd.cut_bytes);
+            continue;
+        }
         if (line_is_blank(line))
             continue;
         if (jp_tegrastats_parse_line(line, parsed, NULL) != JP_OK) {
@@ -684,15 +708,17 @@ jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, jp_error *err)
                 goto done;
             }
         }
-        if (fwrite(line, 1, (size_t)len, spool) != (size_t)len ||
-            (len > 0 && line[len - 1] != '\n' && fputc('\n', spool) == EOF)) {
+        if (fwrite(line, 1, len, spool) != len || fputc('\n', spool) == EOF) {
             st = jp_error_set(err, JP_ERR_IO, "tegrastats to CSV: cannot write the temporary file: %s",
                               strerror(errno));
             goto done;
         }
         rows++;
     }
-    if (ferror(in)) {
+    if (notes && cut > CSV_MAX_CUT_NOTES)
+        fprintf(notes, "jplprof tegrastats: %zu lines in all were longer than %d bytes and skipped\n",
+                cut, JP_LINE_MAX_BYTES);
+    if (got < 0 || ferror(in)) {
         st = jp_error_set(err, JP_ERR_IO, "tegrastats to CSV: read error after line %zu: %s",
                           lines_read, strerror(errno));
         goto done;
@@ -729,8 +755,9 @@ jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, jp_error *err)
                           strerror(errno));
         goto done;
     }
-    while (getline(&line, &line_cap, spool) >= 0) {
-        if (jp_tegrastats_parse_line(line, parsed, NULL) != JP_OK)
+    rd.in = spool;
+    while (jp_line_reader_next(&rd) > 0) {
+        if (jp_tegrastats_parse_line(rd.buf, parsed, NULL) != JP_OK)
             continue; /* cannot happen: pass 1 kept parsable lines only */
         memset(present, 0, cols.count);
         for (size_t i = 0; i < parsed->count; i++) {
@@ -767,7 +794,7 @@ jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, jp_error *err)
 done:
     if (spool)
         fclose(spool);
-    free(line);
+    jp_line_reader_free(&rd);
     free(parsed);
     free(row);
     free(present);

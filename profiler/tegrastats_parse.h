@@ -99,9 +99,13 @@ bool jp_tegrastats_name_selects(const char *requested, const char *param_name);
  * order, preceded by a `timestamp` column when any line has one; an empty
  * cell where a line lacks that parameter.  Blank lines and lines with no
  * tegrastats field are skipped.  The input is spooled to a temporary file
- * (it may be a pipe), so memory stays bounded.  Errors: JP_ERR_IO (read,
- * write or temporary file), JP_ERR_FORMAT (no tegrastats line at all),
- * JP_ERR_UNSUPPORTED (more than 4096 distinct names). */
-jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, jp_error *err);
+ * (it may be a pipe) and read a line at a time, each cut at
+ * JP_LINE_MAX_BYTES (fileio.h), so memory stays bounded whatever the input;
+ * a line that long is skipped, and notes (when not NULL) gets one line per
+ * such line naming its number and byte offset (the first 10, then a count).
+ * Errors: JP_ERR_IO (read, write or temporary file), JP_ERR_FORMAT (no
+ * tegrastats line at all), JP_ERR_UNSUPPORTED (more than 4096 distinct
+ * names). */
+jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, FILE *notes, jp_error *err);
 
 #endif /* JP_TEGRASTATS_PARSE_H */

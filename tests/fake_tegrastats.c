@@ -24,6 +24,9 @@
  *   FAKE_TEGRASTATS_MODE=
  *       exit_after:N   print N lines, a message on stderr, exit status 3;
  *       garbage        print lines that are not tegrastats lines;
+ *       binary         print lines of binary garbage (terminal escape
+ *                      sequences, bytes >= 0x80, a NUL), and the same on
+ *                      stderr before exiting after 20 lines, status 3;
  *       slow[:MS]      print every MS ms (default 4 intervals), whatever
  *                      --interval says;
  *       silent         print nothing until killed;
@@ -252,12 +255,14 @@ int main(int argc, char **argv)
     if (!mode)
         mode = "";
     long exit_after = -1;
-    bool garbage = false, silent = false;
+    bool garbage = false, silent = false, binary = false;
     long period_ms = interval_ms;
     if (strncmp(mode, "exit_after:", 11) == 0)
         exit_after = strtol(mode + 11, NULL, 10);
     else if (strcmp(mode, "garbage") == 0)
         garbage = true;
+    else if (strcmp(mode, "binary") == 0)
+        binary = true;
     else if (strcmp(mode, "silent") == 0)
         silent = true;
     else if (strncmp(mode, "slow", 4) == 0)
@@ -322,6 +327,19 @@ int main(int argc, char **argv)
             return 3;
         }
         line++;
+        if (binary) {
+            /* clear screen, set the window title, bell, a NUL, high bytes */
+            static const char junk[] = "\x1b[2J\x1b]0;pwned\x07\x00\xff\xfe\x80VDD_SYS_CPU\x1b[31m 1/1";
+            fwrite(junk, 1, sizeof junk - 1, stdout);
+            fputc('\n', stdout);
+            fflush(stdout);
+            if (line >= 20) {
+                fwrite(junk, 1, sizeof junk - 1, stderr);
+                fputc('\n', stderr);
+                return 3;
+            }
+            continue;
+        }
         if (garbage) {
             printf("fake_tegrastats: this is not a tegrastats line (%ld)\n", line);
             fflush(stdout);

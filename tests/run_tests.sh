@@ -12,7 +12,14 @@
 # programs (e.g. "qemu-aarch64" for a cross build: tests/cross/aarch64.sh);
 # JP_TEST_SCRIPTS=0 runs the C tests only.
 #
-# Usage: tests/run_tests.sh [PATTERN]   (PATTERN: run only tests whose name contains it)
+# Usage: tests/run_tests.sh [PATTERN...]   (run only tests whose name contains
+# one of the PATTERNs)
+#
+# JP_SANITIZER_LOG_DIR: the folder where a sanitizer build writes its reports
+# (ASAN_OPTIONS/UBSAN_OPTIONS log_path=DIR/...; see tests/sanitize.sh).  Each
+# report file found there at the end counts as one failure and is shown, so
+# that a report from any process (a jplprof that a Python test ran, a forked
+# child) fails the run even when the test itself passed.
 set -u
 cd "$(dirname "$0")/.."
 export JP_BUILD_DIR=${JP_BUILD_DIR:-build}
@@ -20,7 +27,7 @@ export JP_TEST_BIN_DIR=${JP_TEST_BIN_DIR:-$JP_BUILD_DIR/tests}
 export JPLPROF=${JPLPROF:-$PWD/jplprof}
 export PYTHON=${PYTHON:-/usr/bin/python3}
 export PYTHONUNBUFFERED=1
-pattern=${1:-}
+patterns=("$@")
 
 passed=0 failed=0 skipped=0
 failures=()
@@ -29,7 +36,13 @@ trap 'rm -rf "$log_dir"' EXIT
 
 run_one() {
     local name=$1; shift
-    [ -n "$pattern" ] && [[ $name != *"$pattern"* ]] && return
+    if [ ${#patterns[@]} -gt 0 ]; then
+        local p hit=0
+        for p in "${patterns[@]}"; do
+            [[ $name == *"$p"* ]] && hit=1
+        done
+        [ "$hit" -eq 1 ] || return
+    fi
     local log="$log_dir/$name.log" start=$SECONDS
     echo "== $name"
     "$@" >"$log" 2>&1
@@ -70,6 +83,19 @@ for script in tests/test_*.py; do
     [ -f "$script" ] || continue
     run_one "$(basename "$script")" "$PYTHON" "$script"
 done
+
+if [ -n "${JP_SANITIZER_LOG_DIR:-}" ]; then
+    echo "== sanitizer reports in $JP_SANITIZER_LOG_DIR"
+    n_reports=0
+    for report in "$JP_SANITIZER_LOG_DIR"/*; do
+        [ -f "$report" ] || continue
+        n_reports=$((n_reports + 1))
+        echo "FAIL sanitizer report $(basename "$report"):"
+        grep -E 'ERROR|SUMMARY|runtime error|#[0-3] ' "$report" | head -n 12 | sed 's/^/    /'
+    done
+    [ "$n_reports" -eq 0 ] && echo "PASS no sanitizer report" && passed=$((passed + 1))
+    [ "$n_reports" -gt 0 ] && failures+=("sanitizer") && failed=$((failed + n_reports))
+fi
 
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed tests: ${failures[*]}"

@@ -81,6 +81,7 @@ def expect(name, args, needles, env=None, usage=False):
 
 
 def main():
+    global failures
     tmp = tempfile.mkdtemp()
     try:
         shapes = params_of(os.path.join(ROOT, "weights", MODEL + ".json"))
@@ -180,6 +181,29 @@ def main():
         expect("bad option value --runs", ["infer", "--model", MODEL, "--runs", "0"], ["--runs"], usage=True)
         expect("bad option value --granularity", ["layers", MODEL, "--granularity", "block"], ["block"], usage=True)
         expect("unknown option", ["infer", "--model", MODEL, "--frobnicate"], ["--frobnicate"], usage=True)
+        # An option given last without its value (issue 14: "unknown option").
+        for cmd in (["infer", "--model"], ["infer", "--model", MODEL, "--threads"], ["layers", MODEL, "--granularity"],
+                    ["profile", "--mode"], ["compare", "--model"], ["process", "--dataset"]):
+            expect("option without its value: %s" % " ".join(cmd), cmd, [cmd[-1], "needs a value"], usage=True)
+
+        # A PNG header claiming 100000 x 100000 pixels (issue 14: "unknown image type").
+        png = (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", 100000, 100000) +
+               bytes([8, 2, 0, 0, 0]) + bytes(4) + struct.pack(">I", 0) + b"IEND" + bytes.fromhex("ae426082"))
+        p = write("huge.png", png)
+        expect("PNG header of 100000 x 100000 pixels", infer(None, "--image", p), [p, "too large"])
+
+        # process on an empty raw file (issue 14: wrote {} and exited 0).
+        for kind, name in (("latency", "chelsea_sc_5.json"), ("power", "chelsea_sf_5_sb_1.json")):
+            ds = os.path.join(tmp, "empty_" + kind)
+            d = os.path.join(ds, "Mode0", "cpu", kind, "alexnet")
+            os.makedirs(d)
+            p = write(os.path.join(d, name), b"")
+            expect("process on an empty %s file" % kind, ["process", "--dataset", ds], [p, "no layer"])
+            if os.path.exists(os.path.join(ds, "Processed", "Mode0.json")):
+                print("FAIL bad-input/process on an empty %s file writes no result: Mode0.json written" % kind)
+                failures += 1
+            else:
+                print("PASS bad-input/process on an empty %s file writes no result" % kind)
         expect("unknown command", ["frobnicate"], ["frobnicate"], usage=True)
 
         p = os.path.join(tmp, "no", "such", "dir", "dump.safetensors")

@@ -631,6 +631,26 @@ static void test_absurd_dimensions(void)
     }
     check_load_error("absurd_dimensions", path, JP_ERR_UNSUPPORTED);
 
+    /* 100000 x 100000: past stb_image's own 2^30-byte limit, whose "too
+     * large" it then overwrote with "unknown image type" (issue 14). */
+    uint8_t bigger[sizeof png];
+    memcpy(bigger, png, sizeof png);
+    static const uint8_t side[4] = {0x00, 0x01, 0x86, 0xA0}; /* 100000 */
+    memcpy(bigger + 16, side, 4);
+    memcpy(bigger + 20, side, 4);
+    const char *path2 = fixture_path("huger.png");
+    if (!path2 || !write_bytes(path2, bigger, sizeof bigger)) {
+        jp_test_fail("png_100000x100000_too_large", "cannot write fixture");
+        return;
+    }
+    static float out[3 * 224 * 224];
+    jp_error e2 = {0};
+    jp_status s2 = jp_image_load(path2, &imagenet_pp, out, &e2);
+    JP_CHECK("png_100000x100000_too_large",
+             s2 == JP_ERR_UNSUPPORTED && strstr(e2.msg, "too large") && strstr(e2.msg, "100000 x 100000") &&
+                 strstr(e2.msg, path2),
+             "status %s: %s", jp_status_name(s2), e2.msg);
+
     /* 1 x 1000000 is allowed to decode, but resized to shorter side 256 it
      * would be 256 x 256000000. */
     int w = 0, h = 0;

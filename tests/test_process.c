@@ -638,6 +638,27 @@ static void test_errors(void)
              st == JP_ERR_FORMAT && strstr(err.msg, "CPU") && strstr(err.msg, "img_sf_1_sb_1.json:1"),
              "st=%d %s", st, err.msg);
 
+    /* empty raw files: an error naming the file, not a silent {} (issue 14) */
+    char ed[300], epath[600];
+    snprintf(ed, sizeof ed, "%s/empty_lat", g_root);
+    snprintf(epath, sizeof epath, "%s/Mode0/cpu/latency/net/img_sc_3.json", ed);
+    write_file(epath, "");
+    st = run_process(ed, o, NULL, NULL, false, -1, &err);
+    JP_CHECK("an empty latency file is an error naming it",
+             st == JP_ERR_FORMAT && strstr(err.msg, epath) && strstr(err.msg, "no layer"), "st=%d %s", st,
+             err.msg);
+    write_file(epath, "\n  \n\n");
+    st = run_process(ed, o, NULL, NULL, false, -1, &err);
+    JP_CHECK("a latency file of blank lines is an error naming it",
+             st == JP_ERR_FORMAT && strstr(err.msg, epath), "st=%d %s", st, err.msg);
+    snprintf(ed, sizeof ed, "%s/empty_pow", g_root);
+    snprintf(epath, sizeof epath, "%s/Mode0/cpu/power/net/img_sf_5_sb_1.json", ed);
+    write_file(epath, "");
+    st = run_process(ed, o, NULL, NULL, false, -1, &err);
+    JP_CHECK("an empty seed power file is an error naming it",
+             st == JP_ERR_FORMAT && strstr(err.msg, epath) && strstr(err.msg, "no layer"), "st=%d %s", st,
+             err.msg);
+
     snprintf(path, sizeof path, "%s/nonexistent", g_root);
     st = run_process(path, o, NULL, NULL, false, -1, &err);
     JP_CHECK("a missing dataset folder is named", st == JP_ERR_MISSING &&

@@ -662,6 +662,86 @@ static void test_kill9(void)
              total_done);
 }
 
+/* A power_raw file whose segment t0_ns is not an int64 (issue 14: the value
+ * was cast unchecked, undefined behaviour, and process went on).  Each must
+ * be refused by the loader, naming the field; a large valid value loads. */
+static void test_bad_t0(void)
+{
+    static const struct {
+        const char *text, *name;
+        bool ok;
+    } cases[] = {
+        {"1e300", "t0_ns 1e300 refused", false},
+        {"9223372036854775808", "t0_ns 2^63 refused", false},
+        {"1.8e19", "t0_ns past 2^63 refused", false},
+        {"12.5", "t0_ns 12.5 (a fraction) refused", false},
+        {"-1", "t0_ns -1 refused", false},
+        {"\"5\"", "t0_ns as a string refused", false},
+        {"9000000000000000000", "t0_ns 9e18 (< 2^63) loads", true},
+    };
+    char path[600];
+    snprintf(path, sizeof path, "%s/t0_power_raw.json", g_root);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            jp_test_fail(cases[i].name, "cannot write %s", path);
+            continue;
+        }
+        fprintf(f,
+                "{\"format\": \"jplprof-power-raw\", \"version\": 1, \"mode\": 0, "
+                "\"device\": \"cpu\", \"network\": \"alexnet\", \"image\": \"a.jpg\", "
+                "\"power_source\": \"tegrastats\", \"device_rail\": \"VDD_SYS_CPU\", "
+                "\"tgr_interval_ms\": 20, \"tgr_smpl_duration_s\": 0.4, "
+                "\"tgr_smpl_boundary_s\": 0.1, \"layers\": [{\"layer\": \"0\", \"segment\": 0, "
+                "\"start_ns\": 0, \"end_ns\": 400000000, \"calls\": 3}], \"segments\": "
+                "[{\"clock\": \"CLOCK_MONOTONIC\", \"t0_ns\": %s, \"params\": [{\"name\": "
+                "\"VDD_SYS_CPU\", \"unit\": \"mW\"}], \"samples\": [[100000000, 5.0]]}]}\n",
+                cases[i].text);
+        fclose(f);
+        jp_raw_power_file pf;
+        jp_error err = {0};
+        jp_status st = jp_raw_power_file_load(path, &pf, &err);
+        if (cases[i].ok)
+            JP_CHECK(cases[i].name, st == JP_OK && pf.segments[0].t0_ns == 9000000000000000000LL,
+                     "%s", st == JP_OK ? "wrong value" : err.msg);
+        else
+            JP_CHECK(cases[i].name,
+                     st == JP_ERR_FORMAT && strstr(err.msg, "segments[0].t0_ns") &&
+                         strstr(err.msg, path),
+                     "status %d: %s", (int)st, st == JP_OK ? "loaded" : err.msg);
+        jp_raw_power_file_free(&pf);
+    }
+    /* the settings bound the window arithmetic: 1e300 s overflowed it */
+    static const struct {
+        const char *interval_ms, *duration_s, *boundary_s;
+    } bad_settings[] = {
+        {"20", "0.4", "1e300"}, {"20", "1e300", "0.1"}, {"20", "0.4", "86401"}, {"-5", "0.4", "0.1"},
+    };
+    for (size_t i = 0; i < sizeof bad_settings / sizeof bad_settings[0]; i++) {
+        FILE *f = fopen(path, "w");
+        if (!f)
+            continue;
+        fprintf(f,
+                "{\"format\": \"jplprof-power-raw\", \"version\": 1, \"mode\": 0, "
+                "\"device\": \"cpu\", \"network\": \"alexnet\", \"image\": \"a.jpg\", "
+                "\"power_source\": \"tegrastats\", \"device_rail\": \"VDD_SYS_CPU\", "
+                "\"tgr_interval_ms\": %s, \"tgr_smpl_duration_s\": %s, "
+                "\"tgr_smpl_boundary_s\": %s, \"layers\": [], \"segments\": []}\n",
+                bad_settings[i].interval_ms, bad_settings[i].duration_s, bad_settings[i].boundary_s);
+        fclose(f);
+        jp_raw_power_file pf;
+        jp_error err = {0};
+        char name[128];
+        snprintf(name, sizeof name, "power_raw with interval %s ms, duration %s s, boundary %s s refused",
+                 bad_settings[i].interval_ms, bad_settings[i].duration_s, bad_settings[i].boundary_s);
+        jp_status st = jp_raw_power_file_load(path, &pf, &err);
+        JP_CHECK(name, st == JP_ERR_FORMAT && strstr(err.msg, "must be in"), "status %d: %s", (int)st,
+                 st == JP_OK ? "loaded" : err.msg);
+        jp_raw_power_file_free(&pf);
+    }
+    unlink(path);
+}
+
 int main(void)
 {
     struct timespec t0, t1;
@@ -678,6 +758,7 @@ int main(void)
     test_atomic_failures();
     test_unwritable();
     test_kill9();
+    test_bad_t0();
     rm_rf(g_root);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     fprintf(stderr, "test_rawdata: %.2f s\n",

@@ -406,7 +406,7 @@ static void test_csv(void)
     in = fmemopen(in_text, in_len, "r");
     FILE *out = open_memstream(&out_text, &out_len);
     jp_error err = {0};
-    jp_status st = jp_tegrastats_to_csv(in, out, &err);
+    jp_status st = jp_tegrastats_to_csv(in, out, NULL, &err);
     fclose(in);
     fclose(out);
     JP_CHECK("csv_converts_mixed_generations", st == JP_OK, "%s", err.msg);
@@ -442,7 +442,7 @@ static void test_csv(void)
     /* no tegrastats line at all */
     in = fmemopen((char *)"nothing here\n", 13, "r");
     out = open_memstream(&out_text, &out_len);
-    st = jp_tegrastats_to_csv(in, out, &err);
+    st = jp_tegrastats_to_csv(in, out, NULL, &err);
     fclose(in);
     fclose(out);
     free(out_text);
@@ -459,7 +459,7 @@ static void test_csv(void)
     out = fopen("/dev/null", "w");
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    st = jp_tegrastats_to_csv(in, out, &err);
+    st = jp_tegrastats_to_csv(in, out, NULL, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     fclose(in);
     fclose(out);

@@ -89,7 +89,13 @@ static jp_status dc_prepare(const jp_step *step, void **state, jp_error *err)
     p->tiles = (p->s.oh * p->s.ow + DC_TILE - 1) / DC_TILE;
     p->split_tiles = p->tiles >= DC_MIN_TILES_PER_THREAD * (int64_t)p->n_threads;
     p->xpad_floats = p->s.n * p->s.c_in * p->hp * p->wp;
-    const size_t xpad_floats = (size_t)p->xpad_floats * (p->split_tiles ? 1 : (size_t)p->n_threads);
+    /* Slack after the last padded image: the discarded lanes of the plane's
+     * last tile (those past n_pos) read up to one output row's stride plus
+     * 16 positions past the last row (found by the ASan build, issue 14:
+     * a heap over-read, whose values were never used).  Zeroed. */
+    const size_t slack_floats = (size_t)((p->s.sh + 1) * p->wp + DC_TILE * p->s.sw);
+    const size_t xpad_floats =
+        (size_t)p->xpad_floats * (p->split_tiles ? 1 : (size_t)p->n_threads) + slack_floats;
     p->wt = jp_cpu_alloc((size_t)(p->cob * p->k * DC_TILE) * sizeof(float));
     p->bias = jp_cpu_alloc((size_t)(p->cob * DC_TILE) * sizeof(float));
     p->tap = malloc((size_t)p->k * sizeof *p->tap);
