@@ -23,6 +23,8 @@
  *       those rails (names as the parser gives them: NC_2 is the 2nd NC).
  *   FAKE_TEGRASTATS_MODE=
  *       exit_after:N   print N lines, a message on stderr, exit status 3;
+ *       exit_when:FILE as exit_after, once FILE exists (a test makes it when
+ *                      it has seen what it wanted, whatever the machine's speed);
  *       garbage        print lines that are not tegrastats lines;
  *       binary         print lines of binary garbage (terminal escape
  *                      sequences, bytes >= 0x80, a NUL), and the same on
@@ -257,8 +259,11 @@ int main(int argc, char **argv)
     long exit_after = -1;
     bool garbage = false, silent = false, binary = false;
     long period_ms = interval_ms;
+    const char *exit_file = NULL;
     if (strncmp(mode, "exit_after:", 11) == 0)
         exit_after = strtol(mode + 11, NULL, 10);
+    else if (strncmp(mode, "exit_when:", 10) == 0)
+        exit_file = mode + 10;
     else if (strcmp(mode, "garbage") == 0)
         garbage = true;
     else if (strcmp(mode, "binary") == 0)
@@ -322,7 +327,7 @@ int main(int argc, char **argv)
         add_ms(&next, period_ms);
         if (silent)
             continue;
-        if (exit_after >= 0 && line >= exit_after) {
+        if ((exit_after >= 0 && line >= exit_after) || (exit_file && access(exit_file, F_OK) == 0)) {
             fprintf(stderr, "fake_tegrastats: simulated failure after %ld lines\n", line);
             return 3;
         }
