@@ -43,7 +43,7 @@ def check(name, ok, why=""):
 
 def profile_args(out):
     return [JPLPROF, "profile", "--mode", "0", "--models", "alexnet", "--imgs", "chelsea.jpg", "--eval_latency",
-            "--lt_smpl_count", "2", "--warmup", "0", "--threads", "2", "--out", out]
+            "--lt_smpl_count", "2", "--warmup", "0", "--passes", "1", "--threads", "2", "--out", out]
 
 
 def run(args, fault=None, under=None, log=None, shim=None):
