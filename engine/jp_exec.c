@@ -4,6 +4,8 @@
  */
 #include "jp_exec.h"
 
+#include "jp_ops.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,14 +49,22 @@ static bool fusable_next(const jp_graph *g, int i, jp_op_type want)
            consumers(g, i, &last) == 1 && g->output != i;
 }
 
-static jp_activation activation_of(jp_op_type t)
+/* Is op i+1 an activation (by its descriptor) that the step ending with op
+ * i may take in?  Returns it, or JP_ACT_NONE. */
+static jp_activation fusable_activation(const jp_graph *g, int i)
 {
-    switch (t) {
-    case JP_OP_RELU: return JP_ACT_RELU;
-    case JP_OP_SILU: return JP_ACT_SILU;
-    case JP_OP_SIGMOID: return JP_ACT_SIGMOID;
-    default: return JP_ACT_NONE;
-    }
+    if (i + 1 >= g->n_ops)
+        return JP_ACT_NONE;
+    const jp_activation act = jp_op_desc_of(g->ops[i + 1].type)->activation;
+    return act != JP_ACT_NONE && fusable_next(g, i, g->ops[i + 1].type) ? act : JP_ACT_NONE;
+}
+
+/* Is op i+1 an identity at inference that the step ending with op i can
+ * step over? */
+static bool fusable_identity(const jp_graph *g, int i)
+{
+    return i + 1 < g->n_ops && jp_op_desc_of(g->ops[i + 1].type)->identity &&
+           fusable_next(g, i, g->ops[i + 1].type);
 }
 
 /* A value's tensor without data (the shapes kernels' supports() read). */
@@ -130,16 +140,15 @@ static jp_status plan_steps(jp_exec *ex, jp_error *err)
                 s->step.fused_bn = &g->ops[last + 1];
                 last++;
             }
-            for (jp_op_type t = JP_OP_RELU; t <= JP_OP_SIGMOID; t++)
-                if (fusable_next(g, last, t)) {
-                    s->step.act = activation_of(t);
-                    last++;
-                    break;
-                }
+            const jp_activation act = fusable_activation(g, last);
+            if (act != JP_ACT_NONE) {
+                s->step.act = act;
+                last++;
+            }
             /* An identity at inference (EfficientNet's stochastic depth
              * between its projection and the residual add): nothing to run,
              * and the add behind it can still be taken in. */
-            if (fusable_next(g, last, JP_OP_STOCHASTIC_DEPTH) || fusable_next(g, last, JP_OP_DROPOUT))
+            if (fusable_identity(g, last))
                 last++;
             /* conv [+ bn] [+ identity] + add(residual) [+ relu]: where a kernel takes it. */
             int residual = -1, add = s->step.act == JP_ACT_NONE ? fusable_add(g, i, last, &residual) : -1;

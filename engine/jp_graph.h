@@ -17,6 +17,9 @@
 #include "jp_error.h"
 #include "jp_tensor.h"
 
+/* Op types.  Each has one descriptor (engine/jp_ops.h: its JSON name, inputs,
+ * attributes, parameter slots, shape rule, MACs, whether kernels may fuse
+ * it as an activation); nothing else depends on the order here. */
 typedef enum jp_op_type {
     JP_OP_CONV2D = 0,
     JP_OP_BATCH_NORM2D,
@@ -31,8 +34,35 @@ typedef enum jp_op_type {
     JP_OP_MUL,              /* inputs[0] [n,c,1,1] * inputs[1] [n,c,h,w]  */
     JP_OP_DROPOUT,          /* identity at inference                       */
     JP_OP_STOCHASTIC_DEPTH, /* identity at inference                       */
+    JP_OP_RELU6,            /* min(max(x, 0), 6)                           */
+    JP_OP_HARDSWISH,        /* x * relu6(x + 3) / 6                        */
+    JP_OP_HARDSIGMOID,      /* relu6(x + 3) / 6                            */
+    JP_OP_MEAN,             /* mean over trailing dims (x.mean([2, 3]))    */
+    JP_OP_CONCAT,           /* torch.cat(inputs, dim)                      */
+    JP_OP_AVG_POOL2D,       /* nn.AvgPool2d (DenseNet's transitions)       */
     JP_OP_TYPE_COUNT
 } jp_op_type;
+
+/* The activations a kernel may apply in its epilogue (a convolution's, a
+ * batch norm's, an add's): X(NAME) for JP_ACT_<NAME>.  Switches that
+ * instantiate a loop per activation are generated from this list, so a new
+ * activation cannot fall through to "none" unnoticed; the math itself is
+ * written once per backend (cpu_internal.h scalar and libm, cpu_simd.h
+ * vector, cuda_context.h device). */
+#define JP_ACTIVATIONS(X) X(RELU) X(SILU) X(SIGMOID) X(RELU6) X(HARDSWISH) X(HARDSIGMOID)
+
+typedef enum jp_activation {
+    JP_ACT_NONE = 0,
+#define JP_ACT_ENUM_(name) JP_ACT_##name,
+    JP_ACTIVATIONS(JP_ACT_ENUM_)
+#undef JP_ACT_ENUM_
+    JP_ACT_COUNT
+} jp_activation;
+
+/* Lower-case name of an activation ("none", "relu", ...). */
+const char *jp_activation_name(jp_activation act);
+/* act is JP_ACT_NONE or one of JP_ACTIVATIONS. */
+static inline bool jp_activation_valid(jp_activation act) { return (unsigned)act < JP_ACT_COUNT; }
 
 /* JSON name of an op type ("conv2d", ...); jp_op_type_parse is its inverse
  * (returns JP_OP_TYPE_COUNT when unknown). */
@@ -79,7 +109,27 @@ typedef struct jp_dropout_attrs {
     float p;                 /* recorded only: identity at inference */
 } jp_dropout_attrs;
 
-#define JP_MAX_OP_INPUTS 2
+typedef struct jp_avg_pool2d_attrs {
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int pad_h, pad_w;        /* zero padding; at most half the kernel (PyTorch) */
+    bool ceil_mode;
+    bool count_include_pad;  /* divide by the window within input + padding,
+                                else by its cells inside the input          */
+} jp_avg_pool2d_attrs;
+
+typedef struct jp_concat_attrs {
+    int dim;                 /* 1..3: channels, height, width (not the batch) */
+} jp_concat_attrs;
+
+typedef struct jp_mean_attrs {
+    int first_dim;           /* mean over dims first_dim .. rank-1 (torch's dim list, sorted) */
+    bool keepdim;            /* keep them as size 1                          */
+} jp_mean_attrs;
+
+/* DenseNet's dense blocks concatenate every earlier feature map: 25 values
+ * in DenseNet-121's third block, 49 in DenseNet-201's. */
+#define JP_MAX_OP_INPUTS 64
 #define JP_MAX_OP_PARAMS 4
 
 /* A parameter tensor of an op, resolved against the weights file. */
@@ -113,6 +163,9 @@ typedef struct jp_op {
         jp_linear_attrs linear;
         jp_flatten_attrs flatten;
         jp_dropout_attrs dropout;
+        jp_mean_attrs mean;
+        jp_concat_attrs concat;
+        jp_avg_pool2d_attrs avg_pool2d;
     } attrs;
     /* Filled by jp_graph_infer_shapes: */
     int out_rank;
@@ -135,6 +188,7 @@ typedef struct jp_preprocess {
 } jp_preprocess;
 
 typedef struct jp_graph {
+    char *file;              /* the path it was read from, for messages      */
     char *model;             /* "resnet50"                                   */
     char *torchvision_version;
     int input_rank;

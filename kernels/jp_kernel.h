@@ -29,13 +29,6 @@
 #include "../engine/jp_graph.h"
 #include "../engine/jp_tensor.h"
 
-typedef enum jp_activation {
-    JP_ACT_NONE = 0,
-    JP_ACT_RELU,
-    JP_ACT_SILU,
-    JP_ACT_SIGMOID,
-} jp_activation;
-
 /* One kernel call.  in[] and out are on the kernel's device and have the
  * shapes jp_graph_infer_shapes gave the op (out: of the last fused op).
  * Parameters (op->params[i].data, fused_bn->params[i].data) are host
@@ -49,7 +42,7 @@ typedef struct jp_step {
     const jp_op *fused_add;   /* NULL, or an add of in[1] (the residual, out's
                                  shape) after the batch-norm, before act: a
                                  ResNet block's last convolution          */
-    jp_activation act;        /* applied last                              */
+    jp_activation act;        /* applied last (jp_graph.h: JP_ACTIVATIONS) */
     int n_in;
     jp_tensor in[JP_MAX_OP_INPUTS];
     jp_tensor out;

@@ -140,15 +140,15 @@ def main():
         expect("missing weights file", infer(p), [p])
 
         # A project root with a broken model description.
-        def broken_root(name, edit):
+        def broken_root(name, edit, model=MODEL):
             root = os.path.join(tmp, name)
             os.makedirs(os.path.join(root, "weights"))
             with open(os.path.join(root, "AvailableModel.txt"), "w") as f:
-                f.write(MODEL + "\n")
-            with open(os.path.join(ROOT, "weights", MODEL + ".json")) as f:
+                f.write(model + "\n")
+            with open(os.path.join(ROOT, "weights", model + ".json")) as f:
                 graph = json.load(f)
             edit(graph)
-            with open(os.path.join(root, "weights", MODEL + ".json"), "w") as f:
+            with open(os.path.join(root, "weights", model + ".json"), "w") as f:
                 json.dump(graph, f)
             return root
 
@@ -159,6 +159,20 @@ def main():
         expect("model JSON with an unknown field", infer(), ["colour", "ops[0].attrs"], env={"JPLPROF_ROOT": root})
         root = broken_root("badtype", lambda g: g["ops"][0].update({"type": "conv3d"}))
         expect("model JSON with an unknown op type", infer(), ["conv3d", "ops[0].type"], env={"JPLPROF_ROOT": root})
+        root = broken_root("noattr", lambda g: g["ops"][0]["attrs"].pop("stride"))
+        expect("model JSON with an op missing an attribute", infer(), [MODEL + ".json", "ops[0].attrs.stride"],
+               env={"JPLPROF_ROOT": root})
+
+        # A concat whose inputs disagree in height and width: SqueezeNet's first Fire module
+        # with its 3x3 expansion unpadded (its weights keep their shapes).
+        def unpad_expand3x3(g):
+            conv = next(op for op in g["ops"] if op["name"] == "features.3.expand3x3")
+            conv["attrs"]["padding"] = [0, 0]
+        if "squeezenet1_0" in open(os.path.join(ROOT, "AvailableModel.txt")).read().split():
+            root = broken_root("catshape", unpad_expand3x3, "squeezenet1_0")
+            expect("concat whose inputs disagree in H and W",
+                   ["infer", "--model", "squeezenet1_0", "--runs", "1", "--warmup", "0", "--top", "0", "--quiet"],
+                   ["squeezenet1_0.json", "features.3.concat", "inputs[1]", "height"], env={"JPLPROF_ROOT": root})
         root = broken_root("notjson", lambda g: None)
         with open(os.path.join(root, "weights", MODEL + ".json"), "a") as f:
             f.write("}")

@@ -8,6 +8,12 @@
  * reference): max|out - ref| <= 1e-4 * max|ref| + 1e-5.  Every line prints
  * the error it measured.  Each convolution case runs at 1 and 2 OpenMP
  * threads, OpenBLAS single-threaded (as the CLI sets it).
+ *
+ * Kernels are taken from the registry (jp_cpu_kernels), not named: every
+ * kernel of an op runs on that op's cases wherever its supports() takes
+ * them, and the last check fails for any kernel of the registry that no case
+ * ran, so that a new kernel cannot go untested.  Where a kernel is known,
+ * the cases also say whether it must take them (conv_expect_support).
  */
 #include <cblas.h>
 #include <math.h>
@@ -23,6 +29,7 @@
 #include "../kernels/cpu/cpu_internal.h"
 #include "../kernels/cpu/cpu_kernels.h"
 #include "../kernels/cpu/cpu_simd.h"
+#include "../engine/jp_ops.h"
 
 /* ---- random numbers: xorshift64*, reproducible from the printed seed ---- */
 
@@ -73,14 +80,34 @@ static const jp_kernel *find_kernel(const char *name)
     return NULL;
 }
 
-static const char *act_name(jp_activation act)
+static const char *act_name(jp_activation act) { return jp_activation_name(act); }
+
+/* The CPU kernels of op type `type` in registry order, the reference
+ * excluded unless with_ref; *n receives their number (at most 32). */
+static int kernels_of(jp_op_type type, bool with_ref, const jp_kernel **out)
 {
-    switch (act) {
-    case JP_ACT_RELU: return "relu";
-    case JP_ACT_SILU: return "silu";
-    case JP_ACT_SIGMOID: return "sigmoid";
-    default: return "none";
-    }
+    size_t count;
+    const jp_kernel *const *all = jp_cpu_kernels(&count);
+    int n = 0;
+    for (size_t i = 0; i < count && n < 32; i++)
+        if (all[i]->op_type == type && (with_ref || !all[i]->is_reference))
+            out[n++] = all[i];
+    return n;
+}
+
+/* Kernels this run has computed a checked result with (run_kernel records
+ * them); test_every_kernel_ran fails for a registered kernel not among them. */
+#define MAX_RAN 256
+static const jp_kernel *ran[MAX_RAN];
+static int n_ran;
+
+static void note_ran(const jp_kernel *k)
+{
+    for (int i = 0; i < n_ran; i++)
+        if (ran[i] == k)
+            return;
+    if (n_ran < MAX_RAN)
+        ran[n_ran++] = k;
 }
 
 static jp_tensor make_tensor(int rank, const int64_t *dims, float *data)
@@ -112,6 +139,8 @@ static jp_status run_kernel(const jp_kernel *k, const jp_step *step, jp_error *e
         st = k->run(state, step, err);
     if (k->release)
         k->release(state);
+    if (st == JP_OK)
+        note_ran(k);
     return st;
 }
 
@@ -228,9 +257,11 @@ static void conv_fixture_free(conv_fixture *f)
     jp_cpu_free(f->ref);
 }
 
-/* Which fast kernels must accept the case (a kernel that refuses a case it
- * should take fails the test, as does one that takes a case it should not). */
-static bool conv_expect_support(const char *kernel, const conv_case *c)
+/* Whether a known fast kernel must accept the case (1) or refuse it (0): one
+ * that refuses a case it should take fails the test, as does one that takes
+ * a case it should not.  -1 for a kernel this table does not know: it runs
+ * the cases it supports. */
+static int conv_expect_support(const char *kernel, const conv_case *c)
 {
     if (strcmp(kernel, "cpu/conv2d/im2col_blas") == 0 ||
         strcmp(kernel, "cpu/conv2d/packed_gemm") == 0)
@@ -244,18 +275,18 @@ static bool conv_expect_support(const char *kernel, const conv_case *c)
                c->groups == 1;
     if (strcmp(kernel, "cpu/conv2d/direct") == 0) /* AVX-512 only */
         return JP_VLEN == 16 && c->groups == 1;
-    return false;
+    return -1;
 }
 
 static void test_conv_case(const conv_case *c)
 {
-    static const char *fast[] = {"cpu/conv2d/im2col_blas", "cpu/conv2d/gemm_1x1",
-                                 "cpu/conv2d/packed_gemm", "cpu/conv2d/depthwise",
-                                 "cpu/conv2d/winograd", "cpu/conv2d/direct"};
-    const jp_kernel *ref = find_kernel("cpu/conv2d/reference");
+    const jp_kernel *fast[32];
+    const int n_fast = kernels_of(JP_OP_CONV2D, false, fast);
+    const jp_kernel *ref = jp_kernel_reference(JP_OP_CONV2D);
     conv_fixture f;
     conv_fixture_init(&f, c);
-    for (int combo = 0; combo < 8; combo++) {
+    /* combos 8: with and without batch norm, each activation of JP_ACTIVATIONS. */
+    for (int combo = 0; combo < 2 * JP_ACT_COUNT; combo++) {
         bool bn;
         jp_activation act;
         if (c->combos == 1) {
@@ -264,8 +295,8 @@ static void test_conv_case(const conv_case *c)
             bn = true;
             act = JP_ACT_RELU;
         } else {
-            bn = combo >= 4;
-            act = (jp_activation)(combo % 4);
+            bn = combo >= JP_ACT_COUNT;
+            act = (jp_activation)(combo % JP_ACT_COUNT);
         }
         f.step.fused_bn = bn ? &f.bn : NULL;
         f.step.act = act;
@@ -280,13 +311,14 @@ static void test_conv_case(const conv_case *c)
             jp_test_fail(name, "reference refused or failed: %s", err.msg);
             continue;
         }
-        for (size_t k = 0; k < sizeof fast / sizeof fast[0]; k++) {
-            const jp_kernel *kern = find_kernel(fast[k]);
-            bool want = conv_expect_support(fast[k], c);
-            bool has = kern && kern->supports(&f.step);
+        for (int k = 0; k < n_fast; k++) {
+            const jp_kernel *kern = fast[k];
+            const bool has = kern->supports(&f.step);
+            const int expect = conv_expect_support(kern->name, c);
+            const bool want = expect < 0 ? has : expect;
             char name[256];
             if (has != want) {
-                snprintf(name, sizeof name, "%s supports %s %s", fast[k] + 4, c->label, fusion);
+                snprintf(name, sizeof name, "%s supports %s %s", kern->name + 4, c->label, fusion);
                 jp_test_fail(name, "supports() says %s, expected %s", has ? "yes" : "no",
                              want ? "yes" : "no");
                 continue;
@@ -297,7 +329,7 @@ static void test_conv_case(const conv_case *c)
                 set_threads(t);
                 memset(f.out, 0xff, (size_t)f.out_n * sizeof(float)); /* NaN: unwritten shows */
                 f.step.out.data = f.out;
-                snprintf(name, sizeof name, "%s %s n%d %s t%d", fast[k] + 4, c->label, c->n,
+                snprintf(name, sizeof name, "%s %s n%d %s t%d", kern->name + 4, c->label, c->n,
                          fusion, t);
                 jp_status st = run_kernel(kern, &f.step, &err);
                 if (st != JP_OK)
@@ -408,9 +440,6 @@ static void test_convs(void)
  * refuse it, or the executor could hand it one that ignores the residual. */
 static void test_conv_residual(void)
 {
-    static const char *others[] = {"cpu/conv2d/reference", "cpu/conv2d/im2col_blas",
-                                   "cpu/conv2d/gemm_1x1", "cpu/conv2d/depthwise",
-                                   "cpu/conv2d/winograd"};
     /* label, n, c_in, c_out, h, w, kh, kw, sh, sw, ph, pw, dh, dw, groups, bias, combos:
      * 1x1 at 56x56 (columns split, B read in place with a packed tail), 14x14
      * with K >= M (split K), 7x7 with K < M (rows split, shared B), a 3x3, a
@@ -427,6 +456,13 @@ static void test_conv_residual(void)
     const jp_kernel *ref = find_kernel("cpu/conv2d/reference");
     const char *takers[] = {"cpu/conv2d/packed_gemm", "cpu/conv2d/direct"};
     const int n_takers = JP_VLEN == 16 ? 2 : 1;
+    /* Every other convolution kernel of the registry, the reference included. */
+    const jp_kernel *convs[32], *others[32];
+    const int n_convs = kernels_of(JP_OP_CONV2D, true, convs);
+    int n_others = 0;
+    for (int k = 0; k < n_convs; k++)
+        if (strcmp(convs[k]->name, takers[0]) != 0 && strcmp(convs[k]->name, takers[1]) != 0)
+            others[n_others++] = convs[k];
     jp_op add = {.name = "test.add", .type = JP_OP_ADD, .n_inputs = 2};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const conv_case *c = &cases[i];
@@ -454,10 +490,10 @@ static void test_conv_residual(void)
             st.n_in = 2;
             st.in[1] = st.out;
             st.in[1].data = res;
-            for (size_t k = 0; k < sizeof others / sizeof others[0]; k++) {
+            for (int k = 0; k < n_others; k++) {
                 snprintf(name, sizeof name, "%s refuses a residual step %s %s (err 0.0e+00)",
-                         others[k] + 4, c->label, act_name(act));
-                JP_CHECK(name, !find_kernel(others[k])->supports(&st), "accepted it");
+                         others[k]->name + 4, c->label, act_name(act));
+                JP_CHECK(name, !others[k]->supports(&st), "accepted it");
             }
             for (int t = 1; t <= 2 * n_takers; t++) {
                 const jp_kernel *pg = find_kernel(takers[(t - 1) / 2]);
@@ -466,14 +502,8 @@ static void test_conv_residual(void)
                 st.out.data = f.out;
                 snprintf(name, sizeof name, "%s %s bn+%s t%d", pg->name + 4, c->label, act_name(act),
                          2 - t % 2);
-                void *state = NULL;
-                jp_status rc = pg->supports(&st) ? JP_OK : jp_error_set(&err, JP_ERR_UNSUPPORTED, "refused");
-                if (rc == JP_OK)
-                    rc = pg->prepare(&st, &state, &err);
-                if (rc == JP_OK)
-                    rc = pg->run(state, &st, &err);
-                if (state)
-                    pg->release(state);
+                jp_status rc = pg->supports(&st) ? run_kernel(pg, &st, &err)
+                                                 : jp_error_set(&err, JP_ERR_UNSUPPORTED, "refused");
                 if (rc != JP_OK)
                     jp_test_fail(name, "%s", err.msg);
                 else
@@ -503,15 +533,20 @@ static void test_linear_case(int n, int in_f, int out_f, bool bias, jp_activatio
     float *out = zero_buf((int64_t)n * out_f), *ref = zero_buf((int64_t)n * out_f);
     jp_step step = {.op = &op, .act = act, .n_in = 1};
     step.in[0] = make_tensor(2, in_dims, x);
+    step.out = make_tensor(2, out_dims, out);
     const jp_kernel *kr = find_kernel("cpu/linear/reference");
-    /* blas takes every batch, gemv a batch of one only. */
-    static const char *const fast[] = {"cpu/linear/blas", "cpu/linear/gemv"};
-    for (size_t f = 0; f < sizeof fast / sizeof fast[0]; f++) {
-        const jp_kernel *kb = find_kernel(fast[f]);
-        const bool want = f == 0 || n == 1;
+    /* Every linear kernel of the registry: blas takes every batch, gemv a
+     * batch of one only; another runs where it says it can. */
+    const jp_kernel *fast[32];
+    const int n_fast = kernels_of(JP_OP_LINEAR, false, fast);
+    for (int f = 0; f < n_fast; f++) {
+        const jp_kernel *kb = fast[f];
+        const bool want = strcmp(kb->name, "cpu/linear/blas") == 0   ? true
+                          : strcmp(kb->name, "cpu/linear/gemv") == 0 ? n == 1
+                                                                     : kb->supports(&step);
         for (int t = 1; t <= 2; t++) {
             char name[256];
-            snprintf(name, sizeof name, "%s %dx%d->%d %s %s t%d", fast[f] + 4, n, in_f, out_f,
+            snprintf(name, sizeof name, "%s %dx%d->%d %s %s t%d", kb->name + 4, n, in_f, out_f,
                      bias ? "bias" : "nobias", act_name(act), t);
             jp_error err = {0};
             set_threads(t);
@@ -595,13 +630,17 @@ static void test_max_pool(const char *label, int n, int c, int h, int w, int k, 
     jp_step step = {.op = &op, .n_in = 1};
     step.in[0] = make_tensor(4, in_dims, x);
     step.out = make_tensor(4, out_dims, out);
-    /* Every CPU max-pool kernel; separable takes every undilated pool. */
-    static const char *const kernels[] = {"cpu/max_pool2d/reference", "cpu/max_pool2d/separable"};
-    for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
-        const jp_kernel *kern = find_kernel(kernels[i]);
-        const bool want = i == 0 || d == 1;
+    /* Every CPU max-pool kernel of the registry: the reference takes every
+     * pool, separable every undilated one, another where it says it can. */
+    const jp_kernel *kernels[32];
+    const int n_kernels = kernels_of(JP_OP_MAX_POOL2D, true, kernels);
+    for (int i = 0; i < n_kernels; i++) {
+        const jp_kernel *kern = kernels[i];
+        const bool want = kern->is_reference                                      ? true
+                          : strcmp(kern->name, "cpu/max_pool2d/separable") == 0 ? d == 1
+                                                                                : kern->supports(&step);
         char name[256];
-        snprintf(name, sizeof name, "%s %s", kernels[i] + 4, label);
+        snprintf(name, sizeof name, "%s %s", kern->name + 4, label);
         jp_error err = {0};
         memset(out, 0, (size_t)out_n * sizeof *out);
         if (kern->supports(&step) != want)
@@ -631,12 +670,13 @@ static void test_max_pool_nan(void)
     jp_step step = {.op = &op, .n_in = 1};
     step.in[0] = make_tensor(4, in_dims, x);
     step.out = make_tensor(4, out_dims, out);
-    static const char *const kernels[] = {"cpu/max_pool2d/reference", "cpu/max_pool2d/separable"};
-    for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+    const jp_kernel *kernels[32];
+    const int n_kernels = kernels_of(JP_OP_MAX_POOL2D, true, kernels);
+    for (int i = 0; i < n_kernels; i++) {
         char name[128];
-        snprintf(name, sizeof name, "%s NaN propagates (err 0.0e+00)", kernels[i] + 4);
+        snprintf(name, sizeof name, "%s NaN propagates (err 0.0e+00)", kernels[i]->name + 4);
         jp_error err = {0};
-        bool ok = run_kernel(find_kernel(kernels[i]), &step, &err) == JP_OK;
+        bool ok = run_kernel(kernels[i], &step, &err) == JP_OK;
         int n_nan = 0;
         for (int oy = 0; oy < 5; oy++)
             for (int ox = 0; ox < 5; ox++) {
@@ -675,16 +715,70 @@ static void test_avg_pool(const char *label, int n, int c, int h, int w, int oh,
     jp_step step = {.op = &op, .n_in = 1};
     step.in[0] = make_tensor(4, in_dims, x);
     step.out = make_tensor(4, out_dims, out);
-    const jp_kernel *kern = find_kernel("cpu/adaptive_avg_pool2d/reference");
-    char name[256];
-    snprintf(name, sizeof name, "adaptive_avg_pool2d/reference %s", label);
-    jp_error err = {0};
-    if (!kern->supports(&step))
-        jp_test_fail(name, "refused");
-    else if (run_kernel(kern, &step, &err) != JP_OK)
-        jp_test_fail(name, "%s", err.msg);
-    else
-        check_close(name, out, ref, out_n);
+    const jp_kernel *kernels[32];
+    const int n_kernels = kernels_of(JP_OP_ADAPTIVE_AVG_POOL2D, true, kernels);
+    for (int i = 0; i < n_kernels; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s %s", kernels[i]->name + 4, label);
+        jp_error err = {0};
+        memset(out, 0xff, (size_t)out_n * sizeof *out);
+        if (!kernels[i]->supports(&step))
+            jp_test_fail(name, "refused");
+        else if (run_kernel(kernels[i], &step, &err) != JP_OK)
+            jp_test_fail(name, "%s", err.msg);
+        else
+            check_close(name, out, ref, out_n);
+    }
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+}
+
+/* nn.AvgPool2d against a sum written here: the divisor counts the window's
+ * cells inside input + padding (count_include_pad) or inside the input. */
+static void test_avg_pool2d(const char *label, int n, int c, int h, int w, int k, int s, int p, bool ceil_mode,
+                            bool include_pad, int expect_oh, int expect_ow)
+{
+    jp_op op = {.name = "test.avgpool2d", .type = JP_OP_AVG_POOL2D, .n_inputs = 1};
+    op.attrs.avg_pool2d = (jp_avg_pool2d_attrs){k, k, s, s, p, p, ceil_mode, include_pad};
+    const int64_t in_dims[4] = {n, c, h, w}, out_dims[4] = {n, c, expect_oh, expect_ow};
+    const int64_t out_n = (int64_t)n * c * expect_oh * expect_ow;
+    float *x = rand_buf((int64_t)n * c * h * w, -1.0f, 1.0f);
+    float *out = zero_buf(out_n), *ref = zero_buf(out_n);
+    for (int64_t pl = 0; pl < (int64_t)n * c; pl++)
+        for (int oy = 0; oy < expect_oh; oy++)
+            for (int ox = 0; ox < expect_ow; ox++) {
+                double sum = 0.0;
+                int inside = 0, padded = 0;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        const int iy = oy * s - p + ky, ix = ox * s - p + kx;
+                        padded += iy < h + p && ix < w + p;
+                        if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
+                            sum += x[(pl * h + iy) * w + ix];
+                            inside++;
+                        }
+                    }
+                const int divisor = include_pad ? padded : inside;
+                ref[(pl * expect_oh + oy) * expect_ow + ox] = inside ? (float)(sum / divisor) : 0.0f;
+            }
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, in_dims, x);
+    step.out = make_tensor(4, out_dims, out);
+    const jp_kernel *kernels[32];
+    const int n_kernels = kernels_of(JP_OP_AVG_POOL2D, true, kernels);
+    for (int i = 0; i < n_kernels; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s %s%s", kernels[i]->name + 4, label, include_pad ? "" : " exclude pad");
+        jp_error err = {0};
+        memset(out, 0xff, (size_t)out_n * sizeof *out);
+        if (!kernels[i]->supports(&step))
+            jp_test_fail(name, "refused the torch output size %dx%d", expect_oh, expect_ow);
+        else if (run_kernel(kernels[i], &step, &err) != JP_OK)
+            jp_test_fail(name, "%s", err.msg);
+        else
+            check_close(name, out, ref, out_n);
+    }
     jp_cpu_free(x);
     jp_cpu_free(out);
     jp_cpu_free(ref);
@@ -692,6 +786,14 @@ static void test_avg_pool(const char *label, int n, int c, int h, int w, int oh,
 
 static void test_pools(void)
 {
+    /* Expected sizes are torch.nn.functional.avg_pool2d's on torch 1.13. */
+    test_avg_pool2d("56x56 2x2 s2 (densenet transition)", 1, 8, 56, 56, 2, 2, 0, false, true, 28, 28);
+    test_avg_pool2d("7x9 2x2 s2 ceil (last window off the edge)", 2, 3, 7, 9, 2, 2, 0, true, true, 4, 5);
+    test_avg_pool2d("7x9 3x3 s2 p1 ceil", 1, 3, 7, 9, 3, 2, 1, true, true, 4, 5);
+    test_avg_pool2d("7x9 3x3 s2 p1 ceil", 1, 3, 7, 9, 3, 2, 1, true, false, 4, 5);
+    test_avg_pool2d("13x13 3x3 s1 p1", 1, 5, 13, 13, 3, 1, 1, false, true, 13, 13);
+    test_avg_pool2d("10x10 5x5 s3 p2 ceil", 1, 2, 10, 10, 5, 3, 2, true, false, 4, 4);
+    test_avg_pool2d("1x1 1x1 s1", 1, 3, 1, 1, 1, 1, 0, false, true, 1, 1);
     /* Expected sizes are torch.nn.functional.max_pool2d's on torch 1.13. */
     test_max_pool("13x13 3x3 s2 p1", 2, 3, 13, 13, 3, 2, 1, 1, false, 7);
     test_max_pool("13x13 3x3 s2 p1 ceil", 1, 3, 13, 13, 3, 2, 1, 1, true, 7);
@@ -731,29 +833,34 @@ static void test_elementwise(void)
         jp_shape_str(4, d, shape, sizeof shape);
         float *x = rand_buf(n, -12.0f, 12.0f), *x2 = rand_buf(n, -1.0f, 1.0f);
         float *out = zero_buf(n), *ref = zero_buf(n);
-        static const struct { jp_op_type type; const char *kernel; jp_activation act; } acts[] = {
-            {JP_OP_RELU, "cpu/relu/reference", JP_ACT_RELU},
-            {JP_OP_SILU, "cpu/silu/reference", JP_ACT_SILU},
-            {JP_OP_SIGMOID, "cpu/sigmoid/reference", JP_ACT_SIGMOID},
-            {JP_OP_DROPOUT, "cpu/dropout/reference", JP_ACT_NONE},
-            {JP_OP_STOCHASTIC_DEPTH, "cpu/stochastic_depth/reference", JP_ACT_NONE},
-        };
-        for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
-            jp_op op = {.name = "test.op", .type = acts[i].type, .n_inputs = 1};
+        /* Every op whose descriptor is an activation, and the identities at
+         * inference, each through every CPU kernel of its type, against the
+         * libm formula. */
+        for (int t = 0; t < JP_OP_TYPE_COUNT; t++) {
+            const jp_op_desc *desc = jp_op_desc_of((jp_op_type)t);
+            if (!desc || (desc->activation == JP_ACT_NONE && !desc->identity))
+                continue;
+            jp_op op = {.name = "test.op", .type = (jp_op_type)t, .n_inputs = 1};
             jp_step step = {.op = &op, .n_in = 1};
             step.in[0] = make_tensor(4, d, x);
             step.out = make_tensor(4, d, out);
             for (int64_t j = 0; j < n; j++)
-                ref[j] = jp_cpu_act_libm(x[j], acts[i].act);
-            char name[256];
-            snprintf(name, sizeof name, "%s %s", acts[i].kernel + 4, shape);
-            const jp_kernel *kern = find_kernel(acts[i].kernel);
-            jp_error err = {0};
-            set_threads(2);
-            if (!kern->supports(&step) || run_kernel(kern, &step, &err) != JP_OK)
-                jp_test_fail(name, "refused or failed: %s", err.msg);
-            else
-                check_close(name, out, ref, n);
+                ref[j] = jp_cpu_act_libm(x[j], desc->activation);
+            const jp_kernel *kernels[32];
+            const int n_kernels = kernels_of((jp_op_type)t, true, kernels);
+            if (n_kernels == 0)
+                jp_test_fail(desc->name, "no cpu kernel");
+            for (int k = 0; k < n_kernels; k++) {
+                char name[256];
+                snprintf(name, sizeof name, "%s %s", kernels[k]->name + 4, shape);
+                jp_error err = {0};
+                set_threads(2);
+                memset(out, 0xff, (size_t)n * sizeof *out);
+                if (!kernels[k]->supports(&step) || run_kernel(kernels[k], &step, &err) != JP_OK)
+                    jp_test_fail(name, "refused or failed: %s", err.msg);
+                else
+                    check_close(name, out, ref, n);
+            }
         }
         /* flatten: [n, c, h, w] -> [n, c*h*w] */
         {
@@ -772,17 +879,17 @@ static void test_elementwise(void)
             else
                 check_close(name, out, x, n);
         }
-        /* add, with and without a fused relu */
-        for (int r = 0; r < 2; r++) {
+        /* add, with each fused activation and none */
+        for (int r = 0; r < JP_ACT_COUNT; r++) {
             jp_op op = {.name = "test.add", .type = JP_OP_ADD, .n_inputs = 2};
-            jp_step step = {.op = &op, .n_in = 2, .act = r ? JP_ACT_RELU : JP_ACT_NONE};
+            jp_step step = {.op = &op, .n_in = 2, .act = (jp_activation)r};
             step.in[0] = make_tensor(4, d, x);
             step.in[1] = make_tensor(4, d, x2);
             step.out = make_tensor(4, d, out);
             for (int64_t j = 0; j < n; j++)
                 ref[j] = jp_cpu_act_libm(x[j] + x2[j], step.act);
             char name[256];
-            snprintf(name, sizeof name, "add/reference %s %s", shape, r ? "relu" : "none");
+            snprintf(name, sizeof name, "add/reference %s %s", shape, act_name(step.act));
             const jp_kernel *kern = find_kernel("cpu/add/reference");
             jp_error err = {0};
             if (!kern->supports(&step) || run_kernel(kern, &step, &err) != JP_OK)
@@ -890,6 +997,243 @@ static void test_expf(void)
              big, sat);
 }
 
+/* ---- mean over the last dimensions ---- */
+
+/* x.mean(dims) of an [n, c, h, w] tensor over dims first..3, against a sum
+ * in double written here, through every CPU mean kernel. */
+static void test_mean_case(const char *label, int n, int c, int h, int w, int first, bool keepdim)
+{
+    jp_op op = {.name = "test.mean", .type = JP_OP_MEAN, .n_inputs = 1};
+    op.attrs.mean = (jp_mean_attrs){first, keepdim};
+    const int64_t in_dims[4] = {n, c, h, w};
+    int64_t out_dims[4], outer = 1, inner = 1;
+    for (int i = 0; i < 4; i++) {
+        *(i < first ? &outer : &inner) *= in_dims[i];
+        out_dims[i] = i < first ? in_dims[i] : 1; /* [n, c] or [n, c, 1, 1] */
+    }
+    float *x = rand_buf(outer * inner, -2.0f, 3.0f), *out = zero_buf(outer), *ref = zero_buf(outer);
+    for (int64_t o = 0; o < outer; o++) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < inner; i++)
+            sum += x[o * inner + i];
+        ref[o] = (float)(sum / (double)inner);
+    }
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, in_dims, x);
+    step.out = make_tensor(keepdim ? 4 : first, out_dims, out);
+    const jp_kernel *kernels[32];
+    const int n_kernels = kernels_of(JP_OP_MEAN, true, kernels);
+    for (int k = 0; k < n_kernels; k++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s %s", kernels[k]->name + 4, label);
+        jp_error err = {0};
+        memset(out, 0xff, (size_t)outer * sizeof *out);
+        if (!kernels[k]->supports(&step))
+            jp_test_fail(name, "refused");
+        else if (run_kernel(kernels[k], &step, &err) != JP_OK)
+            jp_test_fail(name, "%s", err.msg);
+        else
+            check_close(name, out, ref, outer);
+    }
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+}
+
+static void test_means(void)
+{
+    test_mean_case("[1,1024,7,7] dims 2,3 (mnasnet)", 1, 1024, 7, 7, 2, false);
+    test_mean_case("[2,5,13,11] dims 2,3 keepdim", 2, 5, 13, 11, 2, true);
+    test_mean_case("[3,7,1,1] dims 2,3", 3, 7, 1, 1, 2, false);
+    test_mean_case("[2,3,5,17] dim 3", 2, 3, 5, 17, 3, false);
+    test_mean_case("[2,6,9,10] dims 1,2,3", 2, 6, 9, 10, 1, false);
+    test_mean_case("[1,64,112,112] dims 2,3 (threads)", 1, 64, 112, 112, 2, false);
+    /* A mean whose output shape does not match its dims is refused. */
+    jp_op op = {.name = "test.mean", .type = JP_OP_MEAN, .n_inputs = 1};
+    op.attrs.mean = (jp_mean_attrs){2, false};
+    const int64_t in_dims[4] = {1, 4, 3, 3}, bad[2] = {1, 3};
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, in_dims, NULL);
+    step.out = make_tensor(2, bad, NULL);
+    JP_CHECK("reject mean with a [1,3] output for a [1,4,3,3] input (err 0.0e+00)",
+             !jp_kernel_reference(JP_OP_MEAN)->supports(&step), "accepted");
+}
+
+/* ---- concat ---- */
+
+/* torch.cat of n_in [n, c_k, h, w] tensors (sizes[k] along dim, the other
+ * dims from base) through every CPU concat kernel; expected: each output
+ * element found by walking the inputs' offsets along dim, here. */
+static void test_concat_case(const char *label, const int64_t *base, int dim, int n_in, const int *sizes)
+{
+    jp_op op = {.name = "test.cat", .type = JP_OP_CONCAT, .n_inputs = n_in};
+    op.attrs.concat = (jp_concat_attrs){dim};
+    jp_step step = {.op = &op, .n_in = n_in};
+    float *xs[JP_MAX_OP_INPUTS];
+    int64_t out_dims[4] = {base[0], base[1], base[2], base[3]};
+    out_dims[dim] = 0;
+    for (int k = 0; k < n_in; k++) {
+        int64_t d[4] = {base[0], base[1], base[2], base[3]};
+        d[dim] = sizes[k];
+        out_dims[dim] += sizes[k];
+        xs[k] = rand_buf(d[0] * d[1] * d[2] * d[3], -1.0f, 1.0f);
+        step.in[k] = make_tensor(4, d, xs[k]);
+    }
+    const int64_t out_n = out_dims[0] * out_dims[1] * out_dims[2] * out_dims[3];
+    float *out = zero_buf(out_n), *ref = zero_buf(out_n);
+    for (int64_t i = 0; i < out_n; i++) {
+        int64_t idx[4], r = i;
+        for (int a = 3; a >= 0; a--) {
+            idx[a] = r % out_dims[a];
+            r /= out_dims[a];
+        }
+        int k = 0;
+        while (idx[dim] >= sizes[k])
+            idx[dim] -= sizes[k++];
+        const int64_t *d = step.in[k].dims;
+        ref[i] = xs[k][((idx[0] * d[1] + idx[1]) * d[2] + idx[2]) * d[3] + idx[3]];
+    }
+    step.out = make_tensor(4, out_dims, out);
+    const jp_kernel *kernels[32];
+    const int n_kernels = kernels_of(JP_OP_CONCAT, true, kernels);
+    for (int k = 0; k < n_kernels; k++)
+        for (int t = 1; t <= 2; t++) {
+            char name[256];
+            snprintf(name, sizeof name, "%s %s t%d", kernels[k]->name + 4, label, t);
+            jp_error err = {0};
+            set_threads(t);
+            memset(out, 0xff, (size_t)out_n * sizeof *out);
+            if (!kernels[k]->supports(&step))
+                jp_test_fail(name, "refused");
+            else if (run_kernel(kernels[k], &step, &err) != JP_OK)
+                jp_test_fail(name, "%s", err.msg);
+            else
+                check_close(name, out, ref, out_n);
+        }
+    /* One input a row short in a dimension other than dim: refused. */
+    step.in[n_in - 1].dims[dim == 2 ? 3 : 2]--;
+    char name[256];
+    snprintf(name, sizeof name, "reject concat %s with inputs[%d] one short in %s (err 0.0e+00)", label, n_in - 1,
+             dim == 2 ? "w" : "h");
+    JP_CHECK(name, !jp_kernel_reference(JP_OP_CONCAT)->supports(&step), "accepted");
+    for (int k = 0; k < n_in; k++)
+        jp_cpu_free(xs[k]);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+}
+
+static void test_concats(void)
+{
+    const int64_t fire[4] = {1, 0, 13, 13}, odd[4] = {2, 0, 5, 7}, hw[4] = {2, 3, 0, 5}, w[4] = {1, 5, 3, 0};
+    static const int two[] = {64, 64}, three[] = {3, 1, 17}, rows[] = {4, 1, 6}, cols[] = {9, 2};
+    int dense[25];
+    for (int k = 0; k < 25; k++)
+        dense[k] = k == 0 ? 256 : 32;
+    const int64_t dense_base[4] = {1, 0, 7, 7};
+    test_concat_case("2 x [1,64,13,13] dim 1 (squeezenet fire)", fire, 1, 2, two);
+    test_concat_case("[2,3|1|17,5,7] dim 1", odd, 1, 3, three);
+    test_concat_case("[2,3,4|1|6,5] dim 2", hw, 2, 3, rows);
+    test_concat_case("[1,5,3,9|2] dim 3", w, 3, 2, cols);
+    test_concat_case("25 inputs [1,256|32..,7,7] dim 1 (densenet block)", dense_base, 1, 25, dense);
+    test_concat_case("1 input dim 1", odd, 1, 1, three + 2);
+}
+
+/* ---- the op descriptors (engine/jp_ops.c) ---- */
+
+static void test_descriptors(void)
+{
+    bool all_ok = true;
+    char why[256] = "";
+    for (int t = 0; t < JP_OP_TYPE_COUNT; t++) {
+        const jp_op_desc *d = jp_op_desc_of((jp_op_type)t);
+        if (!d || !d->name || !d->shape || !d->attr_keys) {
+            snprintf(why, sizeof why, "op type %d: no descriptor, name, shape rule or attribute list", t);
+            all_ok = false;
+            break;
+        }
+        if (jp_op_type_parse(d->name) != (jp_op_type)t || strcmp(jp_op_type_name((jp_op_type)t), d->name) != 0 ||
+            d->min_inputs < 1 || d->min_inputs > d->max_inputs || d->max_inputs > JP_MAX_OP_INPUTS ||
+            (d->param_names && !d->param_shape) || (d->activation != JP_ACT_NONE && d->identity)) {
+            snprintf(why, sizeof why, "%s: name does not parse back, bad input counts, or slots without shapes",
+                     d->name);
+            all_ok = false;
+        }
+        if (!jp_kernel_reference((jp_op_type)t)) {
+            snprintf(why, sizeof why, "%s: no cpu reference kernel", d->name);
+            all_ok = false;
+        }
+    }
+    JP_CHECK("op descriptors: every op type named, parsed back, with a shape rule and a cpu reference "
+             "(err 0.0e+00)", all_ok, "%s", why);
+    bool acts_ok = jp_op_type_of_activation(JP_ACT_NONE) == JP_OP_TYPE_COUNT &&
+                   strcmp(jp_activation_name(JP_ACT_NONE), "none") == 0;
+    for (int a = 1; a < JP_ACT_COUNT; a++) {
+        const jp_op_type t = jp_op_type_of_activation((jp_activation)a);
+        int n_ops = 0;
+        for (int u = 0; u < JP_OP_TYPE_COUNT; u++)
+            n_ops += jp_op_desc_of((jp_op_type)u)->activation == (jp_activation)a;
+        if (t == JP_OP_TYPE_COUNT || n_ops != 1 || strcmp(jp_activation_name((jp_activation)a), jp_op_type_name(t)) != 0) {
+            snprintf(why, sizeof why, "activation %d: %d op types", a, n_ops);
+            acts_ok = false;
+        }
+    }
+    JP_CHECK("op descriptors: each activation of JP_ACTIVATIONS is exactly one op type (err 0.0e+00)", acts_ok,
+             "%s", why);
+    /* The shape rules, on the shapes they exist for. */
+    jp_op conv = {.type = JP_OP_CONV2D};
+    conv.attrs.conv2d = (jp_conv2d_attrs){8, 16, 3, 1, 2, 1, 1, 0, 1, 1, 4, false};
+    jp_shape in = {4, {2, 8, 11, 7}}, out;
+    char buf[160];
+    const char *r = jp_op_desc_of(JP_OP_CONV2D)->shape(&conv, &in, 1, &out, buf, sizeof buf);
+    const int64_t macs = jp_op_desc_of(JP_OP_CONV2D)->macs(&conv, &in, &out);
+    JP_CHECK("conv2d shape rule: [2,8,11,7] 3x1 s(2,1) p(1,0) g4 -> [2,16,6,7], 2*16*6*7*2*3 MACs (err 0.0e+00)",
+             !r && out.rank == 4 && out.dims[0] == 2 && out.dims[1] == 16 && out.dims[2] == 6 && out.dims[3] == 7 &&
+             macs == 2 * 16 * 6 * 7 * 2 * 3, "%s; got [%lld,%lld,%lld,%lld], %lld MACs", r ? r : "fits",
+             (long long)out.dims[0], (long long)out.dims[1], (long long)out.dims[2], (long long)out.dims[3],
+             (long long)macs);
+    in.dims[1] = 9;
+    r = jp_op_desc_of(JP_OP_CONV2D)->shape(&conv, &in, 1, &out, buf, sizeof buf);
+    JP_CHECK("conv2d shape rule refuses 9 input channels for in_channels 8 (err 0.0e+00)", r != NULL, "accepted");
+    jp_op mean = {.type = JP_OP_MEAN};
+    mean.attrs.mean = (jp_mean_attrs){2, false};
+    in = (jp_shape){4, {1, 1024, 7, 7}};
+    r = jp_op_desc_of(JP_OP_MEAN)->shape(&mean, &in, 1, &out, buf, sizeof buf);
+    JP_CHECK("mean shape rule: [1,1024,7,7] dims 2,3 -> [1,1024] (err 0.0e+00)",
+             !r && out.rank == 2 && out.dims[0] == 1 && out.dims[1] == 1024, "%s", r ? r : "wrong shape");
+    jp_op add = {.type = JP_OP_ADD};
+    jp_shape two[2] = {{4, {1, 8, 5, 5}}, {4, {1, 8, 5, 4}}};
+    r = jp_op_desc_of(JP_OP_ADD)->shape(&add, two, 2, &out, buf, sizeof buf);
+    JP_CHECK("add shape rule names the second input's shape when they differ (err 0.0e+00)",
+             r && strstr(r, "[1, 8, 5, 4]"), "%s", r ? r : "accepted");
+    jp_op cat = {.type = JP_OP_CONCAT};
+    cat.attrs.concat = (jp_concat_attrs){1};
+    jp_shape three[3] = {{4, {1, 8, 5, 5}}, {4, {1, 3, 5, 5}}, {4, {1, 2, 4, 5}}};
+    r = jp_op_desc_of(JP_OP_CONCAT)->shape(&cat, three, 2, &out, buf, sizeof buf);
+    JP_CHECK("concat shape rule: [1,8,5,5] + [1,3,5,5] along c -> [1,11,5,5] (err 0.0e+00)",
+             !r && out.dims[1] == 11 && out.dims[2] == 5, "%s", r ? r : "wrong shape");
+    r = jp_op_desc_of(JP_OP_CONCAT)->shape(&cat, three, 3, &out, buf, sizeof buf);
+    JP_CHECK("concat shape rule names inputs[2] and the height when they differ (err 0.0e+00)",
+             r && strstr(r, "inputs[2]") && strstr(r, "height"), "%s", r ? r : "accepted");
+}
+
+/* Last: every CPU kernel of the registry computed a checked result above. */
+static void test_every_kernel_ran(void)
+{
+    size_t count;
+    const jp_kernel *const *all = jp_cpu_kernels(&count);
+    char missing[512] = "";
+    for (size_t i = 0; i < count; i++) {
+        bool seen = false;
+        for (int k = 0; k < n_ran; k++)
+            seen |= ran[k] == all[i];
+        /* direct is AVX-512 only: it supports nothing in other builds. */
+        if (!seen && !(JP_VLEN != 16 && strcmp(all[i]->name, "cpu/conv2d/direct") == 0))
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", all[i]->name);
+    }
+    JP_CHECK("every cpu kernel of the registry ran in a checked case (err 0.0e+00)", missing[0] == '\0',
+             "never run:%s", missing);
+}
+
 /* ---- supports() must refuse what a kernel cannot do ---- */
 
 static void test_rejections(void)
@@ -904,7 +1248,7 @@ static void test_rejections(void)
     JP_CHECK("reject depthwise on groups=1 (err 0.0e+00)", !dw->supports(&f.step), "accepted");
     JP_CHECK("reject gemm_1x1 on 3x3 (err 0.0e+00)", !g1->supports(&f.step), "accepted");
     JP_CHECK("accept im2col_blas on 3x3 (err 0.0e+00)", im->supports(&f.step), "refused");
-    f.step.act = (jp_activation)7;
+    f.step.act = (jp_activation)JP_ACT_COUNT;
     JP_CHECK("reject conv with an unknown activation (err 0.0e+00)",
              !im->supports(&f.step) && !ref->supports(&f.step), "accepted");
     f.step.act = JP_ACT_SILU;
@@ -1110,5 +1454,9 @@ int main(void)
     test_linears();
     test_pools();
     test_elementwise();
+    test_means();
+    test_concats();
+    test_descriptors();
+    test_every_kernel_ran();
     return jp_test_exit_code();
 }

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "jp_test.h"
+#include "../engine/jp_ops.h"
 #include "../kernels/jp_kernel.h"
 #include "../kernels/cuda/cuda_kernels.h"
 
@@ -88,15 +89,7 @@ static struct {
     char why_not[JP_ERROR_MSG_BYTES]; /* why not ready                   */
 } env;
 
-static const char *act_name(jp_activation act)
-{
-    switch (act) {
-    case JP_ACT_RELU: return "relu";
-    case JP_ACT_SILU: return "silu";
-    case JP_ACT_SIGMOID: return "sigmoid";
-    default: return "none";
-    }
-}
+static const char *act_name(jp_activation act) { return jp_activation_name(act); }
 
 static jp_tensor make_tensor(int rank, const int64_t *dims, jp_device device, float *data)
 {
@@ -395,9 +388,10 @@ static void test_conv_case(const conv_case *c)
     ref = xmalloc((size_t)(out_dims[0] * out_dims[1] * oh * ow) * sizeof(float));
     step.in[0] = make_tensor(4, in_dims, JP_DEVICE_CPU, x);
     step.out = make_tensor(4, out_dims, JP_DEVICE_CPU, ref);
-    for (int combo = 0; combo < (c->combos == 1 ? 1 : 8); combo++) {
-        bool with_bn = c->combos == 1 ? true : combo >= 4;
-        jp_activation act = c->combos == 1 ? JP_ACT_RELU : (jp_activation)(combo % 4);
+    /* combos 8: with and without batch norm, each activation of JP_ACTIVATIONS. */
+    for (int combo = 0; combo < (c->combos == 1 ? 1 : 2 * JP_ACT_COUNT); combo++) {
+        bool with_bn = c->combos == 1 ? true : combo >= JP_ACT_COUNT;
+        jp_activation act = c->combos == 1 ? JP_ACT_RELU : (jp_activation)(combo % JP_ACT_COUNT);
         char label[256];
         step.fused_bn = with_bn ? &bn : NULL;
         step.act = act;
@@ -530,7 +524,7 @@ static void test_batch_norm(int n, int c, int h, int w, float eps, jp_activation
 
 static void test_batch_norms(void)
 {
-    for (int act = JP_ACT_NONE; act <= JP_ACT_SIGMOID; act++)
+    for (int act = JP_ACT_NONE; act < JP_ACT_COUNT; act++)
         test_batch_norm(2, 5, 13, 11, 1e-5f, (jp_activation)act);
     test_batch_norm(1, 32, 28, 28, 1e-3f, JP_ACT_NONE);
 }
@@ -622,6 +616,8 @@ static void test_unary(jp_op_type type, int rank, const int64_t *in_dims, int ou
         op.attrs.flatten = (jp_flatten_attrs){1, -1};
     if (type == JP_OP_DROPOUT)
         op.attrs.dropout = (jp_dropout_attrs){0.2f};
+    if (type == JP_OP_MEAN) /* over the dims the output does not keep */
+        op.attrs.mean = (jp_mean_attrs){out_rank, false};
     step.in[0] = make_tensor(rank, in_dims, JP_DEVICE_CPU, x);
     step.out = make_tensor(out_rank, out_dims, JP_DEVICE_CPU, ref);
     jp_shape_str(rank, in_dims, shape, sizeof shape);
@@ -668,18 +664,50 @@ static void test_elementwise(void)
     const int64_t small[4] = {2, 5, 13, 11}, big[4] = {1, 32, 112, 112};
     const int64_t feat[2] = {2, 37};
     const int64_t fl_in[4] = {2, 5, 3, 3}, fl_out[2] = {2, 45};
-    static const jp_op_type unary[] = {JP_OP_RELU, JP_OP_SILU, JP_OP_SIGMOID, JP_OP_DROPOUT,
-                                       JP_OP_STOCHASTIC_DEPTH};
+    const int64_t mean_out[2] = {2, 5}, mean_big_out[2] = {1, 32};
 
-    for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++) {
-        test_unary(unary[i], 4, small, 4, small, false);
-        test_unary(unary[i], 4, big, 4, big, false);
-        test_unary(unary[i], 2, feat, 2, feat, false);
-        test_unary(unary[i], 4, small, 4, small, true);
+    /* Every op whose descriptor is an activation or an identity at inference. */
+    for (int t = 0; t < JP_OP_TYPE_COUNT; t++) {
+        const jp_op_desc *d = jp_op_desc_of((jp_op_type)t);
+        if (d->activation == JP_ACT_NONE && !d->identity)
+            continue;
+        test_unary((jp_op_type)t, 4, small, 4, small, false);
+        test_unary((jp_op_type)t, 4, big, 4, big, false);
+        test_unary((jp_op_type)t, 2, feat, 2, feat, false);
+        test_unary((jp_op_type)t, 4, small, 4, small, true);
     }
+    test_unary(JP_OP_MEAN, 4, small, 2, mean_out, false);
+    /* concat of three channel slabs; nn.AvgPool2d with a ceil_mode window off the edge */
+    {
+        jp_op op = {.name = "test.cat", .path = "test.cat", .module = "concat", .type = JP_OP_CONCAT, .n_inputs = 3};
+        op.attrs.concat = (jp_concat_attrs){1};
+        const int64_t d0[4] = {2, 3, 5, 7}, d1[4] = {2, 1, 5, 7}, d2[4] = {2, 17, 5, 7}, dout[4] = {2, 21, 5, 7};
+        float *x0 = rand_buf(2 * 3 * 35, -1.0f, 1.0f), *x1 = rand_buf(2 * 35, -1.0f, 1.0f);
+        float *x2 = rand_buf(2 * 17 * 35, -1.0f, 1.0f), *ref = xmalloc(2 * 21 * 35 * sizeof(float));
+        jp_step step = {.op = &op, .n_in = 3};
+        step.in[0] = make_tensor(4, d0, JP_DEVICE_CPU, x0);
+        step.in[1] = make_tensor(4, d1, JP_DEVICE_CPU, x1);
+        step.in[2] = make_tensor(4, d2, JP_DEVICE_CPU, x2);
+        step.out = make_tensor(4, dout, JP_DEVICE_CPU, ref);
+        check_case("[2,3|1|17,5,7] dim 1", &step, false);
+        free(x0), free(x1), free(x2), free(ref);
+    }
+    for (int include_pad = 0; include_pad < 2; include_pad++) {
+        jp_op op = {.name = "test.avgpool", .path = "test.avgpool", .module = "AvgPool2d", .type = JP_OP_AVG_POOL2D,
+                    .n_inputs = 1};
+        op.attrs.avg_pool2d = (jp_avg_pool2d_attrs){3, 3, 2, 2, 1, 1, true, include_pad != 0};
+        const int64_t din[4] = {2, 3, 7, 9}, dout[4] = {2, 3, 4, 5};
+        float *x = rand_buf(2 * 3 * 63, -1.0f, 1.0f), *ref = xmalloc(2 * 3 * 20 * sizeof(float));
+        jp_step step = {.op = &op, .n_in = 1};
+        step.in[0] = make_tensor(4, din, JP_DEVICE_CPU, x);
+        step.out = make_tensor(4, dout, JP_DEVICE_CPU, ref);
+        check_case(include_pad ? "7x9 3x3 s2 p1 ceil" : "7x9 3x3 s2 p1 ceil exclude pad", &step, false);
+        free(x), free(ref);
+    }
+    test_unary(JP_OP_MEAN, 4, big, 2, mean_big_out, false);
     test_unary(JP_OP_FLATTEN, 4, fl_in, 2, fl_out, false);
     test_unary(JP_OP_FLATTEN, 4, fl_in, 2, fl_out, true);
-    for (int act = JP_ACT_NONE; act <= JP_ACT_SIGMOID; act++) {
+    for (int act = JP_ACT_NONE; act < JP_ACT_COUNT; act++) {
         test_binary(JP_OP_ADD, small, (jp_activation)act, false);
         test_binary(JP_OP_MUL, small, (jp_activation)act, false);
     }

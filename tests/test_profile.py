@@ -333,9 +333,42 @@ def main():
                   and not no_temp_files(ds4) and "already complete" in r.stderr,
                   "rc %d, %d layers before, %d after, kept %s: %s" % (r.returncode, len(before), len(after), kept,
                                                                     r.stderr[-400:]))
+
+        # Issue 12's models, end to end: synthetic weights, latency only, two samples a layer;
+        # every layer of each in the processed JSON.
+        new_models = [m for m in ISSUE12_MODELS if m in available_models()]
+        ds5 = os.path.join(tmp, "ds5")
+        r = run(["profile", "--mode", "0", "--imgs", "chelsea.jpg", "--models", ",".join(new_models),
+                 "--eval_latency", "--lt_smpl_count", "2", "--warmup", "1", "--threads", "2", "--out", ds5],
+                timeout=600)
+        r2 = run(["process", "--dataset", ds5]) if r.returncode == 0 else r
+        processed = {}
+        if r2.returncode == 0:
+            processed = json.load(open(os.path.join(ds5, "Processed", "Mode0.json")))
+        bad = []
+        for net in new_models:
+            with open(os.path.join(ROOT, "weights", net + ".json")) as f:
+                n = len(json.load(f)["layers"])
+            lat = processed.get(net, {}).get("cpu", {}).get("latency", {})
+            if set(lat) != {str(i) for i in range(n)} or not all(v > 0 for v in lat.values()):
+                bad.append("%s: %d of %d layers" % (net, len(lat), n))
+        check("profile + process of %d models added by issue 12 (%s)" % (len(new_models), ",".join(new_models)),
+              r.returncode == 0 and r2.returncode == 0 and new_models and not bad,
+              "rc %d/%d %s %s" % (r.returncode, r2.returncode, "; ".join(bad[:5]), (r.stderr + r2.stderr)[-800:]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failures else 0
+
+
+# The models issue 12 added: each must profile end to end (those in AvailableModel.txt).
+ISSUE12_MODELS = ["mobilenet_v2", "mnasnet0_5", "mnasnet1_0", "mobilenet_v3_large", "mobilenet_v3_small",
+                  "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_x_400mf", "regnet_x_800mf",
+                  "regnet_x_3_2gf", "squeezenet1_0", "densenet121"]
+
+
+def available_models():
+    with open(os.path.join(ROOT, "AvailableModel.txt")) as f:
+        return [l.strip() for l in f if l.strip() and not l.startswith("#")]
 
 
 if __name__ == "__main__":

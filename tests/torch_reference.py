@@ -8,7 +8,8 @@ Builds torchvision's model M, loads W (strictly: every state_dict key but
 num_batches_tracked must be there, nothing else may be), and runs IN's tensor
 `input` [1, 3, H, W] through it layer by layer, using the layer split of
 weights/M.json: for each layer, the functions the JSON puts before its module
-(torch.flatten) and then the module at the layer's `path`.  Writes to OUT:
+(torch.flatten, F.adaptive_avg_pool2d, x.mean, F.relu) and then the module at the
+layer's `path`.  Writes to OUT:
 
     layer.<i>    the output of layer i, for every layer
     logits       the model's output (the last layer's output)
@@ -22,6 +23,7 @@ Exit status 0 on success, 1 with one error line on any failure.
 """
 
 import argparse
+import collections
 import json
 import os
 import sys
@@ -63,12 +65,26 @@ def load_weights(model, weights_path):
         arrays, _ = safetensors_io.load(weights_path)
     except (OSError, safetensors_io.SafetensorsError) as e:
         raise ReferenceError(f"cannot read weights: {e}") from None
-    state = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    state = collections.OrderedDict((k, torch.from_numpy(v)) for k, v in arrays.items())
+    # The module versions a state_dict carries (MNASNet refuses one without its own):
+    # those of the model being loaded, whose layout the converter checked.
+    state._metadata = model.state_dict()._metadata
     result = model.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     if missing or result.unexpected_keys:
         raise ReferenceError(f"{weights_path}: missing tensors {missing[:5]}, unexpected "
                              f"tensors {result.unexpected_keys[:5]}")
+
+
+# The functions a model's forward calls between its children (DESIGN.md, "Layers"): they
+# run at the start of the layer that follows, as the seed's operations.py runs them.
+PRE_OPS = {
+    "flatten": lambda x, a: torch.flatten(x, a["start_dim"], a["end_dim"]),
+    "adaptive_avg_pool2d": lambda x, a: torch.nn.functional.adaptive_avg_pool2d(
+        x, a["output_size"]),
+    "mean": lambda x, a: x.mean(a["dims"], keepdim=a["keepdim"]),
+    "relu": lambda x, a: torch.nn.functional.relu(x),
+}
 
 
 def layer_plan(doc, model):
@@ -79,25 +95,28 @@ def layer_plan(doc, model):
     plan = []
     for layer in doc["layers"]:
         index, path = layer["index"], layer["path"]
+        trailing = (path, layer["module"]) in convert_weights.TRAILING_LAYERS.get(doc["model"], [])
         try:
-            module = model.get_submodule(path)
+            # A trailing layer of the seed's (SqueezeNet's Flatten) is its function ops alone.
+            module = torch.nn.Identity() if trailing else model.get_submodule(path)
         except AttributeError:
             raise ReferenceError(f"layers[{index}]: no module '{path}' in the model") from None
-        if type(module).__name__ != layer["module"]:
+        if not trailing and type(module).__name__ != layer["module"]:
             raise ReferenceError(f"layers[{index}]: '{path}' is a {type(module).__name__}, "
                                  f"the JSON says {layer['module']}")
         pre_ops = []
         inside = False
         for op in ops_by_layer.get(index, []):
             scope = op["path"]
-            if op["type"] in convert_weights.FUNCTION_NAMES.values():
+            if op["module"] == op["type"]:  # a function: its path is its caller's + its name
                 scope = scope.rpartition(".")[0]
             if scope == path or scope.startswith(path + "."):
                 inside = True
                 continue
-            if inside or op["type"] != "flatten":
+            if inside or op["type"] not in PRE_OPS:
                 raise ReferenceError(f"op {op['name']}: outside module '{path}' of layer "
-                                     f"{index}; only a flatten before the module is supported")
+                                     f"{index}; only {', '.join(sorted(PRE_OPS))} may run "
+                                     "before the module")
             pre_ops.append(op)
         plan.append((index, module, pre_ops))
     return plan
@@ -109,7 +128,7 @@ def run_layers(model, plan, x):
     with torch.no_grad():
         for index, module, pre_ops in plan:
             for op in pre_ops:
-                x = torch.flatten(x, op["attrs"]["start_dim"], op["attrs"]["end_dim"])
+                x = PRE_OPS[op["type"]](x, op["attrs"])
             x = module(x)
             outputs[f"layer.{index}"] = snapshot(x)
     return outputs, x

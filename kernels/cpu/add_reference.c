@@ -13,7 +13,7 @@ static bool add_supports(const jp_step *step)
     if (!op || op->type != JP_OP_ADD || !jp_cpu_step_on_cpu(step) || step->fused_bn != NULL ||
         !jp_cpu_same_numel(step, 2))
         return false;
-    return step->act >= JP_ACT_NONE && step->act <= JP_ACT_SIGMOID;
+    return jp_activation_valid(step->act);
 }
 
 static jp_status add_run(void *state, const jp_step *step, jp_error *err)

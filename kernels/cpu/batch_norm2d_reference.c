@@ -18,7 +18,7 @@ static bool bn_supports(const jp_step *step)
     for (int i = 0; i < 4; i++)
         if (op->params[i].rank != 1 || op->params[i].dims[0] != op->attrs.batch_norm2d.channels)
             return false;
-    return step->act >= JP_ACT_NONE && step->act <= JP_ACT_SIGMOID;
+    return jp_activation_valid(step->act);
 }
 
 static jp_status bn_run(void *state, const jp_step *step, jp_error *err)

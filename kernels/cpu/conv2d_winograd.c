@@ -466,10 +466,12 @@ static void wg_output_transform(const wg_plan *p, float *y, int64_t t0, int64_t 
                                 int64_t c1, const float *m)
 {
     switch (p->act) {
-    case JP_ACT_RELU: wg_output_tiles(p, y, t0, count, c0, c1, m, JP_ACT_RELU); break;
-    case JP_ACT_SILU: wg_output_tiles(p, y, t0, count, c0, c1, m, JP_ACT_SILU); break;
-    case JP_ACT_SIGMOID: wg_output_tiles(p, y, t0, count, c0, c1, m, JP_ACT_SIGMOID); break;
-    default: wg_output_tiles(p, y, t0, count, c0, c1, m, JP_ACT_NONE); break;
+#define WG_OUTPUT_ACT_(name)                                                                                  \
+    case JP_ACT_##name: wg_output_tiles(p, y, t0, count, c0, c1, m, JP_ACT_##name); break;
+        JP_ACTIVATIONS(WG_OUTPUT_ACT_)
+#undef WG_OUTPUT_ACT_
+    case JP_ACT_NONE:
+    case JP_ACT_COUNT: wg_output_tiles(p, y, t0, count, c0, c1, m, JP_ACT_NONE); break;
     }
 }
 

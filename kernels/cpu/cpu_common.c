@@ -53,10 +53,12 @@ void jp_cpu_scale_shift_act(float *y, const float *x, int64_t n, float scale, fl
                             jp_activation act)
 {
     switch (act) {
-    case JP_ACT_RELU: affine_act(y, x, n, scale, shift, JP_ACT_RELU); break;
-    case JP_ACT_SILU: affine_act(y, x, n, scale, shift, JP_ACT_SILU); break;
-    case JP_ACT_SIGMOID: affine_act(y, x, n, scale, shift, JP_ACT_SIGMOID); break;
-    default: affine_act(y, x, n, scale, shift, JP_ACT_NONE); break;
+#define AFFINE_ACT_(name)                                                                                     \
+    case JP_ACT_##name: affine_act(y, x, n, scale, shift, JP_ACT_##name); break;
+        JP_ACTIVATIONS(AFFINE_ACT_)
+#undef AFFINE_ACT_
+    case JP_ACT_NONE:
+    case JP_ACT_COUNT: affine_act(y, x, n, scale, shift, JP_ACT_NONE); break;
     }
 }
 
@@ -220,8 +222,7 @@ bool jp_cpu_conv_step_ok(const jp_step *step)
             if (!param_is(&bn->params[i], 1, b_dims))
                 return false;
     }
-    return step->act == JP_ACT_NONE || step->act == JP_ACT_RELU || step->act == JP_ACT_SILU ||
-           step->act == JP_ACT_SIGMOID;
+    return jp_activation_valid(step->act);
 }
 
 jp_status jp_cpu_conv_fold(const jp_step *step, float **w_out, float **b_out, jp_error *err)

@@ -9,7 +9,6 @@
  *   clamped range, see tests/test_cpu_kernels.c "expf");
  * - step validation used by every supports();
  * - batch-norm folding for the GEMM and depthwise convolutions;
- * - the declarations of every kernel, for cpu_kernels.c.
  *
  * Floating-point contraction: in ISO C mode (-std=c11) gcc does not fuse
  * a*b+c into an FMA; JP_FMA does it explicitly where the hardware has one
@@ -75,28 +74,47 @@ static inline float jp_cpu_sigmoidf(float x) { return 1.0f / (1.0f + jp_cpu_expf
 static inline float jp_cpu_siluf(float x) { return x / (1.0f + jp_cpu_expf(-x)); }
 /* NaN passes through, as in torch.relu. */
 static inline float jp_cpu_reluf(float x) { return x < 0.0f ? 0.0f : x; }
+/* min(max(x, 0), 6): torch.nn.ReLU6 (hardtanh(x, 0, 6)). */
+static inline float jp_cpu_relu6f(float x) { return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x); }
+/* torch.nn.Hardsigmoid: relu6(x + 3) / 6; Hardswish: x * relu6(x + 3) / 6,
+ * multiplied by 1/6 here (PyTorch divides: the two differ by an ulp). */
+static inline float jp_cpu_hardsigmoidf(float x) { return jp_cpu_relu6f(x + 3.0f) * (1.0f / 6.0f); }
+static inline float jp_cpu_hardswishf(float x) { return x * jp_cpu_relu6f(x + 3.0f) * (1.0f / 6.0f); }
 
+/* The activation act of x.  Every case listed (no default): -Wswitch names
+ * an activation added to JP_ACTIVATIONS without its math here. */
 static inline float jp_cpu_act(float x, jp_activation act)
 {
     switch (act) {
     case JP_ACT_RELU: return jp_cpu_reluf(x);
     case JP_ACT_SILU: return jp_cpu_siluf(x);
     case JP_ACT_SIGMOID: return jp_cpu_sigmoidf(x);
-    default: return x;
+    case JP_ACT_RELU6: return jp_cpu_relu6f(x);
+    case JP_ACT_HARDSWISH: return jp_cpu_hardswishf(x);
+    case JP_ACT_HARDSIGMOID: return jp_cpu_hardsigmoidf(x);
+    case JP_ACT_NONE:
+    case JP_ACT_COUNT: break;
     }
+    return x;
 }
 
 /* The activations computed with libm's expf, as written in PyTorch's docs
- * (silu = x * sigmoid(x)): what the reference convolution uses, so that it
- * does not share the polynomial above with the kernels it checks. */
+ * (silu = x * sigmoid(x), hardswish = x * relu6(x + 3) / 6 with a true
+ * division): what the reference convolution uses, so that it does not share
+ * the polynomial above with the kernels it checks. */
 static inline float jp_cpu_act_libm(float x, jp_activation act)
 {
     switch (act) {
     case JP_ACT_RELU: return x < 0.0f ? 0.0f : x;
     case JP_ACT_SILU: return x * (1.0f / (1.0f + expf(-x)));
     case JP_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    default: return x;
+    case JP_ACT_RELU6: return fminf(fmaxf(x, 0.0f), 6.0f);
+    case JP_ACT_HARDSWISH: return x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+    case JP_ACT_HARDSIGMOID: return fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+    case JP_ACT_NONE:
+    case JP_ACT_COUNT: break;
     }
+    return x;
 }
 
 /* y[i] = act(y[i] + bias) for i < n, vectorised (cpu_simd.h).  Used as the
@@ -173,28 +191,5 @@ jp_status jp_cpu_conv_fold(const jp_step *step, float **w_out, float **b_out, jp
 /* The CPU backend's measure_peak (cpu_peak.c): a register-only FMA loop on
  * every OpenMP thread. */
 jp_status jp_cpu_measure_peak(double *gflops, char *how, size_t how_bytes, jp_error *err);
-
-extern const jp_kernel jp_cpu_conv2d_reference;
-extern const jp_kernel jp_cpu_conv2d_im2col_blas;
-extern const jp_kernel jp_cpu_conv2d_gemm_1x1;
-extern const jp_kernel jp_cpu_conv2d_packed_gemm;
-extern const jp_kernel jp_cpu_conv2d_winograd;
-extern const jp_kernel jp_cpu_conv2d_direct;
-extern const jp_kernel jp_cpu_conv2d_depthwise;
-extern const jp_kernel jp_cpu_batch_norm2d_reference;
-extern const jp_kernel jp_cpu_relu_reference;
-extern const jp_kernel jp_cpu_max_pool2d_separable;
-extern const jp_kernel jp_cpu_linear_gemv;
-extern const jp_kernel jp_cpu_silu_reference;
-extern const jp_kernel jp_cpu_sigmoid_reference;
-extern const jp_kernel jp_cpu_max_pool2d_reference;
-extern const jp_kernel jp_cpu_adaptive_avg_pool2d_reference;
-extern const jp_kernel jp_cpu_linear_reference;
-extern const jp_kernel jp_cpu_linear_blas;
-extern const jp_kernel jp_cpu_flatten_reference;
-extern const jp_kernel jp_cpu_add_reference;
-extern const jp_kernel jp_cpu_mul_reference;
-extern const jp_kernel jp_cpu_dropout_reference;
-extern const jp_kernel jp_cpu_stochastic_depth_reference;
 
 #endif /* JP_CPU_INTERNAL_H */

@@ -9,29 +9,30 @@
 #include "cpu_internal.h"
 #include "cpu_threads.h"
 
+/* Every CPU kernel, each defined in its own file as `const jp_kernel
+ * jp_cpu_<name>`: X(name).  References first for each op.  A new kernel is
+ * its file and one entry here; tests/test_cpu_kernels.c iterates this list. */
+#define CPU_KERNELS(X)                                                                                        \
+    X(conv2d_reference) X(conv2d_im2col_blas) X(conv2d_gemm_1x1) X(conv2d_packed_gemm) X(conv2d_winograd)     \
+    X(conv2d_depthwise) X(conv2d_direct)                                                                      \
+    X(batch_norm2d_reference)                                                                                 \
+    X(relu_reference) X(silu_reference) X(sigmoid_reference) X(relu6_reference) X(hardswish_reference)       \
+    X(hardsigmoid_reference)                                                                                  \
+    X(max_pool2d_reference) X(max_pool2d_separable) X(avg_pool2d_reference)                                   \
+    X(adaptive_avg_pool2d_reference)                                                                          \
+    X(mean_reference) X(concat_reference)                                                                     \
+    X(linear_reference) X(linear_blas) X(linear_gemv)                                                         \
+    X(flatten_reference) X(add_reference) X(mul_reference) X(dropout_reference)                              \
+    X(stochastic_depth_reference)
+
+#define CPU_KERNEL_DECLARE_(name) extern const jp_kernel jp_cpu_##name;
+CPU_KERNELS(CPU_KERNEL_DECLARE_)
+#undef CPU_KERNEL_DECLARE_
+
 static const jp_kernel *const cpu_kernels[] = {
-    &jp_cpu_conv2d_reference,
-    &jp_cpu_conv2d_im2col_blas,
-    &jp_cpu_conv2d_gemm_1x1,
-    &jp_cpu_conv2d_packed_gemm,
-    &jp_cpu_conv2d_winograd,
-    &jp_cpu_conv2d_depthwise,
-    &jp_cpu_conv2d_direct,
-    &jp_cpu_batch_norm2d_reference,
-    &jp_cpu_relu_reference,
-    &jp_cpu_silu_reference,
-    &jp_cpu_sigmoid_reference,
-    &jp_cpu_max_pool2d_reference,
-    &jp_cpu_max_pool2d_separable,
-    &jp_cpu_adaptive_avg_pool2d_reference,
-    &jp_cpu_linear_reference,
-    &jp_cpu_linear_blas,
-    &jp_cpu_linear_gemv,
-    &jp_cpu_flatten_reference,
-    &jp_cpu_add_reference,
-    &jp_cpu_mul_reference,
-    &jp_cpu_dropout_reference,
-    &jp_cpu_stochastic_depth_reference,
+#define CPU_KERNEL_ENTRY_(name) &jp_cpu_##name,
+    CPU_KERNELS(CPU_KERNEL_ENTRY_)
+#undef CPU_KERNEL_ENTRY_
 };
 
 const jp_kernel *const *jp_cpu_kernels(size_t *count)

@@ -349,7 +349,16 @@ JP_ALWAYS_INLINE jp_vf jp_v_exp(jp_vf x)
 #endif
 #endif
 
-/* The activation of a vector of pre-activations. */
+/* relu6(v + 3) * (1/6), as jp_cpu_hardsigmoidf: PyTorch's order (add,
+ * clamp, scale), not v / 6 + 0.5 clamped, which rounds differently. */
+JP_ALWAYS_INLINE jp_vf jp_v_hardsigmoid(jp_vf v)
+{
+    const jp_vf t = jp_v_min(jp_v_max(jp_v_add(v, jp_v_set1(3.0f)), jp_v_zero()), jp_v_set1(6.0f));
+    return jp_v_mul(t, jp_v_set1(1.0f / 6.0f));
+}
+
+/* The activation of a vector of pre-activations (the scalar jp_cpu_act's
+ * math; every case listed, as there). */
 JP_ALWAYS_INLINE jp_vf jp_v_act(jp_vf v, jp_activation act)
 {
     switch (act) {
@@ -367,9 +376,17 @@ JP_ALWAYS_INLINE jp_vf jp_v_act(jp_vf v, jp_activation act)
 #else
         return jp_v_recip(jp_v_add(jp_v_set1(1.0f), jp_v_exp(jp_v_sub(jp_v_zero(), v))));
 #endif
-    default:
-        return v;
+    case JP_ACT_RELU6:
+        return jp_v_min(jp_v_max(v, jp_v_zero()), jp_v_set1(6.0f));
+    case JP_ACT_HARDSWISH:
+        return jp_v_mul(v, jp_v_hardsigmoid(v));
+    case JP_ACT_HARDSIGMOID:
+        return jp_v_hardsigmoid(v);
+    case JP_ACT_NONE:
+    case JP_ACT_COUNT:
+        break;
     }
+    return v;
 }
 
 #endif /* JP_CPU_SIMD_H */

@@ -31,6 +31,9 @@
  * stride-2 gather's second load) read up to this far past the end. */
 #define POOL_SLACK (2 * JP_VLEN + 8)
 
+/* max_pool2d_reference.c: the shape checks are the reference's. */
+extern const jp_kernel jp_cpu_max_pool2d_reference;
+
 static bool sep_supports(const jp_step *step)
 {
     if (!jp_cpu_max_pool2d_reference.supports(step))

@@ -19,7 +19,7 @@ static bool mul_supports(const jp_step *step)
             return false;
     if (s->dims[0] != x->dims[0] || s->dims[1] != x->dims[1] || s->dims[2] != 1 || s->dims[3] != 1)
         return false;
-    return step->act >= JP_ACT_NONE && step->act <= JP_ACT_SIGMOID;
+    return jp_activation_valid(step->act);
 }
 
 static jp_status mul_run(void *state, const jp_step *step, jp_error *err)

@@ -40,18 +40,25 @@ jp_status jp_cuda_upload(void *dst_device, const void *src_host, size_t bytes, j
 
 /* ---- activations --------------------------------------------------------- */
 
-/* The activation of jp_kernel.h, in float, as PyTorch computes it:
- * relu max(x, 0) (NaN propagates), silu x * sigmoid(x), sigmoid 1/(1+e^-x).
- * expf is the accurate one (no --use_fast_math in our build). */
+/* The activations of jp_graph.h (JP_ACTIVATIONS), in float, as PyTorch
+ * computes them: relu max(x, 0) (NaN propagates), silu x * sigmoid(x),
+ * sigmoid 1/(1+e^-x), relu6 min(max(x, 0), 6), hardsigmoid relu6(x + 3) / 6,
+ * hardswish x * relu6(x + 3) / 6.  expf is the accurate one (no
+ * --use_fast_math in our build).  Every case listed: -Wswitch names one
+ * added to the list without its math here. */
 static __device__ __forceinline__ float jp_cuda_activate(float x, jp_activation act)
 {
     switch (act) {
     case JP_ACT_RELU: return x > 0.0f ? x : (x != x ? x : 0.0f);
     case JP_ACT_SILU: return x / (1.0f + expf(-x));
     case JP_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case JP_ACT_RELU6: return fminf(fmaxf(x, 0.0f), 6.0f);
+    case JP_ACT_HARDSWISH: return x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+    case JP_ACT_HARDSIGMOID: return fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
     case JP_ACT_NONE:
-    default: return x;
+    case JP_ACT_COUNT: break;
     }
+    return x;
 }
 
 /* ---- helpers (cuda_common.cu) -------------------------------------------- */
@@ -120,8 +127,7 @@ static inline bool jp_cuda_no_fusion(const jp_step *step)
 /* An activation this backend knows. */
 static inline bool jp_cuda_act_ok(jp_activation act)
 {
-    return act == JP_ACT_NONE || act == JP_ACT_RELU || act == JP_ACT_SILU ||
-           act == JP_ACT_SIGMOID;
+    return jp_activation_valid(act);
 }
 
 /* Output size of a convolution or pooling window along one axis, as
@@ -161,6 +167,12 @@ extern const jp_kernel jp_cuda_mul_direct;
 extern const jp_kernel jp_cuda_flatten_copy;
 extern const jp_kernel jp_cuda_dropout_copy;
 extern const jp_kernel jp_cuda_stochastic_depth_copy;
+extern const jp_kernel jp_cuda_relu6_direct;
+extern const jp_kernel jp_cuda_hardswish_direct;
+extern const jp_kernel jp_cuda_hardsigmoid_direct;
+extern const jp_kernel jp_cuda_mean_direct;
+extern const jp_kernel jp_cuda_concat_copy;
+extern const jp_kernel jp_cuda_avg_pool2d_direct;
 }
 
 #endif /* JP_CUDA_CONTEXT_H */

@@ -29,6 +29,12 @@ static const jp_kernel *const cuda_kernels[] = {
     &jp_cuda_mul_direct,
     &jp_cuda_dropout_copy,
     &jp_cuda_stochastic_depth_copy,
+    &jp_cuda_relu6_direct,
+    &jp_cuda_hardswish_direct,
+    &jp_cuda_hardsigmoid_direct,
+    &jp_cuda_mean_direct,
+    &jp_cuda_concat_copy,
+    &jp_cuda_avg_pool2d_direct,
 };
 
 extern "C" const jp_kernel *const *jp_cuda_kernels(size_t *count)

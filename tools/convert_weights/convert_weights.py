@@ -46,6 +46,18 @@ EXPECTED_LAYER_COUNTS = {
     "resnet18": 14, "resnet34": 22, "resnet50": 22, "resnet101": 39, "resnet152": 56,
     "efficientnet_b0": 12, "efficientnet_b1": 12, "efficientnet_b2": 12, "efficientnet_b3": 12,
     "efficientnet_b4": 12, "efficientnet_b5": 12, "efficientnet_b6": 12, "efficientnet_b7": 12,
+    # The seed's multi_network_stats/numLayers.json gives mobilenet_v2 21, mobilenet_v3_large 22
+    # and every regnet 9; its layer_stats/utils/operations.py puts the function between
+    # features and classifier at layer 19 (mobilenet_v2), 18 / 14 (mobilenet_v3 large / small)
+    # and 17 (mnasnet): 19, 22, 18 and 19 layers by the rule.
+    "mobilenet_v2": 21, "mobilenet_v3_large": 22, "mobilenet_v3_small": 18,
+    "mnasnet0_5": 19, "mnasnet1_0": 19,
+    "regnet_y_400mf": 9, "regnet_y_800mf": 9, "regnet_y_1_6gf": 9,
+    "regnet_x_400mf": 9, "regnet_x_800mf": 9, "regnet_x_3_2gf": 9,
+    # features (13) and classifier (4) expanded, and the seed's trailing Flatten layer.
+    "squeezenet1_0": 18,
+    # features expanded (12), classifier; the seed's relu + pool + flatten run at layer 12.
+    "densenet121": 13,
 }
 
 # The seed tool's preprocessing, for every model: resize the shorter side to 256,
@@ -61,7 +73,14 @@ FUNCTION_NAMES = {
     operator.add: "add", operator.iadd: "add", torch.add: "add",
     operator.mul: "mul", operator.imul: "mul", torch.mul: "mul",
     torch.flatten: "flatten",
+    torch.nn.functional.adaptive_avg_pool2d: "adaptive_avg_pool2d",
+    torch.nn.functional.relu: "relu",
+    torch.cat: "concat",
 }
+
+# Tensor methods the graph may call (x.mean([2, 3]): MNASNet, ShuffleNet; x.flatten(start_dim=1):
+# RegNet), by JSON name.
+METHOD_NAMES = {"mean": "mean", "flatten": "flatten"}
 
 
 class ConvertError(Exception):
@@ -168,6 +187,12 @@ def _describe_leaf(m, path):
         return "silu", {}, {}
     if type(m) is nn.Sigmoid:
         return "sigmoid", {}, {}
+    if type(m) is nn.ReLU6:
+        return "relu6", {}, {}
+    if type(m) is nn.Hardswish:
+        return "hardswish", {}, {}
+    if type(m) is nn.Hardsigmoid:
+        return "hardsigmoid", {}, {}
     if type(m) is nn.MaxPool2d:
         if m.return_indices:
             raise ConvertError(f"{path}: MaxPool2d with return_indices is not supported")
@@ -177,6 +202,14 @@ def _describe_leaf(m, path):
             "padding": _pair(m.padding, f"{path}.padding"),
             "dilation": _pair(m.dilation, f"{path}.dilation"),
             "ceil_mode": bool(m.ceil_mode)}, {}
+    if type(m) is nn.AvgPool2d:
+        if m.divisor_override is not None:
+            raise ConvertError(f"{path}: AvgPool2d with divisor_override is not supported")
+        return "avg_pool2d", {
+            "kernel": _pair(m.kernel_size, f"{path}.kernel_size"),
+            "stride": _pair(m.stride, f"{path}.stride"),
+            "padding": _pair(m.padding, f"{path}.padding"),
+            "ceil_mode": bool(m.ceil_mode), "count_include_pad": bool(m.count_include_pad)}, {}
     if type(m) is nn.AdaptiveAvgPool2d:
         return "adaptive_avg_pool2d", {
             "output_size": _pair(m.output_size, f"{path}.output_size")}, {}
@@ -205,6 +238,47 @@ def _function_attrs(node, fname, path):
             raise ConvertError(f"{path}: {fname} must take two tensors and nothing else, "
                                f"got args {node.args} kwargs {node.kwargs}")
         return list(node.args), {}
+    if fname == "relu":
+        # F.relu(x, inplace=...): inplace changes nothing at inference.
+        if not node.args or not isinstance(node.args[0], torch.fx.Node) or len(node.args) > 2 \
+                or set(node.kwargs) - {"inplace"}:
+            raise ConvertError(f"{path}: unexpected relu arguments {node.args} {node.kwargs}")
+        return [node.args[0]], {}
+    if fname == "adaptive_avg_pool2d":
+        size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")
+        if not isinstance(node.args[0], torch.fx.Node) or len(node.args) > 2 or \
+                set(node.kwargs) - {"output_size"}:
+            raise ConvertError(f"{path}: unexpected adaptive_avg_pool2d arguments {node.args} "
+                               f"{node.kwargs}")
+        return [node.args[0]], {"output_size": _pair(size, f"{path}.output_size")}
+    if fname == "concat":
+        # torch.cat(tensors, dim=0): a list of two or more values, a dimension other than the batch.
+        tensors = node.args[0] if node.args else node.kwargs.get("tensors")
+        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+        if not isinstance(tensors, (list, tuple)) or not tensors or \
+                not all(isinstance(t, torch.fx.Node) for t in tensors) or len(node.args) > 2 or \
+                set(node.kwargs) - {"tensors", "dim"} or not isinstance(dim, int):
+            raise ConvertError(f"{path}: unexpected cat arguments {node.args} {node.kwargs}")
+        rank = len(_tensor_shape(tensors[0]))
+        if not 1 <= dim % rank < rank:
+            raise ConvertError(f"{path}: cat along dimension {dim}: only channels, height or width "
+                               "are supported")
+        return list(tensors), {"dim": dim % rank}
+    if fname == "mean":
+        # x.mean(dims, keepdim=False): a list of dimensions, no dtype.
+        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        keepdim = node.args[2] if len(node.args) > 2 else node.kwargs.get("keepdim", False)
+        if not isinstance(node.args[0], torch.fx.Node) or len(node.args) > 3 or \
+                set(node.kwargs) - {"dim", "keepdim"} or not isinstance(keepdim, bool):
+            raise ConvertError(f"{path}: unexpected mean arguments {node.args} {node.kwargs}")
+        if isinstance(dims, int):
+            dims = [dims]
+        if not isinstance(dims, (list, tuple)) or not dims or \
+                not all(isinstance(d, int) for d in dims):
+            raise ConvertError(f"{path}: mean over {dims!r}: a list of dimensions is expected")
+        rank = len(_tensor_shape(node.args[0]))
+        dims = sorted(d % rank for d in dims)
+        return [node.args[0]], {"dims": dims, "keepdim": keepdim}
     # flatten(input, start_dim=0, end_dim=-1)
     names = ("input", "start_dim", "end_dim")
     bound = {"start_dim": 0, "end_dim": -1}
@@ -270,8 +344,9 @@ def trace_ops(model, hw=INPUT_HW):
                 raise ConvertError(f"{path}: a module op must take exactly one tensor, got "
                                    f"args {node.args} kwargs {node.kwargs}")
             arg_nodes = [node.args[0]]
-        elif node.op == "call_function" and node.target in FUNCTION_NAMES:
-            fname = FUNCTION_NAMES[node.target]
+        elif (node.op == "call_function" and node.target in FUNCTION_NAMES) or \
+                (node.op == "call_method" and node.target in METHOD_NAMES):
+            fname = (FUNCTION_NAMES if node.op == "call_function" else METHOD_NAMES)[node.target]
             scope = node.meta.get("jp_scope", "")
             path = f"{scope}.{fname}" if scope else fname
             module_name = op_type = fname
@@ -314,10 +389,16 @@ def trace_ops(model, hw=INPUT_HW):
     return gm, ops, output_op
 
 
-def layer_split(model):
+# Layers the seed adds after the model's children (its PowerLatencySampler.flatten_layers
+# appends an nn.Flatten() for SqueezeNet, whose forward ends with torch.flatten(x, 1)): the
+# function op of that path belongs to it.
+TRAILING_LAYERS = {"squeezenet1_0": [("flatten", "Flatten")], "squeezenet1_1": [("flatten", "Flatten")]}
+
+
+def layer_split(model, model_name=None):
     """DESIGN.md's layers: top-level children in registration order, a Sequential (or
-    subclass) or ModuleList child replaced by its own children, one level deep.
-    Returns a list of (path, class name)."""
+    subclass) or ModuleList child replaced by its own children, one level deep, then the
+    seed's trailing layers for `model_name` (TRAILING_LAYERS).  Returns a list of (path, class name)."""
     layers = []
     for name, child in model.named_children():
         if isinstance(child, (torch.nn.Sequential, torch.nn.ModuleList)):
@@ -325,7 +406,7 @@ def layer_split(model):
                 layers.append((f"{name}.{sub}", type(grandchild).__name__))
         else:
             layers.append((name, type(child).__name__))
-    return layers
+    return layers + TRAILING_LAYERS.get(model_name, [])
 
 
 def _scope_of(op):
@@ -341,6 +422,8 @@ def assign_layers(model_name, ops, layers):
     pending = []
     for op in ops:
         scope = _scope_of(op)
+        if op.node.op != "call_module" and not scope:
+            scope = op.path  # a top-level function: its own trailing layer, if it has one
         index = None
         for i, (path, _) in enumerate(layers):
             if scope == path or scope.startswith(path + "."):
@@ -412,7 +495,7 @@ def describe_model(name):
     """The model description of `name` as a dict (docs/model-format.md)."""
     model = build_model(name)
     gm, ops, output_op = trace_ops(model)
-    layers = layer_split(model)
+    layers = layer_split(model, name)
     expected = EXPECTED_LAYER_COUNTS.get(name)
     if expected is None:
         raise ConvertError(f"{name}: no expected layer count; check its split by hand against "
@@ -421,9 +504,9 @@ def describe_model(name):
         raise ConvertError(f"{name}: layer split gives {len(layers)} layers, DESIGN.md says "
                            f"{expected}: {[p for p, _ in layers]}")
     assign_layers(name, ops, layers)
-    if output_op.type != "linear":
+    if output_op.type not in ("linear", "flatten"):
         raise ConvertError(f"{name}: output op {output_op.name} is a {output_op.type}, "
-                           "expected the classifier's linear")
+                           "expected the classifier's linear (or SqueezeNet's flatten)")
     out_shape = _tensor_shape(output_op.node)
     if len(out_shape) != 2 or out_shape[0] != 1:
         raise ConvertError(f"{name}: logits shape {out_shape}, expected [1, num_classes]")
