@@ -128,14 +128,7 @@ static void write_row(jp_textbuf *b, jp_export_format f, const cell *row)
 
 /* ---- manifests ---- */
 
-typedef struct manifests {
-    char *dir;
-    size_t n;
-    char **names; /* Mode<M>_<device>_<start>.json, sorted (= by start) */
-    cJSON **docs;
-} manifests;
-
-static void manifests_free(manifests *m)
+void jp_manifests_free(jp_manifests *m)
 {
     for (size_t i = 0; i < m->n; i++) {
         free(m->names[i]);
@@ -144,12 +137,12 @@ static void manifests_free(manifests *m)
     free(m->names);
     free(m->docs);
     free(m->dir);
-    *m = (manifests){0};
+    *m = (jp_manifests){0};
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static jp_status manifests_load(const char *dataset, manifests *m, jp_error *err)
+jp_status jp_manifests_load(const char *dataset, jp_manifests *m, jp_error *err)
 {
     m->dir = jp_strprintf("%s/.jplprof/manifests", dataset);
     if (!m->dir)
@@ -209,10 +202,8 @@ static jp_status manifests_load(const char *dataset, manifests *m, jp_error *err
     return JP_OK;
 }
 
-/* The model entry of network in the latest manifest of (mode, device) that
- * has it; *any: whether (mode, device) has a manifest at all. */
-static const cJSON *manifest_model(const manifests *m, const char *mode, const char *device,
-                                   const char *network, bool *any)
+const cJSON *jp_manifests_model(const jp_manifests *m, const char *mode, const char *device,
+                               const char *network, bool *any)
 {
     char prefix[256];
     snprintf(prefix, sizeof prefix, "Mode%s_%s_", mode, device);
@@ -233,9 +224,7 @@ static const cJSON *manifest_model(const manifests *m, const char *mode, const c
     return NULL;
 }
 
-/* The images every manifest of (mode, device) records for network, sorted,
- * joined by ';' (the image set process pooled). */
-static char *manifest_images(const manifests *m, const char *mode, const char *device, const char *network,
+char *jp_manifests_images(const jp_manifests *m, const char *mode, const char *device, const char *network,
                              int *count)
 {
     char prefix[256];
@@ -307,7 +296,7 @@ typedef struct export_ctx {
     const jp_export_options *opt;
     const char *dataset;
     const char *trtexec_dir;
-    manifests man;
+    jp_manifests man;
     jp_textbuf out; /* csv / jsonl */
     size_t rows, files;
 } export_ctx;
@@ -393,7 +382,7 @@ static jp_status network_rows(export_ctx *x, const char *mode, const char *devic
                               const cJSON *dobj, jp_error *err)
 {
     bool any = false;
-    const cJSON *model = manifest_model(&x->man, mode, device, network, &any);
+    const cJSON *model = jp_manifests_model(&x->man, mode, device, network, &any);
     if (!any)
         return jp_error_set(err, JP_ERR_MISSING,
                             "%s: no manifest for Mode%s/%s (export joins the layer table that `jplprof "
@@ -433,7 +422,7 @@ static jp_status network_rows(export_ctx *x, const char *mode, const char *devic
         return trtexec_write(x, mode, device, network, dobj, layers, err);
 
     int n_images = 0;
-    char *images = manifest_images(&x->man, mode, device, network, &n_images);
+    char *images = jp_manifests_images(&x->man, mode, device, network, &n_images);
     if (!images)
         return jp_error_set(err, JP_ERR_NOMEM, "out of memory");
     const char *param = power_param_of(dobj);
@@ -544,7 +533,7 @@ jp_status jp_export_run(const jp_export_options *opt, jp_error *err)
         st = jp_error_set(err, JP_ERR_MISSING, "--dataset: '%s' is not a directory", x.dataset);
         goto done;
     }
-    if ((st = manifests_load(x.dataset, &x.man, err)) != JP_OK)
+    if ((st = jp_manifests_load(x.dataset, &x.man, err)) != JP_OK)
         goto done;
     if (opt->format == JP_EXPORT_TRTEXEC) {
         trtexec_dir = opt->out && *opt->out ? strdup(opt->out) : jp_strprintf("%s/Exported", x.dataset);
@@ -591,7 +580,7 @@ jp_status jp_export_run(const jp_export_options *opt, jp_error *err)
     }
 done:
     free(trtexec_dir);
-    manifests_free(&x.man);
+    jp_manifests_free(&x.man);
     jp_textbuf_free(&x.out);
     return st;
 }

@@ -14,6 +14,9 @@
 #ifndef JP_EXPORT_H
 #define JP_EXPORT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "../engine/jp_error.h"
 #include "process.h"
 
@@ -39,5 +42,32 @@ const char *const *jp_export_columns(int *n);
  * a --modes entry with no folder (process's error).
  */
 jp_status jp_export_run(const jp_export_options *opt, jp_error *err);
+
+/* The manifests of a dataset (.jplprof/manifests/Mode<M>_<device>_<start>.json),
+ * parsed; export and report share them. */
+struct cJSON;
+typedef struct jp_manifests {
+    char *dir;            /* <dataset>/.jplprof/manifests                          */
+    size_t n;
+    char **names;         /* file names, sorted (= by start time)                  */
+    struct cJSON **docs;  /* n parsed manifests                                    */
+} jp_manifests;
+
+/* Loads every manifest (none is not an error: n = 0); a file that does not
+ * parse or has no "models" array is an error naming it.  Free with
+ * jp_manifests_free (also after a failure). */
+jp_status jp_manifests_load(const char *dataset, jp_manifests *m, jp_error *err);
+void jp_manifests_free(jp_manifests *m);
+
+/* The "models" entry for network in the latest manifest of (mode, device)
+ * that records it, NULL if none; *any: whether (mode, device) has a manifest. */
+const struct cJSON *jp_manifests_model(const jp_manifests *m, const char *mode, const char *device,
+                                       const char *network, bool *any);
+
+/* The images every manifest of (mode, device) records for network, sorted,
+ * ';'-separated (the image set process pooled); *count gets how many.
+ * Caller frees; NULL when out of memory. */
+char *jp_manifests_images(const jp_manifests *m, const char *mode, const char *device, const char *network,
+                          int *count);
 
 #endif /* JP_EXPORT_H */
