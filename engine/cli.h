@@ -134,5 +134,6 @@ int jp_cmd_process(int argc, char **argv);
 int jp_cmd_profile(int argc, char **argv);
 int jp_cmd_tegrastats(int argc, char **argv);
 int jp_cmd_calibrate(int argc, char **argv);
+int jp_cmd_export(int argc, char **argv);
 
 #endif /* JP_CLI_H */

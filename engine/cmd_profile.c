@@ -76,6 +76,7 @@ typedef struct profile_options {
     const char *trace_path;
     const char *plan_path;      /* kernels per op for the model the plan names */
     uint64_t seed;
+    bool quiet;                 /* --quiet: no per-layer progress lines         */
 } profile_options;
 
 static void usage(FILE *out)
@@ -131,7 +132,9 @@ static void usage(FILE *out)
             "  --trace FILE           write a Chrome/Perfetto trace (ui.perfetto.dev)\n"
             "  --seed N               seed of synthetic weights (default 0)\n"
             "  --plan FILE            kernels per op from `jplprof compare --plan` (for the model\n"
-            "                         it names; the others use the default kernels)\n");
+            "                         it names; the others use the default kernels)\n"
+            "  --quiet                no per-layer progress (on a terminal one updating line with\n"
+            "                         the time left; in a log one line per layer); warnings stay\n");
 }
 
 /* The seed took --tgr_params as a space-separated list of words: join the
@@ -182,6 +185,7 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
         {"trace", required_argument, NULL, 'x'},
         {"seed", required_argument, NULL, 'S'},
         {"plan", required_argument, NULL, 'K'},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -252,6 +256,7 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
                 return err->status;
             break;
         case 'L': o->eval_latency = true; break;
+        case 'q': o->quiet = true; break;
         case 'n':
             if (jp_cli_parse_int("--lt_smpl_count", optarg, 1, 100000000, &o->lt_smpl_count, err))
                 return err->status;
@@ -499,7 +504,86 @@ typedef struct profiler {
     jp_trace *trace;
     int64_t start_ns;
     long layers_done, layers_skipped;
+    /* progress: work = one (image, unit) of the layer loop, plus one per
+     * --repeats window when repeats > 1 */
+    long work_total, work_seen, work_measured;
+    int64_t measured_ns;           /* wall time of the measured work so far     */
+    int64_t last_ns;               /* end of the previous progress step         */
+    bool tty, tty_pending;         /* stderr is a terminal; a line is open on it */
 } profiler;
+
+/* "1 h 05 min", "12 min 30 s", "45 s" */
+static void format_duration(double s, char *buf, size_t cap)
+{
+    long t = s < 0 ? 0 : (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, cap, "%ld h %02ld min", t / 3600, t / 60 % 60);
+    else if (t >= 60)
+        snprintf(buf, cap, "%ld min %02ld s", t / 60, t % 60);
+    else
+        snprintf(buf, cap, "%ld s", t);
+}
+
+/* One step of the run's progress: what was measured (line, no newline) and
+ * the time left for the whole run, estimated from the measured steps' mean
+ * wall time (model loading and forward passes included).  measured: false
+ * for a step skipped by --resume (it costs no time).  On a terminal the line
+ * replaces the previous one; in a log it is one line per step. */
+static void progress_step(profiler *p, const char *line, bool measured)
+{
+    int64_t now = jp_clock_ns();
+    p->work_seen++;
+    if (measured) {
+        p->work_measured++;
+        p->measured_ns += now - p->last_ns;
+    }
+    p->last_ns = now;
+    if (p->o->quiet || !line)
+        return;
+    char left[64] = "";
+    long remaining = p->work_total - p->work_seen;
+    if (p->work_measured > 0 && remaining > 0) {
+        char d[32];
+        format_duration((double)p->measured_ns * 1e-9 / (double)p->work_measured * (double)remaining, d,
+                        sizeof d);
+        snprintf(left, sizeof left, " | ~%s left", d);
+    } else if (remaining <= 0) {
+        snprintf(left, sizeof left, " | done");
+    }
+    if (p->tty) {
+        fprintf(stderr, "\r\033[K%.*s%s", 200, line, left);
+        p->tty_pending = true;
+    } else {
+        fprintf(stderr, "%s%s\n", line, left);
+    }
+}
+
+/* Ends the updating terminal line before other output. */
+static void progress_break(profiler *p)
+{
+    if (p->tty_pending)
+        fputc('\n', stderr);
+    p->tty_pending = false;
+}
+
+/* The work of the whole run, from the model descriptions (a model that
+ * cannot be read counts as 0: its load fails later with the real error). */
+static long progress_total(const profile_options *o, char **models, int n_models, int n_images)
+{
+    long total = 0;
+    for (int i = 0; i < n_models; i++) {
+        char rel[PATH_MAX], path[PATH_MAX];
+        snprintf(rel, sizeof rel, "weights/%s.json", models[i]);
+        jp_graph g;
+        jp_error ignored = {0};
+        if (jp_graph_load(jp_cli_path(path, sizeof path, rel), &g, &ignored) != JP_OK)
+            continue;
+        long units = o->op_level ? g.n_ops : g.n_layers;
+        total += units * n_images * (o->eval_tgr && o->repeats > 1 ? 1 + o->repeats : 1);
+        jp_graph_free(&g);
+    }
+    return total;
+}
 
 /* Moves the samples taken so far into the raw handle (and the trace). */
 static jp_status route_samples(profiler *p, jp_error *err)
@@ -692,9 +776,13 @@ static jp_status run_repeats(profiler *p, jp_exec *ex, const char *model, const 
         }
         if (st == JP_OK)
             st = jp_raw_flush(p->raw, err);
-        if (st == JP_OK)
-            fprintf(stderr, "[%s | %s] power window %zu/%zu: %s %s, repeat %d/%ld, %llu calls\n", model, image,
-                    i + 1, n, o->op_level ? "op" : "layer", key, rep + 1, o->repeats, (unsigned long long)calls);
+        if (st == JP_OK) {
+            char line[1024];
+            snprintf(line, sizeof line, "[%s | %s] power window %zu/%zu: %s %s, repeat %d/%ld, %llu calls", model,
+                     image, i + 1, n, o->op_level ? "op" : "layer", key, rep + 1, o->repeats,
+                     (unsigned long long)calls);
+            progress_step(p, line, true);
+        }
     }
     free(order);
     return st;
@@ -859,6 +947,7 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
             }
             if (!lat && !pow) {
                 p->layers_skipped++;
+                progress_step(p, NULL, false);
                 continue;
             }
             char line[1024];
@@ -890,7 +979,7 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
             if ((st = jp_raw_flush(p->raw, err)))
                 break;
             p->layers_done++;
-            fprintf(stderr, "%s\n", line);
+            progress_step(p, line, true);
         }
         if (st == JP_OK && n_pending > 0)
             st = run_repeats(p, &ex, model, images[im], pending, n_pending, err);
@@ -902,7 +991,9 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
         if (st == JP_OK && isfinite(iso_sum) && cJSON_IsNumber(e2e) && e2e->valuedouble > 0) {
             cJSON_AddNumberToObject(one, "isolated_median_sum_s", iso_sum);
             cJSON_AddNumberToObject(one, "closure_ratio", iso_sum / e2e->valuedouble);
-            fprintf(stderr, "[%s | %s] closure: the isolated layer medians sum to %.3f ms, %.2f x the end-to-end "
+            progress_break(p);
+            if (!o->quiet)
+                fprintf(stderr, "[%s | %s] closure: the isolated layer medians sum to %.3f ms, %.2f x the end-to-end "
                     "pass (%.3f ms)\n", model, images[im], iso_sum * 1e3, iso_sum / e2e->valuedouble,
                     e2e->valuedouble * 1e3);
         }
@@ -1121,6 +1212,9 @@ int jp_cmd_profile(int argc, char **argv)
         goto fail;
     check_nvpmodel(o.mode);
     p.start_ns = jp_clock_ns();
+    p.last_ns = p.start_ns;
+    p.tty = isatty(STDERR_FILENO);
+    p.work_total = progress_total(&o, models, n_models, n_images);
     if (o.trace_path && jp_trace_open(&p.trace, o.trace_path, p.start_ns, &err))
         goto fail;
     if (o.eval_tgr && open_power(&p, &err)) {
@@ -1170,6 +1264,7 @@ int jp_cmd_profile(int argc, char **argv)
             break;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    progress_break(&p);
     if (err.status)
         goto fail;
 

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"models", jp_cmd_models, "list the models jplprof can run (AvailableModel.txt)"},
     {"profile", jp_cmd_profile, "generate the layer-wise latency and power dataset (the seed's options)"},
     {"process", jp_cmd_process, "average a raw dataset into Processed/Mode<M>.json (the seed's shape)"},
+    {"export", jp_cmd_export, "the processed dataset joined with its layer table: csv, jsonl, trtexec"},
     {"calibrate", jp_cmd_calibrate, "measure the power sensor: its lag (tau), update period, LSB and noise"},
     {"tegrastats", jp_cmd_tegrastats, "convert a tegrastats log (any Jetson) to CSV"},
 };

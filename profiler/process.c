@@ -840,6 +840,8 @@ typedef struct out_ctx {
     strlist selection; /* --params items, or {"rail"} */
     jp_calibration cal; /* the dataset's calibration; cal.path NULL: none */
     size_t n_empty;    /* (layer, param) means with no sample: reported */
+    jp_process_mode_fn sink; /* jp_process_collect: gets each mode's document */
+    void *sink_ctx;          /*   instead of writing it                       */
 } out_ctx;
 
 static void notify(const jp_process_options *opt, const char *fmt, ...)
@@ -1488,6 +1490,10 @@ static jp_status process_mode(out_ctx *oc, const char *mode, const char *out_roo
         }
     if ((st = mode_json(oc, &m, &root, err)) != JP_OK)
         goto done;
+    if (oc->sink) {
+        st = oc->sink(oc->sink_ctx, mode, root, err);
+        goto done;
+    }
     if ((st = jp_json_write_atomic(out_path, root, true, err)) != JP_OK)
         goto done;
     notify(opt, "wrote %s (%zu network%s)", out_path, m.n, m.n == 1 ? "" : "s");
@@ -1522,12 +1528,13 @@ static int cmp_mode(const void *a, const void *b)
     return strcmp(x, y);
 }
 
-jp_status jp_process_run(const jp_process_options *opt, jp_error *err)
+static jp_status run_modes(const jp_process_options *opt, jp_process_mode_fn sink, void *sink_ctx,
+                           jp_error *err)
 {
     const char *dataset = opt->dataset_dir && *opt->dataset_dir ? opt->dataset_dir : "Dataset";
     jp_process_options o = *opt;
     o.dataset_dir = dataset;
-    out_ctx oc = {.opt = &o};
+    out_ctx oc = {.opt = &o, .sink = sink, .sink_ctx = sink_ctx};
     strlist modes = {0}, found = {0}, entries = {0};
     char *out_root = NULL;
     jp_status st;
@@ -1601,7 +1608,7 @@ jp_status jp_process_run(const jp_process_options *opt, jp_error *err)
         st = jp_error_set(err, JP_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if ((st = jp_mkdir_p(out_root, err)) != JP_OK) {
+    if (!sink && (st = jp_mkdir_p(out_root, err)) != JP_OK) {
         jp_error_prefix(err, "--output_file_root: ");
         goto done;
     }
@@ -1625,6 +1632,18 @@ done:
     strlist_free(&found);
     strlist_free(&entries);
     return st;
+}
+
+jp_status jp_process_run(const jp_process_options *opt, jp_error *err)
+{
+    return run_modes(opt, NULL, NULL, err);
+}
+
+jp_status jp_process_collect(const jp_process_options *opt, jp_process_mode_fn fn, void *ctx, jp_error *err)
+{
+    if (!fn)
+        return jp_error_set(err, JP_ERR_INTERNAL, "jp_process_collect: no callback");
+    return run_modes(opt, fn, ctx, err);
 }
 
 /* ---- options ---- */

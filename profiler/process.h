@@ -78,4 +78,18 @@ const char *jp_process_usage(void);
  */
 jp_status jp_process_run(const jp_process_options *opt, jp_error *err);
 
+/* Receives one mode's processed document (exactly what jp_process_run would
+ * write to <root>/Mode<mode>.json); borrowed for the call only.  A non-OK
+ * return stops jp_process_collect with that status. */
+struct cJSON;
+typedef jp_status (*jp_process_mode_fn)(void *ctx, const char *mode, const struct cJSON *doc, jp_error *err);
+
+/*
+ * jp_process_run without writing: each selected mode's document goes to fn,
+ * in mode order (export and report use it, so that their numbers are
+ * process's own).  opt->output_root is not created.  Same errors as
+ * jp_process_run, plus whatever fn returns.
+ */
+jp_status jp_process_collect(const jp_process_options *opt, jp_process_mode_fn fn, void *ctx, jp_error *err);
+
 #endif /* JP_PROCESS_H */
