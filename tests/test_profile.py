@@ -337,14 +337,14 @@ def main():
         # Issue 12's models, end to end: synthetic weights, latency only, two samples a layer;
         # every layer of each in the processed JSON.
         new_models = [m for m in ISSUE12_MODELS if m in available_models()]
-        ds5 = os.path.join(tmp, "ds5")
+        ds6 = os.path.join(tmp, "ds6")
         r = run(["profile", "--mode", "0", "--imgs", "chelsea.jpg", "--models", ",".join(new_models),
-                 "--eval_latency", "--lt_smpl_count", "2", "--warmup", "1", "--threads", "2", "--out", ds5],
-                timeout=600)
-        r2 = run(["process", "--dataset", ds5]) if r.returncode == 0 else r
+                 "--eval_latency", "--lt_smpl_count", "2", "--warmup", "1", "--passes", "1", "--threads", "2",
+                 "--out", ds6], timeout=600)
+        r2 = run(["process", "--dataset", ds6]) if r.returncode == 0 else r
         processed = {}
         if r2.returncode == 0:
-            processed = json.load(open(os.path.join(ds5, "Processed", "Mode0.json")))
+            processed = json.load(open(os.path.join(ds6, "Processed", "Mode0.json")))
         bad = []
         for net in new_models:
             with open(os.path.join(ROOT, "weights", net + ".json")) as f:
