@@ -24,6 +24,8 @@
  *   FAKE_TEGRASTATS_MODE=
  *       exit_after:N   print N lines, a message on stderr, exit status 3;
  *       garbage        print lines that are not tegrastats lines;
+ *       long_line:MB   first print one line of MB MiB (no tegrastats field),
+ *                      then real lines;
  *       binary         print lines of binary garbage (terminal escape
  *                      sequences, bytes >= 0x80, a NUL), and the same on
  *                      stderr before exiting after 20 lines, status 3;
@@ -216,6 +218,15 @@ int main(int argc, char **argv)
         garbage = true;
     else if (strcmp(mode, "binary") == 0)
         binary = true;
+    else if (strncmp(mode, "long_line:", 10) == 0) {
+        long mb = strtol(mode + 10, NULL, 10);
+        static char chunk[1 << 20];
+        memset(chunk, 'A', sizeof chunk);
+        for (long i = 0; i < mb; i++)
+            fwrite(chunk, 1, sizeof chunk, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
     else if (strcmp(mode, "silent") == 0)
         silent = true;
     else if (strncmp(mode, "slow", 4) == 0)
