@@ -26,6 +26,8 @@
  *       exit_when:FILE as exit_after, once FILE exists (a test makes it when
  *                      it has seen what it wanted, whatever the machine's speed);
  *       garbage        print lines that are not tegrastats lines;
+ *       long_line:MB   first print one line of MB MiB (no tegrastats field),
+ *                      then real lines;
  *       binary         print lines of binary garbage (terminal escape
  *                      sequences, bytes >= 0x80, a NUL), and the same on
  *                      stderr before exiting after 20 lines, status 3;
@@ -268,6 +270,15 @@ int main(int argc, char **argv)
         garbage = true;
     else if (strcmp(mode, "binary") == 0)
         binary = true;
+    else if (strncmp(mode, "long_line:", 10) == 0) {
+        long mb = strtol(mode + 10, NULL, 10);
+        static char chunk[1 << 20];
+        memset(chunk, 'A', sizeof chunk);
+        for (long i = 0; i < mb; i++)
+            fwrite(chunk, 1, sizeof chunk, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
     else if (strcmp(mode, "silent") == 0)
         silent = true;
     else if (strncmp(mode, "slow", 4) == 0)

@@ -6,6 +6,11 @@
   RSS (ru_maxrss of the child, from wait4) stays under RSS_BOUND_KIB.  The
   converter reads a line at a time, each cut at 64 KiB (JP_LINE_MAX_BYTES);
   before, getline() held the whole line (300 MB RSS).
+- the tegrastats power source of `profile` reading a 300 MB line from its
+  pipe before the real lines: the line is cut at 64 KiB and the rest
+  dropped, counted as one line without rails, and the profile goes on
+  (before, every 16 KiB piece counted as a garbage line and the run failed
+  after five).
 - a broken tegrastats printing binary garbage (terminal escape sequences,
   bytes >= 0x80) on stdout and stderr: `jplprof profile` fails with a named
   error whose text holds no control byte (the garbage is shown escaped,
@@ -13,6 +18,7 @@
 
 Environment: JPLPROF, JP_TEST_BIN_DIR (see run_tests.sh).
 """
+import glob
 import os
 import re
 import subprocess
@@ -92,8 +98,26 @@ def binary_garbage_not_echoed():
           not raw and "\\x1b" in text, "%d raw bytes (%r): %r" % (len(raw), bytes(raw[:8]), r.stderr[-400:]))
 
 
+def long_line_through_the_power_pipe():
+    with tempfile.TemporaryDirectory() as tmp:
+        p = subprocess.Popen([JPLPROF, "profile", "--mode", "0", "--imgs", "chelsea.jpg", "--models", "alexnet",
+                              "--eval_tgr", "--power-source", "tegrastats", "--tegrastats", FAKE,
+                              "--tgr_smpl_duration", "0.2", "--tgr_smpl_boundary", "0.05", "--threads", "2",
+                              "--out", os.path.join(tmp, "ds")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=dict(os.environ, FAKE_TEGRASTATS_MODE="long_line:%d" % LONG_LINE_MB))
+        out, err = p.communicate(timeout=600)
+        err = err.decode("utf-8", "replace")
+        journal = [l for j in glob.glob(os.path.join(tmp, "ds", ".jplprof", "journal", "**", "*.jsonl"),
+                                        recursive=True) for l in open(j)]
+    check("profile: a %d MB line from tegrastats is cut and dropped, the profile completes" % LONG_LINE_MB,
+          p.returncode == 0 and len(journal) == 21, "rc %d, %d layers journalled: %s" % (p.returncode, len(journal),
+                                                                                         err[-400:]))
+
+
 def main():
     long_line_through_tegrastats()
+    long_line_through_the_power_pipe()
     binary_garbage_not_echoed()
     return 1 if failures else 0
 
