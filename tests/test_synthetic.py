@@ -3,6 +3,11 @@
 size (batch-norm statistics calibrated on the input keep activations near
 unit variance), the same seed gives bit-identical logits, another seed other
 ones, and every run says the weights are synthetic.
+
+Every model of AvailableModel.txt up to the 14 of the first list; of the
+families that came after (issue 12: MobileNet, MNASNet, RegNet, SqueezeNet,
+DenseNet) the smallest and the deepest of each, to keep `make test` within
+its budget on 2 cores (every model: JP_TEST_SYNTHETIC_ALL=1).
 Environment: JPLPROF (see run_tests.sh).
 """
 import os
@@ -30,6 +35,12 @@ def infer(model, out, seed):
 def main():
     with open(os.path.join(ROOT, "AvailableModel.txt")) as f:
         models = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+    if os.environ.get("JP_TEST_SYNTHETIC_ALL") != "1":
+        skipped = {"mnasnet1_0", "mobilenet_v3_large", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_x_800mf"}
+        for m in sorted(skipped & set(models)):
+            print("SKIP synthetic/%s: a smaller and a deeper model of its family are checked "
+                  "(JP_TEST_SYNTHETIC_ALL=1 checks every model)" % m)
+        models = [m for m in models if m not in skipped]
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
