@@ -25,5 +25,5 @@ export JP_SANITIZER_LOG_DIR=$reports
 patterns=("$@")
 [ ${#patterns[@]} -gt 0 ] || patterns=(test_cpu_kernels test_image test_power_sources test_process test_rawdata
                                        test_safetensors test_tegrastats_parse test_trace test_bad_input
-                                       test_bounded_io)
+                                       test_bounded_io test_measure test_power_accuracy)
 JP_BUILD_DIR="$build" JPLPROF="$PWD/$build/jplprof" bash tests/run_tests.sh "${patterns[@]}"
