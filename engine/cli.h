@@ -135,5 +135,6 @@ int jp_cmd_profile(int argc, char **argv);
 int jp_cmd_tegrastats(int argc, char **argv);
 int jp_cmd_calibrate(int argc, char **argv);
 int jp_cmd_export(int argc, char **argv);
+int jp_cmd_report(int argc, char **argv);
 
 #endif /* JP_CLI_H */
