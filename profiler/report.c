@@ -235,7 +235,7 @@ static void card_html(jp_textbuf *b, report_ctx *x, const char *network, const c
             jp_textbuf_puts(b, "</title></rect>");
             if (isfinite(lo) && isfinite(hi))
                 jp_textbuf_printf(b, "<line class=\"wh\" x1=\"%.2f\" x2=\"%.2f\" y1=\"%d\" y2=\"%d\"/>",
-                                  POW_X + lo / pow_max * POW_W, POW_X + hi / pow_max * POW_W, y + ROW_H / 2,
+                                  POW_X + fmax(0, lo) / pow_max * POW_W, POW_X + hi / pow_max * POW_W, y + ROW_H / 2,
                                   y + ROW_H / 2);
             jp_textbuf_printf(b, "<text x=\"%d\" y=\"%d\" class=\"sh\">", POW_X + POW_W + 4, y + 12);
             fmt(b, eg, "%.3g mJ");
