@@ -37,8 +37,9 @@ jp_status jp_cli_parse_double(const char *option, const char *text, double lo, d
                               jp_error *err);
 
 /* The folder holding AvailableModel.txt, weights/ and data/: $JPLPROF_ROOT,
- * else the current directory when it has AvailableModel.txt, else the folder
- * of the executable. */
+ * else $JPLPROF_DATA, else the current directory when it has
+ * AvailableModel.txt, else <exe>/../share/jplprof when it has one (an
+ * installed jplprof), else the folder of the executable. */
 const char *jp_cli_root(void);
 
 /* Joins root and a relative path into buf; returns buf. */
