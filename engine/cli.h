@@ -117,6 +117,8 @@ typedef struct jp_cli_power_options {
     long interval_ms;          /* --tgr_interval, default 20              */
     const char *tegrastats;    /* --tegrastats: program, NULL = on PATH   */
     const char *rail;          /* --rail: override of the board table     */
+    void (*on_tried)(void *ctx, const char *kind, const char *msg); /* jp_power_options' */
+    void *on_tried_ctx;
 } jp_cli_power_options;
 
 /* Opens and starts the power source for --eval_tgr and chooses the rail

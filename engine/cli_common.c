@@ -452,6 +452,8 @@ jp_status jp_cli_power_open(const jp_cli_power_options *o, jp_device device, jp_
     po.interval_ms = (int)o->interval_ms;
     po.tegrastats_program = o->tegrastats;
     po.root_dir = getenv("JPLPROF_SYSFS_ROOT");
+    po.on_tried = o->on_tried;
+    po.on_tried_ctx = o->on_tried_ctx;
     *src = NULL;
     if (jp_power_open(&po, src, err) || jp_power_start(*src, err)) {
         jp_error_prefix(err, "--eval_tgr: ");
