@@ -231,4 +231,26 @@ fuzz: fuzz-build
 clean:
 	rm -rf $(BUILD) $(BIN) $(FUZZ_BUILD)
 
+# make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]: jplprof, its data
+# (AvailableModel.txt, weights/*.json and any converted *.safetensors,
+# data/imagenet/) under $(PREFIX)/share/jplprof, where an installed jplprof
+# looks (or JPLPROF_DATA), the man page and bash completion.
+PREFIX  ?= /usr/local
+DATADIR  = $(PREFIX)/share/jplprof
+.PHONY: install uninstall
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(DATADIR)/weights $(DESTDIR)$(DATADIR)/data/imagenet \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/jplprof
+	install -m 644 AvailableModel.txt $(DESTDIR)$(DATADIR)/AvailableModel.txt
+	install -m 644 weights/*.json $(wildcard weights/*.safetensors) $(DESTDIR)$(DATADIR)/weights/
+	install -m 644 data/imagenet/* $(DESTDIR)$(DATADIR)/data/imagenet/
+	install -m 644 docs/jplprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/jplprof.1
+	install -m 644 tools/completion/jplprof.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/jplprof
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/jplprof $(DESTDIR)$(PREFIX)/share/man/man1/jplprof.1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/jplprof
+	rm -rf $(DESTDIR)$(DATADIR)
+
 -include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

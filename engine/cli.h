@@ -37,8 +37,9 @@ jp_status jp_cli_parse_double(const char *option, const char *text, double lo, d
                               jp_error *err);
 
 /* The folder holding AvailableModel.txt, weights/ and data/: $JPLPROF_ROOT,
- * else the current directory when it has AvailableModel.txt, else the folder
- * of the executable. */
+ * else $JPLPROF_DATA, else the current directory when it has
+ * AvailableModel.txt, else <exe>/../share/jplprof when it has one (an
+ * installed jplprof), else the folder of the executable. */
 const char *jp_cli_root(void);
 
 /* Joins root and a relative path into buf; returns buf. */
@@ -116,6 +117,8 @@ typedef struct jp_cli_power_options {
     long interval_ms;          /* --tgr_interval, default 20              */
     const char *tegrastats;    /* --tegrastats: program, NULL = on PATH   */
     const char *rail;          /* --rail: override of the board table     */
+    void (*on_tried)(void *ctx, const char *kind, const char *msg); /* jp_power_options' */
+    void *on_tried_ctx;
 } jp_cli_power_options;
 
 /* Opens and starts the power source for --eval_tgr and chooses the rail
@@ -135,5 +138,6 @@ int jp_cmd_profile(int argc, char **argv);
 int jp_cmd_tegrastats(int argc, char **argv);
 int jp_cmd_calibrate(int argc, char **argv);
 int jp_cmd_export(int argc, char **argv);
+int jp_cmd_report(int argc, char **argv);
 
 #endif /* JP_CLI_H */

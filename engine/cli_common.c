@@ -69,6 +69,11 @@ const char *jp_cli_root(void)
         snprintf(root, sizeof root, "%s", env);
         return root;
     }
+    env = getenv("JPLPROF_DATA"); /* the name `make install` documents */
+    if (env && *env) {
+        snprintf(root, sizeof root, "%s", env);
+        return root;
+    }
     if (access("AvailableModel.txt", R_OK) == 0) {
         snprintf(root, sizeof root, ".");
         return root;
@@ -77,7 +82,14 @@ const char *jp_cli_root(void)
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         exe[n] = '\0';
-        snprintf(root, sizeof root, "%s", dirname(exe));
+        const char *bin = dirname(exe);
+        char probe[PATH_MAX + 64];
+        /* installed: <prefix>/bin/jplprof with <prefix>/share/jplprof/AvailableModel.txt */
+        snprintf(probe, sizeof probe, "%s/../share/jplprof/AvailableModel.txt", bin);
+        if (access(probe, R_OK) == 0)
+            snprintf(root, sizeof root, "%s/../share/jplprof", bin);
+        else
+            snprintf(root, sizeof root, "%s", bin);
     } else {
         snprintf(root, sizeof root, ".");
     }
@@ -440,6 +452,8 @@ jp_status jp_cli_power_open(const jp_cli_power_options *o, jp_device device, jp_
     po.interval_ms = (int)o->interval_ms;
     po.tegrastats_program = o->tegrastats;
     po.root_dir = getenv("JPLPROF_SYSFS_ROOT");
+    po.on_tried = o->on_tried;
+    po.on_tried_ctx = o->on_tried_ctx;
     *src = NULL;
     if (jp_power_open(&po, src, err) || jp_power_start(*src, err)) {
         jp_error_prefix(err, "--eval_tgr: ");

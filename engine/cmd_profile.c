@@ -510,6 +510,7 @@ typedef struct profiler {
     int64_t measured_ns;           /* wall time of the measured work so far     */
     int64_t last_ns;               /* end of the previous progress step         */
     bool tty, tty_pending;         /* stderr is a terminal; a line is open on it */
+    jp_textbuf tried;              /* --power-if-available: one line per source  */
 } profiler;
 
 /* "1 h 05 min", "12 min 30 s", "45 s" */
@@ -1014,11 +1015,19 @@ static jp_status profile_model(profiler *p, const char *model, char **images, in
     return st;
 }
 
+/* --power-if-available: each source auto tried, one whole line each. */
+static void note_tried(void *ctx, const char *kind, const char *msg)
+{
+    jp_textbuf *b = ctx;
+    jp_textbuf_printf(b, "  %-10s %s\n", kind, msg);
+}
+
 static jp_status open_power(profiler *p, jp_error *err)
 {
     const profile_options *o = p->o;
     jp_cli_power_options po = {.kind = o->power_source, .interval_ms = o->tgr_interval_ms,
-                               .tegrastats = o->tegrastats, .rail = o->rail};
+                               .tegrastats = o->tegrastats, .rail = o->rail,
+                               .on_tried = o->power_if_available ? note_tried : NULL, .on_tried_ctx = &p->tried};
     if (jp_cli_power_open(&po, o->device, &p->power, &p->rail, err))
         return err->status;
     size_t n;
@@ -1177,6 +1186,7 @@ int jp_cmd_profile(int argc, char **argv)
         o.threads = jp_cli_default_threads();
 
     profiler p = {.o = &o};
+    jp_textbuf_init(&p.tried);
     char **models = NULL, **images = NULL;
     int n_models = 0, n_images = 0;
     cJSON *manifest = NULL;
@@ -1220,7 +1230,13 @@ int jp_cmd_profile(int argc, char **argv)
     if (o.eval_tgr && open_power(&p, &err)) {
         if (!(o.power_if_available && err.status == JP_ERR_MISSING))
             goto fail;
-        fprintf(stderr, "jplprof profile: no power source on this machine, measuring latency only (%s)\n", err.msg);
+        if (jp_textbuf_ok(&p.tried) && p.tried.len > 0)
+            fprintf(stderr, "jplprof profile: no power source on this machine; measuring latency only. Tried:\n%s"
+                            "  To measure power, fix one of these, or name it with --power-source.\n",
+                    p.tried.data);
+        else
+            fprintf(stderr, "jplprof profile: no power source on this machine, measuring latency only (%s)\n",
+                    err.msg);
         jp_power_close(p.power);
         p.power = NULL;
         o.eval_tgr = false;
@@ -1309,6 +1325,7 @@ done:
     jp_trace_close(p.trace);
     jp_power_close(p.power);
     jp_power_samples_free(&p.samples);
+    jp_textbuf_free(&p.tried);
     free(p.keep);
     free(p.kept);
     free(p.row);

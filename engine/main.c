@@ -18,6 +18,7 @@ static const command commands[] = {
     {"profile", jp_cmd_profile, "generate the layer-wise latency and power dataset (the seed's options)"},
     {"process", jp_cmd_process, "average a raw dataset into Processed/Mode<M>.json (the seed's shape)"},
     {"export", jp_cmd_export, "the processed dataset joined with its layer table: csv, jsonl, trtexec"},
+    {"report", jp_cmd_report, "one self-contained HTML page of a dataset: latency, power, energy per layer"},
     {"calibrate", jp_cmd_calibrate, "measure the power sensor: its lag (tau), update period, LSB and noise"},
     {"tegrastats", jp_cmd_tegrastats, "convert a tegrastats log (any Jetson) to CSV"},
 };

@@ -423,6 +423,13 @@ static jp_status open_auto(const jp_power_options *opts, jp_power_source **out, 
         jp_status st = create(opts, order[i], &src, &e);
         if (st == JP_OK)
             st = probe(src, &e);
+        if (opts->on_tried) {
+            const char *name = jp_power_kind_name(order[i]), *msg = st == JP_OK ? "chosen" : e.msg;
+            size_t nn = strlen(name); /* backend messages start with their own "kind: " */
+            if (strncmp(msg, name, nn) == 0 && strncmp(msg + nn, ": ", 2) == 0)
+                msg += nn + 2;
+            opts->on_tried(opts->on_tried_ctx, name, msg);
+        }
         if (st == JP_OK) {
             log_append(log, sizeof log, order[i], "chosen");
             snprintf(src->auto_log, sizeof src->auto_log, "%s", log);

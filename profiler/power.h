@@ -120,6 +120,11 @@ typedef struct jp_power_options {
     const char *tegrastats_program; /* NULL = "tegrastats" on PATH              */
     const char *nvml_library;       /* NULL = "libnvidia-ml.so.1"               */
     unsigned nvml_device;           /* NVML device index, default 0             */
+    /* JP_POWER_AUTO: called once per source tried, in order, with its whole
+     * message (not cut to fit the error), "chosen" for the one chosen; NULL:
+     * not called.  For the CLI to print one line per source. */
+    void (*on_tried)(void *ctx, const char *kind, const char *msg);
+    void *on_tried_ctx;
 } jp_power_options;
 
 /* Fills opts with the defaults above. */

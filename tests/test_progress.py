@@ -1,6 +1,7 @@
 """`jplprof profile`'s progress: per layer what it measured and the time left for
 the whole run; one line per layer in a log, one updating line on a terminal
-(a pty here), nothing per layer with --quiet.  Two models, so that the
+(a pty here), nothing per layer with --quiet; --power-if-available on a
+machine without a source prints one whole line per source tried.  Two models, so that the
 estimate must count the layers of a model not loaded yet.
 
 Environment: JPLPROF (see run_tests.sh).
@@ -66,6 +67,25 @@ def main():
         check("a terminal: one updating line", os.WEXITSTATUS(status) == 0 and rewrites == 35 and
               text.count("layer 14/14 fc") == 1 and text.count("\n[1/2") == 0,
               "%d rewrites; %r" % (rewrites, text[-600:]))
+
+        # --power-if-available with no source: one whole line per source tried
+        sysfs = os.path.join(tmp, "empty-sysfs")
+        os.makedirs(sysfs)
+        env = dict(os.environ, JPLPROF_SYSFS_ROOT=sysfs, PATH="/usr/bin:/bin")
+        base = args[:2] + ["--mode", "0", "--models", "resnet18", "--imgs", "chelsea.jpg", "--eval_tgr",
+                           "--lt_smpl_count", "1", "--warmup", "0", "--passes", "0", "--quiet"]
+        one = subprocess.run(base + ["--power-source", "tegrastats", "--out", os.path.join(tmp, "d")],
+                             stderr=subprocess.PIPE, text=True, env=env, timeout=300)
+        r = subprocess.run(base + ["--power-if-available", "--out", os.path.join(tmp, "e")], stderr=subprocess.PIPE,
+                           text=True, env=env, timeout=300)
+        if "chosen" in r.stderr or shutil.which("tegrastats"):
+            print("SKIP progress/power-if-available messages: this machine has a power source")
+        else:
+            tried = r.stderr.split("Tried:\n", 1)[1].split("  To measure", 1)[0].splitlines() if "Tried:" in r.stderr else []
+            whole = one.stderr.strip().split("--eval_tgr: tegrastats: ", 1)[-1]
+            check("--power-if-available: one whole line per source, then what to do",
+                  r.returncode == 0 and [l.split()[0] for l in tried] == ["tegrastats", "ina3221", "nvml", "rapl"] and
+                  tried[0].endswith(whole) and "To measure power" in r.stderr, r.stderr[-1500:])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failures else 0
