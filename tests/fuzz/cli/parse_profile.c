@@ -1,5 +1,6 @@
 /* parse_profile.c: engine/cmd_profile.c compiled into the CLI fuzz harness,
- * for its static parse_args; frees the --tgr_params list it builds. */
+ * for its static parse_args; frees the --tgr_params and --imgs lists it
+ * builds. */
 #define jp_cmd_profile fuzz_unused_jp_cmd_profile
 #include "../../../engine/cmd_profile.c"
 #include "fuzz_cli.h"
@@ -18,5 +19,6 @@ jp_status fuzz_parse_profile(int argc, char **argv, jp_error *err)
     };
     jp_status st = parse_args(argc, argv, &o, err);
     free(o.tgr_params);
+    free(o.imgs);
     return st;
 }
