@@ -136,12 +136,6 @@ static jp_lag_window phase_window(const jp_power_samples *s, size_t p, int64_t f
     return (jp_lag_window){.t_s = t_buf, .y = y_buf, .n = n, .loop_s = len, .lo_s = 0, .hi_s = len};
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median of the spacings between samples (all, or only where column p
  * changed), s; NaN with fewer than two. */
 static double median_spacing(const jp_power_samples *s, size_t p, bool changes_only, double *scratch)
@@ -159,10 +153,7 @@ static double median_spacing(const jp_power_samples *s, size_t p, bool changes_o
             last_t = s->t_ns[i];
         last_v = v;
     }
-    if (n == 0)
-        return NAN;
-    qsort(scratch, n, sizeof *scratch, cmp_double);
-    return n % 2 ? scratch[n / 2] : (scratch[n / 2 - 1] + scratch[n / 2]) / 2;
+    return n ? jp_cli_median(scratch, n) : NAN;
 }
 
 /* The smallest step between successive readings that is not zero. */

@@ -770,6 +770,22 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The median of d (mean of the two middle values for an even count); NaN
+ * when empty or out of memory. */
+static double median_of(const dvec *d)
+{
+    if (d->n == 0)
+        return NAN;
+    double *s = malloc(d->n * sizeof *s);
+    if (!s)
+        return NAN;
+    memcpy(s, d->v, d->n * sizeof *s);
+    qsort(s, d->n, sizeof *s, cmp_double);
+    double m = d->n % 2 ? s[d->n / 2] : (s[d->n / 2 - 1] + s[d->n / 2]) / 2;
+    free(s);
+    return m;
+}
+
 /* {"median", "std" (sample, n-1; 0 for n < 2), "n"}; median/std null when n == 0. */
 static cJSON *stats_of(const dvec *d)
 {
@@ -782,15 +798,11 @@ static cJSON *stats_of(const dvec *d)
         cJSON_AddNumberToObject(o, "n", 0);
         return o;
     }
-    double *s = malloc(d->n * sizeof *s);
-    if (!s) {
+    double median = median_of(d);
+    if (isnan(median)) {
         cJSON_Delete(o);
         return NULL;
     }
-    memcpy(s, d->v, d->n * sizeof *s);
-    qsort(s, d->n, sizeof *s, cmp_double);
-    double median = d->n % 2 ? s[d->n / 2] : (s[d->n / 2 - 1] + s[d->n / 2]) / 2;
-    free(s);
     double mean = mean_of(d), ss = 0;
     for (size_t i = 0; i < d->n; i++)
         ss += (d->v[i] - mean) * (d->v[i] - mean);
@@ -1252,19 +1264,6 @@ static jp_status power_json(out_ctx *oc, const char *where, const dev_acc *dev, 
     return JP_OK;
 }
 
-static double median_of(const dvec *d)
-{
-    if (d->n == 0)
-        return NAN;
-    double *s = malloc(d->n * sizeof *s);
-    if (!s)
-        return NAN;
-    memcpy(s, d->v, d->n * sizeof *s);
-    qsort(s, d->n, sizeof *s, cmp_double);
-    double m = d->n % 2 ? s[d->n / 2] : (s[d->n / 2 - 1] + s[d->n / 2]) / 2;
-    free(s);
-    return m;
-}
 
 /* --stats: "latency_in_pass" (each layer inside whole forward passes) and
  * "closure": the isolated medians summed against the end-to-end pass. */
