@@ -3,7 +3,7 @@ EIO at the Nth call, through tests/iofault.c (an LD_PRELOAD shim built here
 with cc, counting only files under the dataset folder).
 
 For each operation a first run counts its calls C in a small latency
-profile (alexnet, one image, 2 samples); then N walks over 1, 2, 3 and four
+profile (mobilenet_v3_small, one image, 2 samples); then N walks over 1, 2, 3 and four
 points up to C (errno alternating).  Each faulted run must: exit non-zero
 with a one-line named error (the path and the system's message for the
 errno); leave no temporary file; leave every data file complete (each line
@@ -42,7 +42,7 @@ def check(name, ok, why=""):
 
 
 def profile_args(out):
-    return [JPLPROF, "profile", "--mode", "0", "--models", "alexnet", "--imgs", "chelsea.jpg", "--eval_latency",
+    return [JPLPROF, "profile", "--mode", "0", "--models", "mobilenet_v3_small", "--imgs", "chelsea.jpg", "--eval_latency",
             "--lt_smpl_count", "2", "--warmup", "0", "--passes", "1", "--threads", "2", "--out", out]
 
 

@@ -17,6 +17,8 @@ at NxN (tests/cross/aarch64.sh: jplprof emulated by qemu, where 224x224 would
 take minutes a model).  JPLPROF may be a wrapper (that script's runs the
 aarch64 binary under qemu-aarch64); torchvision always runs natively.
 """
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -28,6 +30,15 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools", "convert_weights"))
 import safetensors_io  # noqa: E402
+
+# On the CPU the converter and the reference run in this process: importing torch
+# costs 2.3 s of CPU a process here, twice a case (AvailableModel.txt's 27 models:
+# about two minutes of make test).  The GPU machine keeps the separate processes.
+IN_PROCESS = os.environ.get("JP_TEST_DEVICE", "cpu") == "cpu"
+if IN_PROCESS:
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import convert_weights  # noqa: E402
+    import torch_reference  # noqa: E402
 
 JPLPROF = os.environ.get("JPLPROF", os.path.join(ROOT, "jplprof"))
 PYTHON = os.environ.get("PYTHON", sys.executable)
@@ -59,6 +70,25 @@ def run(cmd, stage):
     if r.returncode != 0:
         raise RuntimeError("%s exited %d:\n%s" % (" ".join(cmd), r.returncode, r.stdout[-3000:]))
     return r.stdout
+
+
+def run_python(script, argv, stage):
+    """script's main(argv), in this process on the CPU (see IN_PROCESS), else in its own."""
+    if not IN_PROCESS:
+        return run([PYTHON, os.path.join(ROOT, script)] + argv, stage)
+    main = {"tools/convert_weights/convert_weights.py": convert_weights.main,
+            "tests/torch_reference.py": torch_reference.main}[script]
+    t0 = time.monotonic()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            rc = main(argv)
+        except SystemExit as e:  # argparse
+            rc = e.code
+    stage_s[stage] = stage_s.get(stage, 0.0) + time.monotonic() - t0
+    if rc:
+        raise RuntimeError("%s %s exited %s:\n%s" % (script, " ".join(argv), rc, out.getvalue()[-3000:]))
+    return out.getvalue()
 
 
 def compare(model, granularity, ours_path, ref_path):
@@ -93,16 +123,16 @@ def compare(model, granularity, ours_path, ref_path):
 def check_model(model, size, granularity, tmp):
     weights = os.path.join(tmp, model + ".safetensors")
     if not os.path.exists(weights):
-        run([PYTHON, os.path.join(ROOT, "tools/convert_weights/convert_weights.py"), "--model", model,
-             "--random-init", "--seed", "7", "--out", weights], "convert")
+        run_python("tools/convert_weights/convert_weights.py", ["--model", model, "--random-init", "--seed", "7",
+                                                                "--out", weights], "convert")
     rng = np.random.default_rng()
     x = rng.standard_normal((1, 3, size, size)).astype(np.float32)
     inp = os.path.join(tmp, "%s_%d_input.safetensors" % (model, size))
     safetensors_io.save(inp, {"input": x}, {})
     ref = os.path.join(tmp, "%s_%s_ref.safetensors" % (model, granularity))
     ours = os.path.join(tmp, "%s_%s_ours.safetensors" % (model, granularity))
-    run([PYTHON, os.path.join(ROOT, "tests/torch_reference.py"), "--model", model, "--weights", weights,
-         "--input", inp, "--out", ref, "--granularity", granularity, "--device", DEVICE], "torchvision")
+    run_python("tests/torch_reference.py", ["--model", model, "--weights", weights, "--input", inp, "--out", ref,
+                                            "--granularity", granularity, "--device", DEVICE], "torchvision")
     run([JPLPROF, "infer", "--model", model, "--weights", weights, "--input-tensor", inp, "--dump-layers", ours,
          "--granularity", granularity, "--device", DEVICE, "--runs", "1", "--warmup", "0", "--top", "0", "--quiet", "--threads", "2"], "jplprof")
     return compare(model, granularity, ours, ref)
