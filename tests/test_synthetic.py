@@ -2,7 +2,8 @@
 224x224, on a real photo, every layer's output is finite and of moderate
 size (batch-norm statistics calibrated on the input keep activations near
 unit variance), the same seed gives bit-identical logits, another seed other
-ones, and every run says the weights are synthetic.
+ones (checked on the first model of each family: determinism is the
+synthesizer's, not a model's), and every run says the weights are synthetic.
 
 Every model of AvailableModel.txt up to the 14 of the first list; of the
 families that came after (issue 12: MobileNet, MNASNet, RegNet, SqueezeNet,
@@ -11,6 +12,7 @@ its budget on 2 cores (every model: JP_TEST_SYNTHETIC_ALL=1).
 Environment: JPLPROF (see run_tests.sh).
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -42,15 +44,23 @@ def main():
                   "(JP_TEST_SYNTHETIC_ALL=1 checks every model)" % m)
         models = [m for m in models if m not in skipped]
     failed = 0
+    families = set()
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
-            name = "synthetic/%s 224x224: finite, moderate activations, deterministic" % model
+            family = re.match(r"[a-z]+", model).group(0)  # resnet, efficientnet, mobilenet, ...
+            seeds = family not in families
+            families.add(family)
+            name = "synthetic/%s 224x224: finite, moderate activations%s" % (
+                model, ", deterministic, seeded" if seeds else "")
             a_path, b_path, c_path = (os.path.join(tmp, "%s_%s.safetensors" % (model, k)) for k in "abc")
             ra, a = infer(model, a_path, 3)
-            rb, b = infer(model, b_path, 3)
-            rc, c = infer(model, c_path, 4)
+            runs = [ra]
+            if seeds:
+                rb, b = infer(model, b_path, 3)
+                rc, c = infer(model, c_path, 4)
+                runs += [rb, rc]
             problems = []
-            for r in (ra, rb, rc):
+            for r in runs:
                 if r.returncode != 0:
                     problems.append("exit %d: %s" % (r.returncode, r.stderr.strip()[-300:]))
                 elif "SYNTHETIC" not in r.stderr:
@@ -67,9 +77,9 @@ def main():
                     worst = max(worst, float(np.max(np.abs(v))))
                     if not (1e-3 < std < 1e3):
                         problems.append("%s: std %.3g outside (1e-3, 1e3)" % (key, std))
-                if not np.array_equal(a["logits"], b["logits"]):
+                if seeds and not np.array_equal(a["logits"], b["logits"]):
                     problems.append("same seed, different logits")
-                if np.array_equal(a["logits"], c["logits"]):
+                if seeds and np.array_equal(a["logits"], c["logits"]):
                     problems.append("seeds 3 and 4 give the same logits")
             if problems:
                 failed += 1
