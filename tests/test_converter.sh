@@ -20,7 +20,7 @@ pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
 skip() { echo "SKIP $1: $2"; }
 
-CASES="safetensors_io_round_trip safetensors_io_rejects_bad_files help random_init_matches_json
+CASES="safetensors_io_round_trip safetensors_io_rejects_bad_files help list list_alone random_init_matches_json
 pth_round_trip pth_wrapped_state_dict pth_missing_key pth_wrong_shape pth_unexpected_key
 gen_json_resnet18_not_stale gen_json_efficientnet_b0_not_stale"
 
@@ -118,8 +118,35 @@ then pass safetensors_io_rejects_bad_files; else fail safetensors_io_rejects_bad
 
 # --- the converter ------------------------------------------------------------------------
 
-if run "$PYTHON" "$CONVERT" --help && grep -q -- "--random-init" "$TMP/log" && grep -q -- "--pth" "$TMP/log"
-then pass help; else fail help "--help failed or lacks --pth/--random-init"; fi
+# --help: every option it has is listed, each with an example ("e.g. ...").
+if run "$PYTHON" "$CONVERT" --help && "$PYTHON" - "$TMP/log" >"$TMP/why" 2>&1 <<'PYEOF'
+import re, sys
+text = open(sys.argv[1]).read()
+usage = " ".join(text.split("\n\n")[0].split())
+options = sorted(set(re.findall(r"\[(--[a-z-]+)", usage)) - {"--help"})
+assert len(options) >= 10, f"usage lists {options}"
+paragraphs, current = {}, None
+for line in text.splitlines():
+    m = re.match(r"  (--[a-z-]+)", line)
+    if m:
+        current = m.group(1)
+        paragraphs[current] = line
+    elif current and line.startswith("      "):
+        paragraphs[current] += " " + line.strip()
+    else:
+        current = None
+missing = [o for o in options if "e.g." not in paragraphs.get(o, "")]
+assert not missing, f"no example for {missing}"
+PYEOF
+then pass help; else fail help "$(tail -n 1 "$TMP/why")"; fi
+
+# --list: every model of AvailableModel.txt with its layer count; nothing written.
+if run "$PYTHON" "$CONVERT" --list --weights-dir "$TMP/nolist" &&
+   [ "$(grep -c . "$REPO/AvailableModel.txt")" -eq "$(grep -cE '^[a-z0-9_]+ +[0-9]+  ' "$TMP/log")" ] &&
+   ! [ -e "$TMP/nolist/resnet18.json" ]
+then pass list; else fail list "$(head -c 300 "$TMP/log")"; fi
+if ! run "$PYTHON" "$CONVERT" --list --all && grep -q -- "--list prints the models" "$TMP/log"
+then pass list_alone; else fail list_alone "--list --all: $(last_line)"; fi
 
 # Checks that a weights file holds exactly the tensors of a model description, with their
 # shapes, and the expected metadata.  Args: weights file, json file, expected source.

@@ -753,42 +753,56 @@ def parse_args(argv):
                     "checked tensor by tensor against the model description before it is "
                     "written. Run with /usr/bin/python3 (needs torch, torchvision, numpy).",
         epilog="examples:\n"
+               "  convert_weights.py --list\n"
                "  convert_weights.py --all --gen-json --labels\n"
                "  convert_weights.py --model resnet50 --pth ~/resnet50-0676ba61.pth\n"
-               "  convert_weights.py --model resnet18 --random-init --seed 1 --out /tmp/r18.st",
+               "  convert_weights.py --model resnet18 --random-init --seed 1 --out /tmp/r18.st\n"
+               "  convert_weights.py --model mobilenet_v2 --gen-json --weights-dir /tmp/w",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", metavar="NAME",
                         help="the model, one of AvailableModel.txt (required unless --all, "
-                             "or --labels alone)")
+                             "--list or --labels alone); e.g. --model resnet50")
+    parser.add_argument("--list", action="store_true",
+                        help="print the models this converter knows (AvailableModel.txt), each "
+                             "with its layer count and the files of --weights-dir it has; "
+                             "e.g. --list")
     parser.add_argument("--all", action="store_true",
                         help="every model of AvailableModel.txt (with --gen-json or "
-                             "--random-init)")
+                             "--random-init); e.g. --all --gen-json")
     parser.add_argument("--gen-json", action="store_true",
                         help="write <weights-dir>/<model>.json, the model description, "
-                             "traced from torchvision")
+                             "traced from torchvision; e.g. --model resnet18 --gen-json")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--pth", metavar="FILE",
                         help="convert a torchvision state_dict (.pth; plain or under "
-                             "'state_dict'/'model') to <weights-dir>/<model>.safetensors")
+                             "'state_dict'/'model') to <weights-dir>/<model>.safetensors; "
+                             "e.g. --model resnet50 --pth resnet50-0676ba61.pth")
     source.add_argument("--random-init", action="store_true",
                         help="write weights of a freshly built model (torch.manual_seed(SEED), "
-                             "batch-norm statistics randomised): for tests")
+                             "batch-norm statistics randomised): for tests; e.g. --model "
+                             "resnet18 --random-init")
     parser.add_argument("--seed", type=int, default=0, metavar="N",
-                        help="seed for --random-init (default 0)")
+                        help="seed for --random-init (default 0); e.g. --seed 7")
     parser.add_argument("--out", metavar="FILE",
-                        help="weights file to write instead of <weights-dir>/<model>.safetensors")
+                        help="weights file to write instead of <weights-dir>/<model>.safetensors; "
+                             "e.g. --out /tmp/r18.safetensors")
     parser.add_argument("--labels", action="store_true",
                         help="write <weights-dir>/imagenet_classes.txt (1000 names, index order) "
-                             "from torchvision's weight metadata (offline)")
+                             "from torchvision's weight metadata (offline); e.g. --labels")
     parser.add_argument("--weights-dir", metavar="DIR", default=DEFAULT_WEIGHTS_DIR,
                         help="where model descriptions are read and written and weights go "
-                             "(default: the repository's weights/)")
+                             "(default: the repository's weights/); e.g. --weights-dir /tmp/w")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="load --pth with full unpickling (only for files you trust; by "
-                             "default only tensors and plain containers are accepted)")
+                             "default only tensors and plain containers are accepted); e.g. "
+                             "--pth mine.pth --trust-pickle")
     args = parser.parse_args(argv)
-    if not (args.gen_json or args.pth or args.random_init or args.labels):
-        parser.error("nothing to do: give --gen-json, --pth, --random-init or --labels")
+    if args.list and (args.gen_json or args.pth or args.random_init or args.labels or args.all
+                      or args.model or args.out):
+        parser.error("--list prints the models and does nothing else: give it alone "
+                     "(or with --weights-dir)")
+    if not (args.gen_json or args.pth or args.random_init or args.labels or args.list):
+        parser.error("nothing to do: give --gen-json, --pth, --random-init, --labels or --list")
     if args.all and args.model:
         parser.error("give --model or --all, not both")
     if args.all and args.pth:
@@ -802,8 +816,26 @@ def parse_args(argv):
     return args
 
 
+def list_models(weights_dir):
+    """--list: every model of AvailableModel.txt with its expected layer count and the
+    files weights_dir has for it."""
+    names = read_available_models()
+    width = max(len(n) for n in names)
+    print(f"{'model':<{width}}  layers  {weights_dir}/")
+    for name in names:
+        count = EXPECTED_LAYER_COUNTS.get(name)
+        files = [f"{name}{ext}" for ext in (".json", ".safetensors")
+                 if os.path.exists(os.path.join(weights_dir, f"{name}{ext}"))]
+        print(f"{name:<{width}}  {count if count is not None else '?':>6}  "
+              f"{', '.join(files) or '-'}")
+    print(f"{len(names)} models ({AVAILABLE_MODELS_FILE}); torchvision {torchvision.__version__}")
+
+
 def run(args):
     weights_dir = args.weights_dir
+    if args.list:
+        list_models(weights_dir)
+        return
     models = []
     if args.model or args.all:
         available = read_available_models()
