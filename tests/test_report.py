@@ -13,7 +13,9 @@ Environment: JPLPROF, JP_TEST_BIN_DIR (see run_tests.sh).
 import glob
 import html.parser
 import json
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -82,7 +84,20 @@ def main():
         check("profile mode 0 (fake tegrastats)", r.returncode == 0, r.stderr[-1500:])
         r = run(["profile", "--mode", "1", "--eval_latency"] + common)
         check("profile mode 1 (latency only)", r.returncode == 0, r.stderr[-1500:])
+        # No calibration yet: no calibration section.
         out = os.path.join(tmp, "report.html")
+        r = run(["report", "--dataset", ds, "--out", out])
+        check("without a calibration file, no calibration section",
+              r.returncode == 0 and "Power sensor calibration" not in open(out).read(), r.stderr[-800:])
+        # The sensor's calibration, measured (fake tegrastats lagging through tau = 0.2 s).
+        r = subprocess.run([JPLPROF, "calibrate", "--power-source", "tegrastats", "--tegrastats", FAKE,
+                            "--periods", "2", "--half-period", "1", "--threads", "1", "--out", ds],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300,
+                           env=dict(os.environ, FAKE_TEGRASTATS_LOAD="VDD_SYS_CPU:1000", FAKE_TEGRASTATS_LAG_S="0.2"))
+        cal_path = os.path.join(ds, ".jplprof", "calibration.json")
+        check("calibrate (fake tegrastats, tau 0.2 s)", r.returncode == 0 and os.path.exists(cal_path),
+              r.stderr[-800:])
+        rails = json.load(open(cal_path))["rails"] if os.path.exists(cal_path) else {}
         r = run(["report", "--dataset", ds, "--out", out, "--note", "power from the fake tegrastats"])
         check("report runs", r.returncode == 0 and os.path.exists(out), r.stderr[-1500:])
         page = open(out).read() if os.path.exists(out) else ""
@@ -107,6 +122,29 @@ def main():
         check("the note and the closure ratio are shown", "power from the fake tegrastats" in page and
               "closure (isolated medians summed / end-to-end): " in page and
               "closure (isolated medians summed / end-to-end): -" not in page, "")
+
+        # The calibration section: a row per rail with the file's tau, and each curve
+        # the first-order step response 1 - exp(-t / tau) of that tau.
+        section = page.split("<h2>Power sensor calibration</h2>", 1)[-1] if "Power sensor calibration" in page else ""
+        problems = []
+        tmax = float(re.search(r'class="sh">([0-9.e+-]+) s</text>', section).group(1)) if section else 0
+        for name, rail in rails.items():
+            tau = rail["tau_s"]
+            row = re.search(r"<tr><td>%s</td><td class=\"n\">([^<]*)</td>" % re.escape(name), section)
+            if not row or abs(float(row.group(1)) - tau) > 1e-3 * max(tau, 1e-9):
+                problems.append("%s: row %s, file tau %g" % (name, row and row.group(1), tau))
+            curve = re.search(r'points="([^"]*)"><title>%s: tau' % re.escape(name), section)
+            if not curve or tmax <= 0:
+                problems.append("%s: no curve" % name)
+                continue
+            pts = [tuple(map(float, p.split(","))) for p in curve.group(1).split()]
+            worst = max(abs((130 - y) / 110 - ((1 - math.exp(-((x - 40) / 360 * tmax) / tau)) if tau > 0 else 1))
+                        for x, y in pts)
+            if len(pts) < 20 or worst > 0.01:
+                problems.append("%s: %d points, off the step response by up to %.3g" % (name, len(pts), worst))
+        check("calibration section: each rail's tau as in the file, its curve the step response of that tau",
+              section and "VDD_SYS_CPU" in rails and 0.1 < rails["VDD_SYS_CPU"]["tau_s"] < 0.3 and not problems,
+              "; ".join(problems) or "rails %s" % {k: v["tau_s"] for k, v in rails.items()})
 
         chromium = shutil.which("chromium")
         if not chromium:
