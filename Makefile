@@ -94,7 +94,7 @@ ifeq ($(STATIC_DEPS),1)
             $(shell $(PKG_CONFIG) --variable=libdir stb)/libstb.a \
             $(shell $(PKG_CONFIG) --variable=libdir libjpeg)/libjpeg.a \
             $(shell $(PKG_CONFIG) --variable=libdir libcrypto)/libcrypto.a -lpthread \
-            -L$(BUILD)/lib -lcjson -Wl,-rpath,'$$ORIGIN/$(BUILD)/lib:$$ORIGIN/../lib'
+            -L$(BUILD)/lib -lcjson -Wl,-rpath,'$$ORIGIN/$(BUILD)/lib:$$ORIGIN/../lib/jplprof'
 else
   LDLIBS += $(shell $(PKG_CONFIG) --libs $(DEPS))
 endif
@@ -247,10 +247,15 @@ install: $(BIN)
 	install -m 644 data/imagenet/* $(DESTDIR)$(DATADIR)/data/imagenet/
 	install -m 644 docs/jplprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/jplprof.1
 	install -m 644 tools/completion/jplprof.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/jplprof
+ifeq ($(STATIC_DEPS),1)
+	# the shared libraries a STATIC_DEPS binary carries, where its rpath looks ($$ORIGIN/../lib/jplprof)
+	install -d $(DESTDIR)$(PREFIX)/lib/jplprof
+	install -m 644 $(BUILD)/lib/libcjson.so.1 $(BUILD)/lib/libgomp.so.1 $(DESTDIR)$(PREFIX)/lib/jplprof/
+endif
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/jplprof $(DESTDIR)$(PREFIX)/share/man/man1/jplprof.1 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/jplprof
-	rm -rf $(DESTDIR)$(DATADIR)
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(PREFIX)/lib/jplprof
 
 -include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

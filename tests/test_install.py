@@ -4,6 +4,12 @@ find the model descriptions and data/imagenet/ under <prefix>/share/jplprof;
 `man --warnings -l` renders the installed page without a warning; the bash
 completion completes commands, options and model names.
 
+With JP_TEST_STATIC_INSTALL=1 (it builds a STATIC_DEPS=1 CUDA=0 tree of its
+own, about 3 minutes on 2 cores; skipped otherwise): that build installs the
+shared libraries it carries (libcjson, libgomp) under <prefix>/lib/jplprof,
+where its rpath looks, the installed binary loads them from there, and
+uninstall removes them.
+
 Environment: JP_BUILD_DIR (see run_tests.sh); make is run with the build's
 configuration (build/config) so that nothing is rebuilt.
 """
@@ -76,9 +82,37 @@ def main():
         r = subprocess.run(make + ["uninstall"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
         left = [os.path.join(d, f) for d, _, fs in os.walk(stage) for f in fs]
         check("make uninstall removes every file", r.returncode == 0 and not left, "%s %s" % (left[:5], r.stderr[-400:]))
+        static_install(tmp, env)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failures else 0
+
+
+def static_install(tmp, env):
+    name = "STATIC_DEPS build: installs its libcjson and libgomp, loads them from <prefix>/lib/jplprof"
+    if os.environ.get("JP_TEST_STATIC_INSTALL") != "1":
+        print("SKIP install/%s: set JP_TEST_STATIC_INSTALL=1 (builds a tree of its own, ~3 min)" % name)
+        return
+    build, stage = os.path.join(tmp, "build-static"), os.path.join(tmp, "stage-static")
+    make = ["make", "-s", "-C", ROOT, "BUILD=" + build, "BIN=" + os.path.join(build, "jplprof"), "STATIC_DEPS=1",
+            "CUDA=0", "-j2", "PREFIX=/opt/jp", "DESTDIR=" + stage]
+    r = subprocess.run(make + ["install"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=1200)
+    binary = os.path.join(stage, "opt", "jp", "bin", "jplprof")
+    libdir = os.path.join(stage, "opt", "jp", "lib", "jplprof")
+    problems = [] if r.returncode == 0 else ["make install: %s" % r.stderr[-600:]]
+    if not problems:
+        r = subprocess.run([binary, "models"], cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=dict(env, LD_DEBUG="libs"), timeout=120)
+        for lib in ("libcjson.so.1", "libgomp.so.1"):
+            if "init: %s" % os.path.join(os.path.dirname(binary), "..", "lib", "jplprof", lib) not in r.stderr:
+                problems.append("%s not loaded from %s" % (lib, libdir))
+        if r.returncode != 0 or "resnet18" not in r.stdout:
+            problems.append("models: exit %d" % r.returncode)
+        r = subprocess.run(make + ["uninstall"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+        left = [os.path.join(d, f) for d, _, fs in os.walk(stage) for f in fs]
+        if r.returncode != 0 or left:
+            problems.append("uninstall left %s" % left[:3])
+    check(name, not problems, "; ".join(problems))
 
 
 if __name__ == "__main__":
