@@ -31,6 +31,16 @@ void jp_cli_normalize_options(int argc, char **argv);
  * (JP_EXIT_USAGE for JP_ERR_ARG). */
 int jp_cli_fail(const char *cmd, const jp_error *err);
 
+/* The JP_ERR_ARG for what getopt_long returned and no case of cmd took: ':'
+ * an option without its value, anything else an unknown option; each names
+ * argv[optind - 1] and `jplprof <cmd> --help`.  Use with opterr = 0 and an
+ * optstring that starts with ':'. */
+jp_status jp_cli_getopt_error(const char *cmd, int c, char **argv, jp_error *err);
+
+/* JP_OK when getopt_long left no operand (optind == argc), else the
+ * JP_ERR_ARG naming the first one and `jplprof <cmd> --help`. */
+jp_status jp_cli_no_operands(const char *cmd, int argc, char **argv, jp_error *err);
+
 /* Parses a whole decimal integer in [lo, hi]; JP_ERR_ARG naming the option. */
 jp_status jp_cli_parse_int(const char *option, const char *text, long lo, long hi, long *out, jp_error *err);
 jp_status jp_cli_parse_double(const char *option, const char *text, double lo, double hi, double *out,

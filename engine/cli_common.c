@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
@@ -34,6 +35,21 @@ int jp_cli_fail(const char *cmd, const jp_error *err)
 {
     fprintf(stderr, "jplprof %s: %s\n", cmd, err->msg);
     return err->status == JP_ERR_ARG ? JP_EXIT_USAGE : JP_EXIT_FAILURE;
+}
+
+jp_status jp_cli_getopt_error(const char *cmd, int c, char **argv, jp_error *err)
+{
+    if (c == ':')
+        return jp_error_set(err, JP_ERR_ARG, "option \"%s\" needs a value (see jplprof %s --help)", argv[optind - 1],
+                            cmd);
+    return jp_error_set(err, JP_ERR_ARG, "unknown option \"%s\" (see jplprof %s --help)", argv[optind - 1], cmd);
+}
+
+jp_status jp_cli_no_operands(const char *cmd, int argc, char **argv, jp_error *err)
+{
+    if (optind >= argc)
+        return JP_OK;
+    return jp_error_set(err, JP_ERR_ARG, "unexpected argument \"%s\" (see jplprof %s --help)", argv[optind], cmd);
 }
 
 jp_status jp_cli_parse_int(const char *option, const char *text, long lo, long hi, long *out, jp_error *err)

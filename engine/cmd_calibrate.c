@@ -93,17 +93,12 @@ static jp_status parse_args(int argc, char **argv, calibrate_options *o, jp_erro
                 return err->status;
             break;
         case 'h': return JP_STATUS_COUNT;
-        case ':':
-            return jp_error_set(err, JP_ERR_ARG, "option \"%s\" needs a value (see jplprof calibrate --help)",
-                                argv[optind - 1]);
         default:
-            return jp_error_set(err, JP_ERR_ARG, "unknown option \"%s\" (see jplprof calibrate --help)",
-                                argv[optind - 1]);
+            return jp_cli_getopt_error("calibrate", c, argv, err);
         }
     }
-    if (optind < argc)
-        return jp_error_set(err, JP_ERR_ARG, "unexpected argument \"%s\" (see jplprof calibrate --help)",
-                            argv[optind]);
+    if (jp_cli_no_operands("calibrate", argc, argv, err))
+        return err->status;
     return JP_OK;
 }
 

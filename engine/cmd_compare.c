@@ -177,16 +177,12 @@ static jp_status parse_args(int argc, char **argv, compare_options *o, jp_error 
         case 'g': o->power.tegrastats = optarg; break;
         case 'R': o->power.rail = optarg; break;
         case 'h': return JP_STATUS_COUNT;
-        case ':':
-            return jp_error_set(err, JP_ERR_ARG, "option \"%s\" needs a value (see jplprof compare --help)",
-                                argv[optind - 1]);
         default:
-            return jp_error_set(err, JP_ERR_ARG, "unknown option \"%s\" (see jplprof compare --help)",
-                                argv[optind - 1]);
+            return jp_cli_getopt_error("compare", c, argv, err);
         }
     }
-    if (optind < argc)
-        return jp_error_set(err, JP_ERR_ARG, "unexpected argument \"%s\" (see jplprof compare --help)", argv[optind]);
+    if (jp_cli_no_operands("compare", argc, argv, err))
+        return err->status;
     if (!o->model.model)
         return jp_error_set(err, JP_ERR_ARG, "--model is required (see jplprof models)");
     if (o->op && o->layer >= 0)

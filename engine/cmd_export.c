@@ -59,18 +59,13 @@ int jp_cmd_export(int argc, char **argv)
             }
             break;
         case 'h': printf("%s", export_usage); return 0;
-        case ':':
-            jp_error_set(&err, JP_ERR_ARG, "%s needs a value (see jplprof export --help)", argv[optind - 1]);
-            return jp_cli_fail("export", &err);
         default:
-            jp_error_set(&err, JP_ERR_ARG, "unknown option '%s' (see jplprof export --help)", argv[optind - 1]);
+            jp_cli_getopt_error("export", c, argv, &err);
             return jp_cli_fail("export", &err);
         }
     }
-    if (optind < argc) {
-        jp_error_set(&err, JP_ERR_ARG, "unexpected argument '%s' (see jplprof export --help)", argv[optind]);
+    if (jp_cli_no_operands("export", argc, argv, &err))
         return jp_cli_fail("export", &err);
-    }
     if (jp_export_run(&opt, &err))
         return jp_cli_fail("export", &err);
     return 0;

@@ -152,12 +152,8 @@ static jp_status parse_args(int argc, char **argv, layers_options *o, jp_error *
                 return err->status;
             break;
         case 'h': return JP_STATUS_COUNT;
-        case ':':
-            return jp_error_set(err, JP_ERR_ARG, "option \"%s\" needs a value (see jplprof layers --help)",
-                                argv[optind - 1]);
         default:
-            return jp_error_set(err, JP_ERR_ARG, "unknown option \"%s\" (see jplprof layers --help)",
-                                argv[optind - 1]);
+            return jp_cli_getopt_error("layers", c, argv, err);
         }
     }
     o->model = optind == argc - 1 ? argv[optind] : NULL;

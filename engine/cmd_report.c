@@ -37,18 +37,13 @@ int jp_cmd_report(int argc, char **argv)
         case 'o': opt.out = optarg; break;
         case 'n': opt.note = optarg; break;
         case 'h': printf("%s", report_usage); return 0;
-        case ':':
-            jp_error_set(&err, JP_ERR_ARG, "%s needs a value (see jplprof report --help)", argv[optind - 1]);
-            return jp_cli_fail("report", &err);
         default:
-            jp_error_set(&err, JP_ERR_ARG, "unknown option '%s' (see jplprof report --help)", argv[optind - 1]);
+            jp_cli_getopt_error("report", c, argv, &err);
             return jp_cli_fail("report", &err);
         }
     }
-    if (optind < argc) {
-        jp_error_set(&err, JP_ERR_ARG, "unexpected argument '%s' (see jplprof report --help)", argv[optind]);
+    if (jp_cli_no_operands("report", argc, argv, &err))
         return jp_cli_fail("report", &err);
-    }
     if (jp_report_run(&opt, &err))
         return jp_cli_fail("report", &err);
     return 0;
