@@ -327,10 +327,8 @@ jp_status jp_exec_build(jp_exec *ex, const jp_graph *graph, const jp_exec_option
     memset(ex, 0, sizeof *ex);
     ex->graph = graph;
     ex->options = *options;
-    ex->backend = jp_backend_get(options->device);
-    if (!ex->backend)
-        return jp_error_set(err, JP_ERR_UNSUPPORTED, "--device %s: this build of jplprof has no %s backend",
-                            jp_device_name(options->device), jp_device_name(options->device));
+    if (jp_backend_open(options->device, &ex->backend, err))
+        return err->status;
     size_t *offsets = NULL;
     if (plan_steps(ex, err))
         goto fail;

@@ -78,8 +78,9 @@ typedef struct jp_kernel {
 void jp_kernel_describe(const jp_kernel *k, const void *state, char *buf, size_t buf_bytes);
 
 /* A backend: memory and synchronisation for one device.  The CPU backend is
- * always present; the CUDA one only in builds with CUDA and on machines with a
- * GPU. */
+ * always present; the CUDA one where its module (jplprof-cuda.so, loaded on
+ * demand: kernels/registry.c) was built and loads, and its init succeeds on
+ * machines with a GPU. */
 typedef struct jp_backend {
     const char *name;         /* "cpu", "cuda"                             */
     jp_device device;
@@ -116,7 +117,19 @@ const jp_kernel *jp_kernel_find(const char *name);
 const jp_kernel *jp_kernel_choose(jp_device device, const jp_step *step);
 /* The reference kernel for step's op type on the CPU. */
 const jp_kernel *jp_kernel_reference(jp_op_type type);
-/* NULL when this build has no such backend. */
+/* The backend for device, loading the CUDA module the first time cuda is
+ * asked for; fails (JP_ERR_UNSUPPORTED) with a message that says where the
+ * module was looked for and how to build it, or why it did not load. */
+jp_status jp_backend_open(jp_device device, const jp_backend **backend, jp_error *err);
+/* jp_backend_open without the reason: NULL when there is no such backend. */
 const jp_backend *jp_backend_get(jp_device device);
+
+/* What a module and the binary loading it must agree on: the sizes of the
+ * structs passed between them.  The CUDA module exports it as
+ * jp_cuda_module_abi; the registry refuses a module built with other
+ * structs (a stale jplprof-cuda.so beside a newer binary). */
+#define JP_MODULE_ABI \
+    ((size_t)sizeof(jp_kernel) << 48 | (size_t)sizeof(jp_backend) << 32 | \
+     (size_t)sizeof(jp_step) << 16 | (size_t)sizeof(jp_op))
 
 #endif /* JP_KERNEL_H */
