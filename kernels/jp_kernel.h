@@ -72,6 +72,25 @@ typedef struct jp_kernel {
      * a kernel that is the fastest only on some shapes (measured: the
      * kernel's file says where).  Pure and cheap, like supports. */
     int (*priority_for)(const jp_step *step);
+    /* Optional: what prepare allocated for step, in bytes: *prepared_bytes
+     * the weights it made (folded, packed, Winograd-transformed), and
+     * *workspace_bytes the rest (im2col columns, padded copies, per-thread
+     * buffers).  For `jplprof infer --memory`. */
+    void (*memory)(const void *state, const jp_step *step, size_t *prepared_bytes, size_t *workspace_bytes);
+    /* true when run never reads the step's parameters (op->params[].data,
+     * fused_bn->params[].data), only what prepare made of them: the
+     * executor may then give the originals' pages back
+     * (jp_exec_release_params).  Leave false when unsure. */
+    bool params_copied;
+    /* Optional, with memory: hands the kernel a buffer of at least the
+     * *workspace_bytes its memory slot reports, 64-byte aligned, on the
+     * kernel's device, shared with the other steps of the executor (they run
+     * one at a time), for a workspace that holds nothing from one run to the
+     * next; the kernel frees its own and uses this one until release (which
+     * must not free it).  Called after prepare, before any run, and again
+     * whenever the executor moves the buffer; its contents are whatever the
+     * other steps left. */
+    void (*bind_workspace)(void *state, void *workspace);
 } jp_kernel;
 
 /* k->describe(state) into buf, or "" when k has no describe slot. */
