@@ -127,10 +127,14 @@ CUDA_ARCH ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=s
              -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 
 # Objects depend on the configuration: changing NATIVE, DEBUG, SANITIZE or
-# STATIC_DEPS rebuilds everything (CUDA does not change the C objects).
-CONFIG := NATIVE=$(NATIVE) DEBUG=$(DEBUG) SANITIZE=$(SANITIZE) STATIC_DEPS=$(STATIC_DEPS)$(if $(CROSS), CROSS=$(CROSS))
+# STATIC_DEPS rebuilds everything ($(BUILD)/config-objects).  CUDA does not
+# change the C objects; it is recorded with the rest in $(BUILD)/config, the
+# options a test passes to make to rebuild nothing (tests/test_install.py).
+CONFIG_OBJECTS := NATIVE=$(NATIVE) DEBUG=$(DEBUG) SANITIZE=$(SANITIZE) STATIC_DEPS=$(STATIC_DEPS)$(if $(CROSS), CROSS=$(CROSS))
+CONFIG := CUDA=$(USE_CUDA) $(CONFIG_OBJECTS)
 ifneq ($(MAKECMDGOALS),clean)
-  $(shell mkdir -p $(BUILD) && (echo '$(CONFIG)' | cmp -s - $(BUILD)/config || echo '$(CONFIG)' > $(BUILD)/config))
+  $(shell mkdir -p $(BUILD) && (echo '$(CONFIG_OBJECTS)' | cmp -s - $(BUILD)/config-objects || echo '$(CONFIG_OBJECTS)' > $(BUILD)/config-objects))
+  $(shell echo '$(CONFIG)' | cmp -s - $(BUILD)/config || echo '$(CONFIG)' > $(BUILD)/config)
 endif
 
 SRCS := $(wildcard engine/*.c kernels/*.c kernels/cpu/*.c profiler/*.c)
@@ -166,14 +170,14 @@ $(BUILD)/libjp.a: $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/obj/%.o: %.c $(BUILD)/config
+$(BUILD)/obj/%.o: %.c $(BUILD)/config-objects
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(CUDA_MODULE): $(CU_OBJS)
 	$(CC) -shared -o $@ $^ $(CUDA_LIBS)
 
-$(BUILD)/obj/%.o: %.cu $(BUILD)/config
+$(BUILD)/obj/%.o: %.cu $(BUILD)/config-objects
 	@mkdir -p $(dir $@)
 	$(NVCC) -O3 -std=$(NVCC_STD) $(CUDA_ARCH) -Iengine -Ikernels -Xcompiler -fPIC,-Wall -MMD -MP -c $< -o $@
 
