@@ -3,6 +3,9 @@
 # Options (make VAR=value):
 #   CUDA=auto|1|0   auto: build the CUDA backend when nvcc and cudnn.h are found
 #                   under CUDA_HOME; 1: require it (error without); 0: CPU only.
+#                   The backend is a module, jplprof-cuda.so beside the binary,
+#                   that jplprof loads only for --device cuda: the binary itself
+#                   links no CUDA library, whatever CUDA says.
 #   CUDA_HOME       default /usr/local/cuda
 #   CUDA_ARCH       nvcc -gencode list; default covers sm_75..sm_90 of this nvcc.
 #                   Jetson: CUDA_ARCH="-gencode arch=compute_87,code=sm_87" (Orin),
@@ -123,26 +126,32 @@ CUDA_ARCH ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=s
              -gencode arch=compute_86,code=sm_86 -gencode arch=compute_87,code=sm_87 \
              -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 
-# Objects depend on the configuration: changing CUDA, NATIVE, DEBUG,
-# SANITIZE or STATIC_DEPS rebuilds everything.
-CONFIG := CUDA=$(USE_CUDA) NATIVE=$(NATIVE) DEBUG=$(DEBUG) SANITIZE=$(SANITIZE) STATIC_DEPS=$(STATIC_DEPS)$(if $(CROSS), CROSS=$(CROSS))
+# Objects depend on the configuration: changing NATIVE, DEBUG, SANITIZE or
+# STATIC_DEPS rebuilds everything ($(BUILD)/config-objects).  CUDA does not
+# change the C objects; it is recorded with the rest in $(BUILD)/config, the
+# options a test passes to make to rebuild nothing (tests/test_install.py).
+CONFIG_OBJECTS := NATIVE=$(NATIVE) DEBUG=$(DEBUG) SANITIZE=$(SANITIZE) STATIC_DEPS=$(STATIC_DEPS)$(if $(CROSS), CROSS=$(CROSS))
+CONFIG := CUDA=$(USE_CUDA) $(CONFIG_OBJECTS)
 ifneq ($(MAKECMDGOALS),clean)
-  $(shell mkdir -p $(BUILD) && (echo '$(CONFIG)' | cmp -s - $(BUILD)/config || echo '$(CONFIG)' > $(BUILD)/config))
+  $(shell mkdir -p $(BUILD) && (echo '$(CONFIG_OBJECTS)' | cmp -s - $(BUILD)/config-objects || echo '$(CONFIG_OBJECTS)' > $(BUILD)/config-objects))
+  $(shell echo '$(CONFIG)' | cmp -s - $(BUILD)/config || echo '$(CONFIG)' > $(BUILD)/config)
 endif
 
 SRCS := $(wildcard engine/*.c kernels/*.c kernels/cpu/*.c profiler/*.c)
 MAIN_SRC := engine/main.c
 LIB_SRCS := $(filter-out $(MAIN_SRC),$(SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
-CU_SRCS  :=
-ifeq ($(USE_CUDA),1)
-  CU_SRCS := $(wildcard kernels/cuda/*.cu)
-  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart_static -lrt -lstdc++
-  LDLIBS += $(CUDA_LIBS)
-  # The build flag reaches the registry only: the CLI asks it for a backend.
-  $(BUILD)/obj/kernels/registry.o : CPPFLAGS += -DJP_HAVE_CUDA
-endif
-CU_OBJS := $(CU_SRCS:%.cu=$(BUILD)/obj/%.o)
+# The CUDA backend: kernels/cuda/*.cu linked with cuDNN, cuBLAS and the CUDA
+# runtime into one module beside the binary, dlopen'ed by kernels/registry.c.
+# Its references to the engine resolve against the executable that loads it,
+# so every executable exports its symbols (-rdynamic).
+CUDA_MODULE := $(patsubst ./%,%,$(dir $(BIN)))jplprof-cuda.so
+CU_SRCS  := $(wildcard kernels/cuda/*.cu)
+CU_OBJS  := $(CU_SRCS:%.cu=$(BUILD)/obj/%.o)
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart_static \
+             -lrt -ldl -lpthread -lstdc++
+LDFLAGS  += -rdynamic
+CUDA_TARGETS := $(if $(filter 1,$(USE_CUDA)),$(CUDA_MODULE))
 
 TEST_SRCS  := $(wildcard tests/test_*.c)
 TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
@@ -150,22 +159,25 @@ TOOL_SRCS  := $(filter-out $(TEST_SRCS) tests/fake_nvml.c tests/iofault.c,$(wild
 TOOL_BINS  := $(TOOL_SRCS:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test clean tests-build bench fuzz fuzz-build
-all: $(BIN)
+all: $(BIN) $(CUDA_TARGETS)
 
 $(info jplprof: CUDA backend $(if $(filter 1,$(USE_CUDA)),ON ($(NVCC)),OFF)$(if $(filter 1,$(STATIC_DEPS)), with static OpenBLAS/stb,)$(if $(CROSS), cross-compiled with $(CC) into $(BUILD),))
 
 $(BIN): $(BUILD)/obj/$(MAIN_SRC:.c=.o) $(BUILD)/libjp.a $(if $(filter 1,$(STATIC_DEPS)),$(BUILD)/lib/libcjson.so)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
-$(BUILD)/libjp.a: $(LIB_OBJS) $(CU_OBJS)
+$(BUILD)/libjp.a: $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/obj/%.o: %.c $(BUILD)/config
+$(BUILD)/obj/%.o: %.c $(BUILD)/config-objects
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.cu $(BUILD)/config
+$(CUDA_MODULE): $(CU_OBJS)
+	$(CC) -shared -o $@ $^ $(CUDA_LIBS)
+
+$(BUILD)/obj/%.o: %.cu $(BUILD)/config-objects
 	@mkdir -p $(dir $@)
 	$(NVCC) -O3 -std=$(NVCC_STD) $(CUDA_ARCH) -Iengine -Ikernels -Xcompiler -fPIC,-Wall -MMD -MP -c $< -o $@
 
@@ -180,7 +192,7 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libjp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libjp.a $(LDLIBS)
 
-tests-build: $(BIN) $(TEST_BINS) $(TOOL_BINS)
+tests-build: $(BIN) $(CUDA_TARGETS) $(TEST_BINS) $(TOOL_BINS)
 
 # Every test: C unit tests, the converter, every model against torchvision.
 test: tests-build
@@ -229,19 +241,22 @@ fuzz: fuzz-build
 	bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD) $(BIN) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(BIN) $(CUDA_MODULE) $(FUZZ_BUILD)
 
 # make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]: jplprof, its data
 # (AvailableModel.txt, weights/*.json and any converted *.safetensors,
 # data/imagenet/) under $(PREFIX)/share/jplprof, where an installed jplprof
-# looks (or JPLPROF_DATA), the man page and bash completion.
+# looks (or JPLPROF_DATA), the CUDA module (when built) as
+# $(PREFIX)/lib/jplprof/jplprof-cuda.so, where it looks for that, the man page
+# and bash completion.
 PREFIX  ?= /usr/local
 DATADIR  = $(PREFIX)/share/jplprof
 .PHONY: install uninstall
-install: $(BIN)
+install: $(BIN) $(CUDA_TARGETS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(DATADIR)/weights $(DESTDIR)$(DATADIR)/data/imagenet \
 	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/jplprof
+	$(if $(CUDA_TARGETS),install -d $(DESTDIR)$(PREFIX)/lib/jplprof && install -m 755 $(CUDA_MODULE) $(DESTDIR)$(PREFIX)/lib/jplprof/jplprof-cuda.so)
 	install -m 644 AvailableModel.txt $(DESTDIR)$(DATADIR)/AvailableModel.txt
 	install -m 644 weights/*.json $(wildcard weights/*.safetensors) $(DESTDIR)$(DATADIR)/weights/
 	install -m 644 data/imagenet/* $(DESTDIR)$(DATADIR)/data/imagenet/

@@ -230,12 +230,9 @@ jp_status jp_cli_init_device(jp_device device, int threads, jp_error *err)
         return err->status;
     if (device == JP_DEVICE_CPU)
         return cpu->init ? cpu->init(err) : JP_OK;
-    const jp_backend *b = jp_backend_get(device);
-    if (!b)
-        return jp_error_set(err, JP_ERR_UNSUPPORTED,
-                            "--device %s: this jplprof was built without CUDA (rebuild with `make CUDA=1` on a machine "
-                            "with the CUDA toolkit and cuDNN)",
-                            jp_device_name(device));
+    const jp_backend *b;
+    if (jp_backend_open(device, &b, err))
+        return err->status;
     return b->init ? b->init(err) : JP_OK;
 }
 

@@ -7,6 +7,12 @@
  * hooks reading the clock around each layer (the executor synchronises the
  * device first), whose per-layer medians are printed, then --runs passes
  * without hooks, whose median is the end-to-end time.
+ *
+ * Memory: during the build, the pages of every parameter whose kernel made
+ * its own prepared copy are given back (jp_exec_options.release_params): the run
+ * never reads them in their original form.  --memory prints where the rest
+ * went and the peak RSS against issue 16's bound: the weights + the
+ * prepared weights + 2 x the largest activation pair + 16 MiB.
  */
 #include <getopt.h>
 #include <limits.h>
@@ -14,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -30,6 +37,7 @@ typedef struct infer_options {
     bool fuse;
     long runs, warmup, top;
     bool quiet;
+    bool memory;
     const char *dump_path;
     const char *plan_path;
 } infer_options;
@@ -61,7 +69,46 @@ static void usage(FILE *out)
             "  --dump-layers FILE      write every layer's output (layer.<i>), the input and\n"
             "                          the logits as safetensors; at op granularity also op.<name>\n"
             "  --plan FILE             the kernel per op from `jplprof compare --plan`\n"
+            "  --memory                print where the memory went: weights (mapped or\n"
+            "                          synthetic, and how much of them was given back),\n"
+            "                          the kernels' prepared weights, the activation arena,\n"
+            "                          the kernels' workspace, and the peak RSS\n"
             "  --quiet                 print only the summary line and the classes\n");
+}
+
+static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+
+/* One line, `key value MiB` pairs, for people and for tests/test_memory.py. */
+static void print_memory(const jp_exec *ex, const jp_cli_model *m)
+{
+    jp_exec_memory mem;
+    jp_exec_memory_of(ex, &mem);
+    size_t weights_bytes = 0;
+    if (m->weights.synthetic) {
+        for (int i = 0; i < m->graph.n_ops; i++)
+            for (int p = 0; p < m->graph.ops[i].n_params; p++) {
+                const jp_param *prm = &m->graph.ops[i].params[p];
+                size_t n = sizeof(float);
+                for (int d = 0; d < prm->rank; d++)
+                    n *= (size_t)prm->dims[d];
+                weights_bytes += n;
+            }
+    } else {
+        weights_bytes = m->weights.file.map_bytes;
+    }
+    const size_t slack_bytes = (size_t)16 << 20;
+    size_t bound = weights_bytes + mem.prepared_bytes + 2 * mem.largest_pair_bytes + slack_bytes;
+    struct rusage ru;
+    double peak = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1.0;
+    printf("memory: weights %.1f MiB (%s), %.1f MiB of them given back | prepared weights %.1f MiB | "
+           "activation arena %.1f MiB | workspace %.1f MiB | largest activation pair %.1f MiB | "
+           "bound %.1f MiB (weights + prepared + 2 x pair + 16 MiB) | peak RSS %.1f MiB\n",
+           mib(weights_bytes), m->weights.synthetic ? "synthetic" : "mapped", mib(ex->released_param_bytes),
+           mib(mem.prepared_bytes), mib(mem.arena_bytes), mib(mem.workspace_bytes), mib(mem.largest_pair_bytes),
+           mib(bound), peak);
+    if (mem.n_unaccounted)
+        printf("memory: %d steps' kernels cannot say what they prepared (not counted above)\n",
+               mem.n_unaccounted);
 }
 
 static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *err)
@@ -76,6 +123,7 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
         {"warmup", required_argument, NULL, 'W'},  {"top", required_argument, NULL, 'k'},
         {"dump-layers", required_argument, NULL, 'D'}, {"quiet", no_argument, NULL, 'q'},
         {"plan", required_argument, NULL, 'P'},   {"steps", no_argument, NULL, 's'},
+        {"memory", no_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},          {0},
     };
     long seed = 0;
@@ -122,6 +170,7 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
         case 'D': o->dump_path = optarg; break;
         case 'P': o->plan_path = optarg; break;
         case 'q': o->quiet = true; break;
+        case 'M': o->memory = true; break;
         case 'h': return JP_STATUS_COUNT; /* help printed by the caller */
         case ':':
             return jp_error_set(err, JP_ERR_ARG, "option \"%s\" needs a value (see jplprof infer --help)",
@@ -281,6 +330,7 @@ int jp_cmd_infer(int argc, char **argv)
         .keep_all_values = o.op_level && o.dump_path,
         .kernel_for_op = o.plan_path ? jp_cli_plan_kernel : NULL,
         .kernel_for_op_ctx = &plan,
+        .release_params = true, /* nothing reads the weights after the build */
     };
     jp_measure_pass_timer t = {.pass = -1};
     double *scratch = NULL, *total_s = NULL, *hooked_s = NULL;
@@ -404,6 +454,8 @@ int jp_cmd_infer(int argc, char **argv)
         if (!o.quiet)
             printf("wrote %s\n", o.dump_path);
     }
+    if (o.memory)
+        print_memory(&ex, &m);
     goto done;
 fail:
     rc = jp_cli_fail("infer", &err);

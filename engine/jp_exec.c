@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define ARENA_ALIGN_BYTES 256 /* cudaMalloc's alignment: some cuDNN kernels need it */
 
@@ -322,15 +324,39 @@ static jp_tensor value_tensor(const jp_exec *ex, int v)
     return t;
 }
 
+/* options.release_params: the pages of step es's parameters, when its kernel
+ * keeps its own copy (see jp_exec.h). */
+static size_t release_step_params(const jp_exec *ex, const jp_exec_step *es)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    size_t released = 0;
+    if (!es->kernel->params_copied)
+        return 0;
+    for (int i = es->first_op; i < es->first_op + es->n_ops; i++) {
+        const jp_op *op = &ex->graph->ops[i];
+        for (int p = 0; p < op->n_params; p++) {
+            const jp_param *prm = &op->params[p];
+            if (!prm->data)
+                continue;
+            size_t bytes = sizeof(float);
+            for (int d = 0; d < prm->rank; d++)
+                bytes *= (size_t)prm->dims[d];
+            uintptr_t lo = ((uintptr_t)prm->data + page - 1) & ~(page - 1);
+            uintptr_t hi = ((uintptr_t)prm->data + bytes) & ~(page - 1);
+            if (hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)
+                released += hi - lo;
+        }
+    }
+    return released;
+}
+
 jp_status jp_exec_build(jp_exec *ex, const jp_graph *graph, const jp_exec_options *options, jp_error *err)
 {
     memset(ex, 0, sizeof *ex);
     ex->graph = graph;
     ex->options = *options;
-    ex->backend = jp_backend_get(options->device);
-    if (!ex->backend)
-        return jp_error_set(err, JP_ERR_UNSUPPORTED, "--device %s: this build of jplprof has no %s backend",
-                            jp_device_name(options->device), jp_device_name(options->device));
+    if (jp_backend_open(options->device, &ex->backend, err))
+        return err->status;
     size_t *offsets = NULL;
     if (plan_steps(ex, err))
         goto fail;
@@ -382,10 +408,8 @@ jp_status jp_exec_build(jp_exec *ex, const jp_graph *graph, const jp_exec_option
                          jp_device_name(options->device));
             goto fail;
         }
-        if (es->kernel->prepare && es->kernel->prepare(&es->step, &es->state, err)) {
-            jp_error_prefix(err, "op %s, kernel %s: ", op->name, es->kernel->name);
+        if (!options->defer_prepare && jp_exec_prepare_step(ex, s, err))
             goto fail;
-        }
     }
     return JP_OK;
 fail:
@@ -399,10 +423,11 @@ void jp_exec_free(jp_exec *ex)
     if (!ex)
         return;
     for (int s = 0; s < ex->n_steps; s++)
-        if (ex->steps[s].kernel && ex->steps[s].kernel->release && ex->steps[s].state)
-            ex->steps[s].kernel->release(ex->steps[s].state);
+        jp_exec_release_step(ex, s);
     if (ex->arena && ex->backend)
         ex->backend->free(ex->arena);
+    if (ex->workspace && ex->backend)
+        ex->backend->free(ex->workspace);
     free(ex->steps);
     free(ex->layer_first_step);
     free(ex->value_data);
@@ -426,7 +451,7 @@ static jp_status run_step(jp_exec *ex, int s, jp_error *err)
     return JP_OK;
 }
 
-static jp_status sync(jp_exec *ex, jp_error *err)
+static jp_status backend_sync(jp_exec *ex, jp_error *err)
 {
     return ex->backend->synchronize ? ex->backend->synchronize(err) : JP_OK;
 }
@@ -437,20 +462,20 @@ jp_status jp_exec_forward(jp_exec *ex, const jp_exec_hooks *hooks, jp_error *err
     const jp_exec_hooks *h = hooks ? hooks : &none;
     bool any = h->before_layer || h->after_layer || h->before_step || h->after_step;
     for (int l = 0; l < ex->graph->n_layers; l++) {
-        if (h->before_layer && (sync(ex, err) || h->before_layer(h->ctx, l, err)))
+        if (h->before_layer && (backend_sync(ex, err) || h->before_layer(h->ctx, l, err)))
             return err->status;
         for (int s = ex->layer_first_step[l]; s < ex->layer_first_step[l + 1]; s++) {
-            if (h->before_step && (sync(ex, err) || h->before_step(h->ctx, s, err)))
+            if (h->before_step && (backend_sync(ex, err) || h->before_step(h->ctx, s, err)))
                 return err->status;
             if (run_step(ex, s, err))
                 return err->status;
-            if (h->after_step && (sync(ex, err) || h->after_step(h->ctx, s, err)))
+            if (h->after_step && (backend_sync(ex, err) || h->after_step(h->ctx, s, err)))
                 return err->status;
         }
-        if (h->after_layer && (sync(ex, err) || h->after_layer(h->ctx, l, err)))
+        if (h->after_layer && (backend_sync(ex, err) || h->after_layer(h->ctx, l, err)))
             return err->status;
     }
-    return any ? JP_OK : sync(ex, err);
+    return any ? JP_OK : backend_sync(ex, err);
 }
 
 jp_status jp_exec_run_layer(jp_exec *ex, int layer, jp_error *err)
@@ -463,6 +488,55 @@ jp_status jp_exec_run_layer(jp_exec *ex, int layer, jp_error *err)
 
 jp_status jp_exec_run_step(jp_exec *ex, int step, jp_error *err) { return run_step(ex, step, err); }
 
+/* Step s's kernel takes the shared workspace, grown first if it needs more
+ * (every step already bound then moves to the new buffer). */
+static jp_status bind_workspace(jp_exec *ex, int s, jp_error *err)
+{
+    const jp_exec_step *es = &ex->steps[s];
+    size_t prepared = 0, need = 0;
+    es->kernel->memory(es->state, &es->step, &prepared, &need);
+    if (need > ex->workspace_bytes) {
+        void *grown;
+        if (ex->backend->alloc(need, &grown, err))
+            return jp_error_prefix(err, "op %s: shared workspace of %zu bytes: ", es->step.op->name, need);
+        for (int t = 0; t < ex->n_steps; t++)
+            if (t != s && ex->steps[t].prepared && ex->steps[t].kernel->bind_workspace)
+                ex->steps[t].kernel->bind_workspace(ex->steps[t].state, grown);
+        if (ex->workspace)
+            ex->backend->free(ex->workspace);
+        ex->workspace = grown;
+        ex->workspace_bytes = need;
+    }
+    es->kernel->bind_workspace(es->state, ex->workspace);
+    return JP_OK;
+}
+
+jp_status jp_exec_prepare_step(jp_exec *ex, int s, jp_error *err)
+{
+    jp_exec_step *es = &ex->steps[s];
+    if (es->prepared || !es->kernel->prepare) {
+        es->prepared = true;
+        return JP_OK;
+    }
+    if (es->kernel->prepare(&es->step, &es->state, err))
+        return jp_error_prefix(err, "op %s, kernel %s: ", es->step.op->name, es->kernel->name);
+    es->prepared = true;
+    if (es->kernel->bind_workspace && es->kernel->memory && bind_workspace(ex, s, err))
+        return err->status;
+    if (ex->options.release_params)
+        ex->released_param_bytes += release_step_params(ex, es);
+    return JP_OK;
+}
+
+void jp_exec_release_step(jp_exec *ex, int s)
+{
+    jp_exec_step *es = &ex->steps[s];
+    if (es->kernel && es->kernel->release && es->state)
+        es->kernel->release(es->state);
+    es->state = NULL;
+    es->prepared = false;
+}
+
 jp_tensor jp_exec_value(const jp_exec *ex, int op) { return value_tensor(ex, op); }
 
 jp_status jp_exec_download(const jp_exec *ex, int op, float *host, jp_error *err)
@@ -471,7 +545,31 @@ jp_status jp_exec_download(const jp_exec *ex, int op, float *host, jp_error *err
     if (!t.data)
         return jp_error_set(err, JP_ERR_INTERNAL, "op %s: value was fused away and is not stored",
                             ex->graph->ops[op].name);
-    if (sync((jp_exec *)ex, err))
+    if (backend_sync((jp_exec *)ex, err))
         return err->status;
     return ex->backend->download(host, t.data, (size_t)jp_tensor_numel(&t) * sizeof(float), err);
+}
+
+void jp_exec_memory_of(const jp_exec *ex, jp_exec_memory *m)
+{
+    memset(m, 0, sizeof *m);
+    m->arena_bytes = ex->arena_bytes;
+    m->workspace_bytes = ex->workspace_bytes;
+    for (int s = 0; s < ex->n_steps; s++) {
+        const jp_exec_step *es = &ex->steps[s];
+        size_t pair = (size_t)jp_tensor_numel(&es->step.out);
+        for (int k = 0; k < es->step.n_in; k++)
+            pair += (size_t)jp_tensor_numel(&es->step.in[k]);
+        if (pair * sizeof(float) > m->largest_pair_bytes)
+            m->largest_pair_bytes = pair * sizeof(float);
+        if (es->kernel->memory) {
+            size_t prepared = 0, workspace = 0;
+            es->kernel->memory(es->state, &es->step, &prepared, &workspace);
+            m->prepared_bytes += prepared;
+            if (!es->kernel->bind_workspace)
+                m->workspace_bytes += workspace;
+        } else if (es->kernel->prepare) {
+            m->n_unaccounted++;
+        }
+    }
 }

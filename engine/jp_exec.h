@@ -33,6 +33,21 @@ typedef struct jp_exec_options {
     jp_device device;
     bool fuse;            /* fold batch-norm + activation into convolutions within a layer */
     bool keep_all_values; /* every op output keeps its own buffer           */
+    /* Give back each parameter's pages as soon as its step's kernel has made
+     * its own copy (kernel->params_copied): madvise MADV_DONTNEED on the
+     * page-aligned inside of the tensor, right after that step's prepare, so
+     * that the original and the prepared copy never coexist for long.  A
+     * mapped weights file keeps its contents (a later read faults them back
+     * in from the file); synthetic weights (anonymous memory) read as zeros
+     * after, so ask for it only when nothing else will read them: not when
+     * another executor will be built on the same weights, nor before hashing
+     * them. */
+    bool release_params;
+    /* Choose the kernels but prepare none: the caller prepares each step
+     * just before it runs and releases it after (jp_exec_prepare_step,
+     * jp_exec_release_step), so that one step's prepared weights exist at a
+     * time (synthetic weights' calibration walks the graph once). */
+    bool defer_prepare;
     /* Optional: the kernel to use per op name ("layer1.0.conv1" ->
      * "cpu/conv2d/im2col_blas"); NULL picks the default (highest priority). */
     const char *(*kernel_for_op)(void *ctx, const jp_op *op);
@@ -43,6 +58,7 @@ typedef struct jp_exec_step {
     jp_step step;              /* what the kernel computes (pointers into the arena) */
     const jp_kernel *kernel;
     void *state;               /* from kernel->prepare                      */
+    bool prepared;
     int first_op, n_ops;       /* the ops this step covers (fused: 2 to 5)  */
     int residual;              /* step.fused_add: the value added (in[1]); else -1 */
     int layer;
@@ -70,6 +86,9 @@ typedef struct jp_exec {
     size_t arena_bytes;
     float *input;              /* [n, 3, h, w] in the arena                 */
     float **value_data;        /* [n_ops]: op i's output, NULL when fused away */
+    size_t released_param_bytes; /* options.release_params: pages given back */
+    void *workspace;           /* shared by the kernels with bind_workspace */
+    size_t workspace_bytes;
 } jp_exec;
 
 /* Builds the executor for graph (shapes already inferred, parameters bound)
@@ -89,10 +108,29 @@ jp_status jp_exec_forward(jp_exec *exec, const jp_exec_hooks *hooks, jp_error *e
 jp_status jp_exec_run_layer(jp_exec *exec, int layer, jp_error *err);
 jp_status jp_exec_run_step(jp_exec *exec, int step, jp_error *err);
 
+/* defer_prepare: prepares / releases one step's kernel (prepare of a step
+ * already prepared does nothing). */
+jp_status jp_exec_prepare_step(jp_exec *exec, int step, jp_error *err);
+void jp_exec_release_step(jp_exec *exec, int step);
+
 /* The value op `op` produced (device memory); data NULL if it was fused away. */
 jp_tensor jp_exec_value(const jp_exec *exec, int op);
 
 /* Copies value `op` to host memory (numel floats). */
 jp_status jp_exec_download(const jp_exec *exec, int op, float *host, jp_error *err);
+
+/* Where an executor's memory goes (`jplprof infer --memory`), in bytes. */
+typedef struct jp_exec_memory {
+    size_t arena_bytes;        /* every activation: exec->arena_bytes      */
+    size_t prepared_bytes;     /* what the kernels made of the weights (folded,
+                                  packed, Winograd-transformed)            */
+    size_t workspace_bytes;    /* the kernels' other buffers (one shared
+                                  buffer for those with bind_workspace)    */
+    size_t largest_pair_bytes; /* the largest step's inputs + output       */
+    int n_unaccounted;         /* steps whose kernel prepares but cannot
+                                  say how much (no memory slot)            */
+} jp_exec_memory;
+void jp_exec_memory_of(const jp_exec *exec, jp_exec_memory *m);
+
 
 #endif /* JP_EXEC_H */

@@ -139,7 +139,10 @@ jp_status jp_weights_calibrate(jp_weights *w, jp_graph *g, const float *input, j
     if (!w->synthetic)
         return jp_error_set(err, JP_ERR_INTERNAL, "calibration applies to synthetic weights only");
     jp_exec ex;
-    jp_exec_options opt = {.device = JP_DEVICE_CPU, .fuse = false};
+    /* One step prepared at a time: the kernels' prepared copies of the
+     * whole model would otherwise sit beside the weights (issue 16: this was
+     * the peak RSS of every run with synthetic weights). */
+    jp_exec_options opt = {.device = JP_DEVICE_CPU, .fuse = false, .defer_prepare = true};
     if (jp_exec_build(&ex, g, &opt, err))
         return jp_error_prefix(err, "calibrating synthetic weights: ");
     jp_status st = jp_exec_set_input(&ex, input, err);
@@ -167,7 +170,11 @@ jp_status jp_weights_calibrate(jp_weights *w, jp_graph *g, const float *input, j
                 var[ch] = v > 1e-6 ? (float)v : 1.0f;
             }
         }
-        st = jp_exec_run_step(&ex, s, err);
+        if (st == JP_OK)
+            st = jp_exec_prepare_step(&ex, s, err);
+        if (st == JP_OK)
+            st = jp_exec_run_step(&ex, s, err);
+        jp_exec_release_step(&ex, s);
     }
     jp_exec_free(&ex);
     return st;

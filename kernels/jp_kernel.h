@@ -72,14 +72,34 @@ typedef struct jp_kernel {
      * a kernel that is the fastest only on some shapes (measured: the
      * kernel's file says where).  Pure and cheap, like supports. */
     int (*priority_for)(const jp_step *step);
+    /* Optional: what prepare allocated for step, in bytes: *prepared_bytes
+     * the weights it made (folded, packed, Winograd-transformed), and
+     * *workspace_bytes the rest (im2col columns, padded copies, per-thread
+     * buffers).  For `jplprof infer --memory`. */
+    void (*memory)(const void *state, const jp_step *step, size_t *prepared_bytes, size_t *workspace_bytes);
+    /* true when run never reads the step's parameters (op->params[].data,
+     * fused_bn->params[].data), only what prepare made of them: the
+     * executor may then give the originals' pages back
+     * (jp_exec_release_params).  Leave false when unsure. */
+    bool params_copied;
+    /* Optional, with memory: hands the kernel a buffer of at least the
+     * *workspace_bytes its memory slot reports, 64-byte aligned, on the
+     * kernel's device, shared with the other steps of the executor (they run
+     * one at a time), for a workspace that holds nothing from one run to the
+     * next; the kernel frees its own and uses this one until release (which
+     * must not free it).  Called after prepare, before any run, and again
+     * whenever the executor moves the buffer; its contents are whatever the
+     * other steps left. */
+    void (*bind_workspace)(void *state, void *workspace);
 } jp_kernel;
 
 /* k->describe(state) into buf, or "" when k has no describe slot. */
 void jp_kernel_describe(const jp_kernel *k, const void *state, char *buf, size_t buf_bytes);
 
 /* A backend: memory and synchronisation for one device.  The CPU backend is
- * always present; the CUDA one only in builds with CUDA and on machines with a
- * GPU. */
+ * always present; the CUDA one where its module (jplprof-cuda.so, loaded on
+ * demand: kernels/registry.c) was built and loads, and its init succeeds on
+ * machines with a GPU. */
 typedef struct jp_backend {
     const char *name;         /* "cpu", "cuda"                             */
     jp_device device;
@@ -116,7 +136,19 @@ const jp_kernel *jp_kernel_find(const char *name);
 const jp_kernel *jp_kernel_choose(jp_device device, const jp_step *step);
 /* The reference kernel for step's op type on the CPU. */
 const jp_kernel *jp_kernel_reference(jp_op_type type);
-/* NULL when this build has no such backend. */
+/* The backend for device, loading the CUDA module the first time cuda is
+ * asked for; fails (JP_ERR_UNSUPPORTED) with a message that says where the
+ * module was looked for and how to build it, or why it did not load. */
+jp_status jp_backend_open(jp_device device, const jp_backend **backend, jp_error *err);
+/* jp_backend_open without the reason: NULL when there is no such backend. */
 const jp_backend *jp_backend_get(jp_device device);
+
+/* What a module and the binary loading it must agree on: the sizes of the
+ * structs passed between them.  The CUDA module exports it as
+ * jp_cuda_module_abi; the registry refuses a module built with other
+ * structs (a stale jplprof-cuda.so beside a newer binary). */
+#define JP_MODULE_ABI \
+    ((size_t)sizeof(jp_kernel) << 48 | (size_t)sizeof(jp_backend) << 32 | \
+     (size_t)sizeof(jp_step) << 16 | (size_t)sizeof(jp_op))
 
 #endif /* JP_KERNEL_H */

@@ -27,8 +27,12 @@
  *
  * Without a GPU (or driver) every case prints "SKIP <kernel> <case>: no CUDA
  * device (<why>)" and the test exits 0; supports() is still checked, since
- * it needs no device.  In a build without CUDA the cases print SKIP with
- * "this build has no CUDA backend".  The seed comes from the clock and is
+ * it needs no device.  The CUDA kernels live in the module jplprof-cuda.so,
+ * which this program loads as jplprof does (kernels/registry.c): from
+ * $JPLPROF_CUDA_MODULE, else beside $JPLPROF (the binary under test), else
+ * beside ../../jplprof relative to this program (build/tests/ -> the repo
+ * root, where `make` puts it).  Without the module (a CUDA=0 build) every
+ * case prints SKIP with the registry's reason.  The seed comes from the clock and is
  * printed; JP_TEST_SEED=<n> replays a run.
  */
 #include <math.h>
@@ -42,7 +46,8 @@
 #include "jp_test.h"
 #include "../engine/jp_ops.h"
 #include "../kernels/jp_kernel.h"
-#include "../kernels/cuda/cuda_kernels.h"
+#include <libgen.h>
+#include <limits.h>
 
 
 /* ---- random numbers: xorshift64*, reproducible from the printed seed ---- */
@@ -87,6 +92,7 @@ static struct {
     const jp_backend *cuda;   /* NULL in a build without CUDA            */
     bool ready;               /* init succeeded                          */
     char why_not[JP_ERROR_MSG_BYTES]; /* why not ready                   */
+    char no_module[JP_ERROR_MSG_BYTES]; /* why env.cuda is NULL           */
 } env;
 
 static const char *act_name(jp_activation act) { return jp_activation_name(act); }
@@ -252,7 +258,7 @@ static void check_case(const char *label, jp_step *host, bool in_place)
 
     if (!env.cuda) {
         snprintf(name, sizeof name, "cuda/%s/* %s", op_name, label);
-        jp_test_skip(name, "this build has no CUDA backend (make CUDA=1)");
+        jp_test_skip(name, "no CUDA backend: %s", env.no_module);
         free(out);
         return;
     }
@@ -735,7 +741,7 @@ static void test_backend(void)
             list_ok = false;
     }
     if (!env.cuda) {
-        jp_test_skip("cuda backend", "this build has no CUDA backend (make CUDA=1)");
+        jp_test_skip("cuda backend", "no CUDA backend: %s", env.no_module);
         return;
     }
     JP_CHECK("cuda kernel list: cuda/ names, supports and run set, no reference", list_ok && n_cuda,
@@ -813,7 +819,28 @@ int main(void)
     rng_state = seed;
     printf("# test_cuda_kernels: seed %llu (JP_TEST_SEED=%llu replays this run)\n",
            (unsigned long long)seed, (unsigned long long)seed);
-    env.cuda = jp_backend_get(JP_DEVICE_CUDA);
+    /* Where the module is: see the header comment. */
+    if (!getenv("JPLPROF_CUDA_MODULE")) {
+        char path[PATH_MAX + 32], dir[PATH_MAX];
+        const char *bin = getenv("JPLPROF");
+        ssize_t n;
+        if (bin && *bin) {
+            snprintf(dir, sizeof dir, "%s", bin);
+            snprintf(path, sizeof path, "%s/jplprof-cuda.so", dirname(dir));
+        } else if ((n = readlink("/proc/self/exe", dir, sizeof dir - 1)) > 0) {
+            dir[n] = '\0';
+            snprintf(path, sizeof path, "%s/../../jplprof-cuda.so", dirname(dir));
+        } else {
+            path[0] = '\0';
+        }
+        if (path[0])
+            setenv("JPLPROF_CUDA_MODULE", path, 1);
+    }
+    {
+        jp_error err = {0};
+        if (jp_backend_open(JP_DEVICE_CUDA, &env.cuda, &err))
+            snprintf(env.no_module, sizeof env.no_module, "%s", err.msg);
+    }
     test_backend();
     test_convs();
     test_linears();

@@ -852,6 +852,13 @@ static jp_status dw_run(void *state, const jp_step *step, jp_error *err)
     return JP_OK;
 }
 
+static void dw_memory(const void *state, const jp_step *step, size_t *prepared_bytes, size_t *workspace_bytes)
+{
+    const dw_plan *p = state;
+    *prepared_bytes = (size_t)p->c * (size_t)(p->taps + 1) * sizeof(float);
+    *workspace_bytes = p->direct ? 0 : (size_t)p->plane * (size_t)p->n_threads * sizeof(float);
+}
+
 const jp_kernel jp_cpu_conv2d_depthwise = {
     .name = "cpu/conv2d/depthwise",
     .device = JP_DEVICE_CPU,
@@ -862,4 +869,6 @@ const jp_kernel jp_cpu_conv2d_depthwise = {
     .prepare = dw_prepare,
     .run = dw_run,
     .release = dw_release,
+    .memory = dw_memory,
+    .params_copied = true,
 };

@@ -363,6 +363,15 @@ static int dc_priority_for(const jp_step *step)
     return shape && step->out.dims[3] >= 14 && plane * 100 >= lanes * 85 ? 26 : 1;
 }
 
+/* The padded input's slack (a few rows) is left out of the workspace. */
+static void dc_memory(const void *state, const jp_step *step, size_t *prepared_bytes, size_t *workspace_bytes)
+{
+    const dc_plan *p = state;
+    *prepared_bytes = (size_t)(p->cob * (p->k + 1) * DC_TILE) * sizeof(float);
+    *workspace_bytes = (size_t)p->xpad_floats * (p->split_tiles ? 1 : (size_t)p->n_threads) * sizeof(float) +
+                       (size_t)p->k * sizeof *p->tap;
+}
+
 #else /* no AVX-512: the kernel exists (for `jplprof compare` and its tests) but supports nothing */
 
 static bool dc_supports(const jp_step *step)
@@ -380,6 +389,7 @@ static jp_status dc_run(void *state, const jp_step *step, jp_error *err)
 #define dc_prepare NULL
 #define dc_release NULL
 #define dc_priority_for NULL
+#define dc_memory NULL
 
 #endif
 
@@ -394,4 +404,6 @@ const jp_kernel jp_cpu_conv2d_direct = {
     .run = dc_run,
     .release = dc_release,
     .priority_for = dc_priority_for,
+    .memory = dc_memory,
+    .params_copied = true,
 };

@@ -96,6 +96,13 @@ jp_status jp_conv_gemm_prepare(const jp_step *step, bool allow_direct, jp_conv_g
     return JP_OK;
 }
 
+void jp_conv_gemm_memory(const void *state, const jp_step *step, size_t *prepared_bytes, size_t *workspace_bytes)
+{
+    const jp_conv_gemm *p = state;
+    *prepared_bytes = ((size_t)p->s.c_out * (size_t)p->k_g + (size_t)p->s.c_out) * sizeof(float);
+    *workspace_bytes = p->direct ? 0 : (size_t)p->k_g * (size_t)p->col_block * (size_t)p->n_threads * sizeof(float);
+}
+
 void jp_conv_gemm_release(jp_conv_gemm *p)
 {
     if (!p)

@@ -50,5 +50,7 @@ jp_status jp_conv_gemm_prepare(const jp_step *step, bool allow_direct, jp_conv_g
 void jp_conv_gemm_run(const jp_conv_gemm *plan, const float *x, float *y);
 
 void jp_conv_gemm_release(jp_conv_gemm *plan);
+/* The kernels' memory slot (jp_kernel.h) for a jp_conv_gemm plan. */
+void jp_conv_gemm_memory(const void *state, const jp_step *step, size_t *prepared_bytes, size_t *workspace_bytes);
 
 #endif /* JP_CONV2D_GEMM_H */

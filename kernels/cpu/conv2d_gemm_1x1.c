@@ -47,4 +47,6 @@ const jp_kernel jp_cpu_conv2d_gemm_1x1 = {
     .prepare = gemm_1x1_prepare,
     .run = gemm_1x1_run,
     .release = gemm_1x1_release,
+    .memory = jp_conv_gemm_memory,
+    .params_copied = true,
 };

@@ -40,4 +40,6 @@ const jp_kernel jp_cpu_conv2d_im2col_blas = {
     .prepare = im2col_prepare,
     .run = im2col_run,
     .release = im2col_release,
+    .memory = jp_conv_gemm_memory,
+    .params_copied = true,
 };

@@ -689,6 +689,16 @@ static jp_status pg_run(void *state, const jp_step *step, jp_error *err)
 #define PG_PRIORITY 5
 #endif
 
+static void pg_memory(const void *state, const jp_step *step, size_t *prepared_bytes, size_t *workspace_bytes)
+{
+    const pg_plan *p = state;
+    *prepared_bytes = ((size_t)p->s.groups * (size_t)p->m_panels * JP_TILE_MR * (size_t)p->k_g + (size_t)p->s.c_out) *
+                      sizeof(float);
+    *workspace_bytes = ((p->split_k ? (size_t)(p->n_threads - 1) * (size_t)p->m_g * (size_t)p->col_block : 0) +
+                        (size_t)p->b_floats * (size_t)(p->shared_b ? 1 : p->n_threads)) * sizeof(float) +
+                       (size_t)p->max_runs * (size_t)p->n_threads * sizeof(pg_seg) + (size_t)p->k_g * sizeof(pg_ktap);
+}
+
 const jp_kernel jp_cpu_conv2d_packed_gemm = {
     .name = "cpu/conv2d/packed_gemm",
     .device = JP_DEVICE_CPU,
@@ -699,4 +709,6 @@ const jp_kernel jp_cpu_conv2d_packed_gemm = {
     .prepare = pg_prepare,
     .run = pg_run,
     .release = pg_release,
+    .memory = pg_memory,
+    .params_copied = true,
 };

@@ -81,6 +81,8 @@ typedef struct wg_plan {
     int n_bufs;               /* by_tiles: n_threads, else 1                  */
     float *v;                 /* [n_bufs][36][c_in][ld]                       */
     float *m;                 /* [n_bufs][36][c_out][ld]                      */
+    bool shared;              /* v and m point into the executor's workspace
+                                 (wg_bind_workspace), not owned            */
 } wg_plan;
 
 static int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -116,8 +118,10 @@ static void wg_release(void *state)
         return;
     jp_cpu_free(p->u);
     jp_cpu_free(p->bias);
-    jp_cpu_free(p->v);
-    jp_cpu_free(p->m);
+    if (!p->shared) {
+        jp_cpu_free(p->v);
+        jp_cpu_free(p->m);
+    }
     free(p);
 }
 
@@ -547,6 +551,39 @@ static int wg_priority_for(const jp_step *step)
     return y->dims[2] * y->dims[3] >= WG_MIN_OUTPUTS ? 28 : 3;
 }
 
+static size_t wg_v_bytes(const wg_plan *p)
+{
+    return (size_t)p->n_bufs * WG_POS * (size_t)p->c_in * (size_t)p->ld * sizeof(float);
+}
+
+static void wg_memory(const void *state, const jp_step *step, size_t *prepared_bytes, size_t *workspace_bytes)
+{
+    const wg_plan *p = state;
+    *prepared_bytes = ((size_t)WG_POS * (size_t)p->m_panels * JP_TILE_MR * (size_t)p->c_in + (size_t)p->c_out) *
+                      sizeof(float);
+    *workspace_bytes = ((wg_v_bytes(p) + 63) & ~(size_t)63) + (size_t)p->n_bufs * WG_POS * (size_t)p->c_out * (size_t)p->ld * sizeof(float);
+}
+
+/* v then m in the shared workspace (v's size is a multiple of 64 bytes: ld is
+ * a multiple of JP_VLEN floats, and the 36 * c_in rows keep it so when
+ * JP_VLEN >= 16; else rounded up here).  The GEMMs read v's columns past a
+ * block's tiles, which must be finite: v is zeroed here, at build time, and
+ * afterwards only Winograd steps write there, finite transforms of finite
+ * inputs. */
+static void wg_bind_workspace(void *state, void *workspace)
+{
+    wg_plan *p = state;
+    const size_t v_bytes = (wg_v_bytes(p) + 63) & ~(size_t)63;
+    if (!p->shared) {
+        jp_cpu_free(p->v);
+        jp_cpu_free(p->m);
+    }
+    p->shared = true;
+    p->v = workspace;
+    p->m = (float *)((char *)workspace + v_bytes);
+    memset(p->v, 0, wg_v_bytes(p));
+}
+
 const jp_kernel jp_cpu_conv2d_winograd = {
     .name = "cpu/conv2d/winograd",
     .device = JP_DEVICE_CPU,
@@ -558,4 +595,7 @@ const jp_kernel jp_cpu_conv2d_winograd = {
     .run = wg_run,
     .release = wg_release,
     .priority_for = wg_priority_for,
+    .memory = wg_memory,
+    .bind_workspace = wg_bind_workspace,
+    .params_copied = true,
 };

@@ -126,6 +126,13 @@ static jp_status gemv_run(void *state, const jp_step *step, jp_error *err)
     return JP_OK;
 }
 
+static void gemv_memory(const void *state, const jp_step *step, size_t *prepared_bytes, size_t *workspace_bytes)
+{
+    const jp_linear_attrs *a = &step->op->attrs.linear;
+    *prepared_bytes = (size_t)a->out_features * (size_t)a->in_features * sizeof(float);
+    *workspace_bytes = 0;
+}
+
 const jp_kernel jp_cpu_linear_gemv = {
     .name = "cpu/linear/gemv",
     .device = JP_DEVICE_CPU,
@@ -136,4 +143,6 @@ const jp_kernel jp_cpu_linear_gemv = {
     .prepare = gemv_prepare,
     .run = gemv_run,
     .release = gemv_release,
+    .memory = gemv_memory,
+    .params_copied = true,
 };

@@ -207,3 +207,7 @@ extern "C" const jp_backend jp_cuda_backend = {
     /* set_threads */ NULL, /* the kernels use no host threads */
     /* measure_peak */ jp_cuda_measure_peak,
 };
+
+/* The registry (kernels/registry.c) refuses this module unless it equals the
+ * loading binary's JP_MODULE_ABI. */
+extern "C" const size_t jp_cuda_module_abi = JP_MODULE_ABI;

@@ -1,9 +1,13 @@
 /*
  * cuda_kernels.h: what the CUDA backend offers the rest of jplprof.
  *
- * Includable from C11 (the registry, the CLI, the tests) and from the CUDA
- * C++ files that define these symbols.  Only builds with CUDA (JP_HAVE_CUDA)
- * include it; the objects come from the .cu files of kernels/cuda.
+ * The .cu files of kernels/cuda are linked into one shared module,
+ * jplprof-cuda.so, with cuDNN, cuBLAS and the CUDA runtime; the main binary
+ * links none of them.  kernels/registry.c dlopen's the module when the cuda
+ * device is first asked for and looks these three symbols up by name (C
+ * linkage); nothing else includes this header.  The module's own references
+ * to the engine (jp_error_set, jp_tensor_numel, ...) resolve against the
+ * executable that loads it, which exports its symbols (-rdynamic).
  *
  * Every kernel here works on float32 NCHW tensors in device memory and only
  * enqueues work on the backend's one stream (created by jp_cuda_backend.init);
@@ -38,6 +42,9 @@ const jp_kernel *const *jp_cuda_kernels(size_t *count);
  * are ordered with the kernels on the stream and return when the copy is
  * done. */
 extern const jp_backend jp_cuda_backend;
+
+/* JP_MODULE_ABI (jp_kernel.h) as this module was compiled. */
+extern const size_t jp_cuda_module_abi;
 
 #ifdef __cplusplus
 }

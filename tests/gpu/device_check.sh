@@ -6,13 +6,16 @@
 #   bash tests/gpu/device_check.sh run        # there: unpack, run everything, logs into $OUT
 #
 # prepare: `make CUDA=1 STATIC_DEPS=1 NATIVE=0` into .gpu/build (OpenBLAS, stb,
-# libjpeg, libcrypto static; libcjson and libgomp copied beside the binary),
+# libjpeg, libcrypto static; libcjson and libgomp copied beside the binary;
+# the CUDA backend as the module .gpu/jplprof-cuda.so beside .gpu/jplprof,
+# which loads it for --device cuda, and test_cuda_kernels through $JPLPROF),
 # the binaries stripped and packed into .gpu/jplprof-gpu.tar.xz, which must stay
 # under the device tool's 64 MiB carry limit; carry ".gpu" with the run.
 #
 # run (each step bounded by `timeout`, its log under $OUT, a summary line per
 # step in $OUT/summary.txt, so a step that hangs costs its own time only):
-#   1. nvidia-smi -L, and ldd: which cuDNN / cuBLAS the binary found;
+#   1. nvidia-smi -L, and ldd: which cuDNN / cuBLAS the module found (and
+#      that the binary itself links none);
 #   2. build/tests/test_cuda_kernels: every CUDA kernel (each cuDNN forward
 #      algorithm included) against the CPU reference;
 #   3. jplprof layers resnet50 --device cuda: the cuDNN algorithm per step;
@@ -33,10 +36,12 @@ prepare)
     set -e
     rm -rf "$GPU_DIR"
     make CUDA=1 STATIC_DEPS=1 NATIVE=0 BUILD="$GPU_DIR/build" BIN="$GPU_DIR/jplprof" \
-        "$GPU_DIR/jplprof" "$GPU_DIR/build/tests/test_cuda_kernels" "$GPU_DIR/build/tests/fake_tegrastats"
+        "$GPU_DIR/jplprof" "$GPU_DIR/jplprof-cuda.so" "$GPU_DIR/build/tests/test_cuda_kernels" \
+        "$GPU_DIR/build/tests/fake_tegrastats"
     strip "$GPU_DIR/jplprof" "$GPU_DIR/build/tests/test_cuda_kernels"
-    tar -C "$GPU_DIR" -cJf "$GPU_DIR/jplprof-gpu.tar.xz" jplprof build/lib build/tests/test_cuda_kernels \
-        build/tests/fake_tegrastats
+    strip --strip-unneeded "$GPU_DIR/jplprof-cuda.so"
+    tar -C "$GPU_DIR" -cJf "$GPU_DIR/jplprof-gpu.tar.xz" jplprof jplprof-cuda.so build/lib \
+        build/tests/test_cuda_kernels build/tests/fake_tegrastats
     find "$GPU_DIR" -mindepth 1 -maxdepth 1 ! -name jplprof-gpu.tar.xz -exec rm -rf {} +
     ls -l "$GPU_DIR/jplprof-gpu.tar.xz"
     size=$(stat -c %s "$GPU_DIR/jplprof-gpu.tar.xz")
@@ -59,7 +64,8 @@ run)
         printf '%-14s rc=%-3d %4d s  %s\n' "$name" "$rc" "$((SECONDS - start))" \
             "$(grep -E 'passed|failed|kernel runs|forward:' "$OUT/$name.log" | tail -n 1)" | tee -a "$OUT/summary.txt"
     }
-    step env 30 sh -c 'nvidia-smi -L; ldd "$JPLPROF" | grep -E "not found|cudnn|cublas|cudart"'
+    step env 30 sh -c 'nvidia-smi -L; echo "jplprof:"; ldd "$JPLPROF" | grep -E "not found|cudnn|cublas|cudart";
+        echo "jplprof-cuda.so:"; ldd "${JPLPROF%/*}/jplprof-cuda.so" | grep -E "not found|cudnn|cublas|cudart"'
     step cuda_kernels 240 "$JP_TEST_BIN_DIR/test_cuda_kernels"
     step layers 120 "$JPLPROF" layers resnet50 --device cuda
     step compare 240 "$JPLPROF" compare --model resnet50 --layer 5 --device cuda --synthetic --runs 50 \
