@@ -105,7 +105,7 @@ static void usage(FILE *out)
             "                         also spelled --tgr_smpl_boundry, as the seed's code does):\n"
             "                         each layer runs duration + 2 x boundary s (7 s by default)\n"
             "  --eval_latency         measure latency (the default when neither is given)\n"
-            "  --lt_smpl_count N      timed calls per layer (default 100)\n"
+            "  --lt_smpl_count N      timed calls per layer (default 100, at most %d)\n"
             "And:\n"
             "  --models a,b           default: every model of AvailableModel.txt\n"
             "  --granularity layer|op layers (default, the seed's split) or single ops\n"
@@ -134,7 +134,8 @@ static void usage(FILE *out)
             "  --plan FILE            kernels per op from `jplprof compare --plan` (for the model\n"
             "                         it names; the others use the default kernels)\n"
             "  --quiet                no per-layer progress (on a terminal one updating line with\n"
-            "                         the time left; in a log one line per layer); warnings stay\n");
+            "                         the time left; in a log one line per layer); warnings stay\n",
+            JP_RAW_SEED_LINE_MAX_BYTES / 32);
 }
 
 /* The seed took --tgr_params as a space-separated list of words: join the
@@ -258,7 +259,10 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
         case 'L': o->eval_latency = true; break;
         case 'q': o->quiet = true; break;
         case 'n':
-            if (jp_cli_parse_int("--lt_smpl_count", optarg, 1, 100000000, &o->lt_smpl_count, err))
+            /* a layer's samples are one line of the latency file, at most
+             * JP_RAW_SEED_LINE_MAX_BYTES: 32 bytes a sample leaves room */
+            if (jp_cli_parse_int("--lt_smpl_count", optarg, 1, JP_RAW_SEED_LINE_MAX_BYTES / 32,
+                                 &o->lt_smpl_count, err))
                 return err->status;
             break;
         case 'm': o->models = optarg; break;

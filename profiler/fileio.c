@@ -520,10 +520,12 @@ jp_status jp_line_reader_init(jp_line_reader *r, FILE *in, size_t max_bytes, jp_
     memset(r, 0, sizeof *r);
     r->in = in;
     r->max_bytes = max_bytes ? max_bytes : JP_LINE_MAX_BYTES;
-    r->buf = malloc(r->max_bytes + 1);
+    /* the buffer grows with the longest line up to max_bytes: a cap of
+     * megabytes costs nothing on short lines */
+    r->cap = r->max_bytes < 4096 ? r->max_bytes + 1 : 4096;
+    r->buf = malloc(r->cap);
     if (!r->buf)
-        return jp_error_set(err, JP_ERR_NOMEM, "out of memory (a %zu-byte line buffer)",
-                            r->max_bytes);
+        return jp_error_set(err, JP_ERR_NOMEM, "out of memory (a %zu-byte line buffer)", r->cap);
     r->buf[0] = '\0';
     return JP_OK;
 }
@@ -532,7 +534,7 @@ int jp_line_reader_next(jp_line_reader *r)
 {
     size_t len = 0;
     uint64_t cut = 0;
-    bool any = false;
+    bool any = false, nomem = false;
     int c;
     r->offset = r->next_offset;
     flockfile(r->in);
@@ -541,18 +543,32 @@ int jp_line_reader_next(jp_line_reader *r)
         r->next_offset++;
         if (c == '\n')
             break;
+        if (len + 1 == r->cap && len < r->max_bytes) {
+            size_t cap = r->cap > (r->max_bytes + 1) / 2 ? r->max_bytes + 1 : r->cap * 2;
+            char *buf = realloc(r->buf, cap);
+            if (!buf) {
+                nomem = true;
+                break;
+            }
+            r->buf = buf;
+            r->cap = cap;
+        }
         if (len < r->max_bytes)
             r->buf[len++] = (char)c;
         else
             cut++;
     }
-    bool failed = c == EOF && ferror(r->in);
+    bool failed = nomem || (c == EOF && ferror(r->in));
     funlockfile(r->in);
     r->buf[len] = '\0';
     r->len = len;
     r->cut_bytes = cut;
-    if (failed)
+    r->ended_by_newline = c == '\n';
+    if (failed) {
+        if (nomem)
+            errno = ENOMEM;
         return -1;
+    }
     if (!any)
         return 0;
     r->line_no++;

@@ -137,25 +137,30 @@ char *jp_format_double(double v, char *buf, size_t cap);
  * max_bytes bytes with `cut_bytes` set to how many were dropped after them
  * (the rest of the line is read and discarded, never held).  Lines may hold
  * any byte, NUL included (len counts them all); the returned line is also
- * NUL-terminated.  A last line without '\n' counts as a line.
+ * NUL-terminated.  A last line without '\n' counts as a line.  The buffer
+ * grows with the longest line read, up to max_bytes + 1.  Every reader of a
+ * stream that others write (tegrastats, the seed-format files, the journal)
+ * reads its lines through this.
  */
 #define JP_LINE_MAX_BYTES 65536 /* 64 KiB: a real tegrastats line is < 1 KiB */
 
 typedef struct jp_line_reader {
     FILE *in;
-    char *buf;          /* (max_bytes + 1) the line, NUL-terminated        */
+    char *buf;          /* [cap] the line, NUL-terminated                  */
+    size_t cap;         /* bytes allocated: 4096 up to max_bytes + 1       */
     size_t max_bytes;
     size_t len;         /* bytes of the line in buf, without its '\n'      */
     size_t line_no;     /* 1-based number of the line in buf               */
     uint64_t offset;    /* byte offset of its first byte in the stream     */
     uint64_t cut_bytes; /* bytes dropped from it past max_bytes (0: whole) */
     uint64_t next_offset;
+    bool ended_by_newline; /* false: the last line of the stream, no '\n' */
 } jp_line_reader;
 
 /* Allocates the buffer (max_bytes, 0: JP_LINE_MAX_BYTES); JP_ERR_NOMEM. */
 jp_status jp_line_reader_init(jp_line_reader *r, FILE *in, size_t max_bytes, jp_error *err);
 /* Reads the next line: 1 when there is one, 0 at the end, -1 on a read error
- * (errno kept; ferror(in) is set). */
+ * (errno kept; ferror(in) is set) or when the buffer cannot grow (ENOMEM). */
 int jp_line_reader_next(jp_line_reader *r);
 void jp_line_reader_free(jp_line_reader *r);
 

@@ -229,21 +229,31 @@ static void seen_free(seen_keys *s)
 
 jp_status jp_raw_read_seed_file(const char *path, jp_raw_seed_fn fn, void *ctx, jp_error *err)
 {
-    char *text = NULL;
-    size_t len = 0;
-    jp_status st = jp_file_read_all(path, &text, &len, err);
-    if (st != JP_OK)
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return jp_error_set(err, errno == ENOENT ? JP_ERR_MISSING : JP_ERR_IO,
+                            "cannot open '%s': %s", path, strerror(errno));
+    jp_line_reader rd;
+    jp_status st = jp_line_reader_init(&rd, f, JP_RAW_SEED_LINE_MAX_BYTES, err);
+    if (st != JP_OK) {
+        fclose(f);
         return st;
+    }
     seen_keys seen = {0};
-    size_t line_no = 0;
-    char *p = text, *end = text + len;
-    while (p < end && st == JP_OK) {
-        line_no++;
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *line_end = nl ? nl : end;
-        char saved = *line_end;
-        *line_end = '\0';
-        const char *q = p;
+    int got = 0;
+    while (st == JP_OK && (got = jp_line_reader_next(&rd)) > 0) {
+        size_t line_no = rd.line_no;
+        if (rd.cut_bytes) {
+            st = jp_error_set(err, JP_ERR_FORMAT,
+                              "%s:%zu: line longer than %d bytes, cut at byte %llu (it starts at "
+                              "byte %llu): jplprof writes no layer line that long; the file is "
+                              "damaged",
+                              path, line_no, JP_RAW_SEED_LINE_MAX_BYTES,
+                              (unsigned long long)(rd.offset + rd.len),
+                              (unsigned long long)rd.offset);
+            break;
+        }
+        const char *q = rd.buf;
         while (*q == ' ' || *q == '\t' || *q == '\r')
             q++;
         if (*q) {
@@ -295,11 +305,13 @@ jp_status jp_raw_read_seed_file(const char *path, jp_raw_seed_fn fn, void *ctx, 
             }
             cJSON_Delete(obj);
         }
-        *line_end = saved;
-        p = nl ? nl + 1 : end;
     }
+    if (st == JP_OK && got < 0)
+        st = jp_error_set(err, errno == ENOMEM ? JP_ERR_NOMEM : JP_ERR_IO, "cannot read '%s': %s",
+                          path, strerror(errno));
     seen_free(&seen);
-    free(text);
+    jp_line_reader_free(&rd);
+    fclose(f);
     return st;
 }
 
@@ -828,34 +840,44 @@ static jp_status journal_remember(jp_raw *raw, jp_raw_kind kind, const char *lay
  * Loads the journal's valid prefix: whole lines (ending in '\n') that parse
  * as {"v":1,"image":..,"kind":..,"layer":..,"file":..}.  Reading stops at the
  * first line that does not (a write torn by a kill or a power cut); the next
- * append truncates the file there.
+ * append truncates the file there.  A whole line longer than
+ * JP_LINE_MAX_BYTES is an error naming it (a torn last line, without its
+ * '\n', is only cut and dropped: a power cut may leave a tail of zeros).
  */
 static jp_status journal_load(jp_raw *raw, jp_error *err)
 {
-    char *text = NULL;
-    size_t len = 0;
     /* A missing journal (a run killed before its first layer) is an empty
-     * one: the error goes to a local, so that *err is left untouched
-     * (issue 14: profile judged the run by err->status and failed a
-     * --resume that had finished). */
-    jp_error read_err;
-    jp_status st = jp_file_read_all(raw->path_journal, &text, &len, &read_err);
-    if (st == JP_ERR_MISSING) {
+     * one: *err is left untouched (issue 14: profile judged the run by
+     * err->status and failed a --resume that had finished). */
+    FILE *f = fopen(raw->path_journal, "rb");
+    if (!f && errno == ENOENT) {
         raw->journal_valid_bytes = 0;
         return JP_OK;
     }
+    if (!f)
+        return jp_error_set(err, JP_ERR_IO, "cannot open journal '%s': %s", raw->path_journal,
+                            strerror(errno));
+    /* A journal line is short (names and paths): a line past
+     * JP_LINE_MAX_BYTES is cut there and never held whole. */
+    jp_line_reader rd;
+    jp_status st = jp_line_reader_init(&rd, f, JP_LINE_MAX_BYTES, err);
     if (st != JP_OK) {
-        if (err)
-            *err = read_err;
+        fclose(f);
         return st;
     }
-    size_t pos = 0;
-    while (pos < len) {
-        char *nl = memchr(text + pos, '\n', len - pos);
-        if (!nl)
+    uint64_t valid = 0;
+    int got;
+    while ((got = jp_line_reader_next(&rd)) > 0 && rd.ended_by_newline) {
+        if (rd.cut_bytes) {
+            st = jp_error_set(err, JP_ERR_FORMAT,
+                              "journal '%s': line %zu is longer than %d bytes (cut at byte %llu): "
+                              "jplprof writes no such line; the journal is damaged: delete it "
+                              "and profile without --resume",
+                              raw->path_journal, rd.line_no, JP_LINE_MAX_BYTES,
+                              (unsigned long long)(rd.offset + rd.len));
             break;
-        *nl = '\0';
-        cJSON *o = cJSON_Parse(text + pos);
+        }
+        cJSON *o = cJSON_Parse(rd.buf);
         const cJSON *v = get_member(o, "v"), *img = get_member(o, "image"),
                     *kind = get_member(o, "kind"), *layer = get_member(o, "layer"),
                     *file = get_member(o, "file");
@@ -872,29 +894,26 @@ static jp_status journal_load(jp_raw *raw, jp_error *err)
             else
                 ok = false;
         }
-        if (ok && strcmp(img->valuestring, raw->image) != 0) {
+        if (ok && strcmp(img->valuestring, raw->image) != 0)
             st = jp_error_set(err, JP_ERR_ARG,
                               "%s: images '%s' and '%s' both have the file-name stem '%s'; "
                               "rename one (raw files are named by the stem)",
                               raw->path_journal, img->valuestring, raw->image, raw->stem);
-            cJSON_Delete(o);
-            free(text);
-            return st;
-        }
-        if (ok)
+        else if (ok)
             st = journal_remember(raw, k, layer->valuestring, file->valuestring, err);
         cJSON_Delete(o);
-        if (!ok)
+        if (!ok || st != JP_OK)
             break;
-        if (st != JP_OK) {
-            free(text);
-            return st;
-        }
-        pos = (size_t)(nl - text) + 1;
+        valid = rd.next_offset;
     }
-    free(text);
-    raw->journal_valid_bytes = (off_t)pos;
-    return JP_OK;
+    if (st == JP_OK && got < 0)
+        st = jp_error_set(err, errno == ENOMEM ? JP_ERR_NOMEM : JP_ERR_IO,
+                          "cannot read journal '%s': %s", raw->path_journal, strerror(errno));
+    jp_line_reader_free(&rd);
+    fclose(f);
+    if (st == JP_OK)
+        raw->journal_valid_bytes = (off_t)valid;
+    return st;
 }
 
 static jp_status journal_append(jp_raw *raw, jp_raw_kind kind, const char *layer, jp_error *err)
@@ -1502,15 +1521,38 @@ jp_status jp_raw_add_power_window(jp_raw *raw, const char *layer_key, int repeat
     return JP_OK;
 }
 
+/* A seed-format file that its readers would refuse (a line past
+ * JP_RAW_SEED_LINE_MAX_BYTES) is never written: the error names the line. */
+static jp_status check_seed_lines(const char *path, const jp_textbuf *b, jp_error *err)
+{
+    size_t line_no = 0;
+    for (size_t pos = 0; pos < b->len;) {
+        const char *nl = memchr(b->data + pos, '\n', b->len - pos);
+        size_t n = nl ? (size_t)(nl - (b->data + pos)) : b->len - pos;
+        line_no++;
+        if (n > JP_RAW_SEED_LINE_MAX_BYTES)
+            return jp_error_set(err, JP_ERR_ARG,
+                                "cannot write '%s': line %zu (a layer's samples) would be %zu "
+                                "bytes, more than the %d that jplprof process reads in a line: "
+                                "take fewer samples (--lt_smpl_count, --tgr_smpl_duration)",
+                                path, line_no, n, JP_RAW_SEED_LINE_MAX_BYTES);
+        pos += n + 1;
+    }
+    return JP_OK;
+}
+
 static jp_status write_text(const char *path, void (*fill)(const jp_raw *, jp_textbuf *),
-                            const jp_raw *raw, jp_error *err)
+                            bool seed_format, const jp_raw *raw, jp_error *err)
 {
     jp_textbuf b;
     jp_textbuf_init(&b);
     fill(raw, &b);
-    jp_status st = jp_textbuf_ok(&b)
-                       ? jp_file_write_atomic(path, b.data ? b.data : "", b.len, err)
-                       : jp_error_set(err, JP_ERR_NOMEM, "cannot write '%s': out of memory", path);
+    jp_status st = !jp_textbuf_ok(&b)
+                       ? jp_error_set(err, JP_ERR_NOMEM, "cannot write '%s': out of memory", path)
+                   : seed_format ? check_seed_lines(path, &b, err)
+                                 : JP_OK;
+    if (st == JP_OK)
+        st = jp_file_write_atomic(path, b.data ? b.data : "", b.len, err);
     jp_textbuf_free(&b);
     return st;
 }
@@ -1519,13 +1561,13 @@ jp_status jp_raw_flush(jp_raw *raw, jp_error *err)
 {
     jp_status st;
     if (raw->enabled[JP_RAW_LATENCY] && raw->n_lat > 0 &&
-        (st = write_text(raw->path[JP_RAW_LATENCY], text_latency, raw, err)) != JP_OK)
+        (st = write_text(raw->path[JP_RAW_LATENCY], text_latency, true, raw, err)) != JP_OK)
         return st;
     if (raw->enabled[JP_RAW_POWER]) {
         const jp_raw_power_segment *seg = &raw->pf.segments[raw->current_segment];
         if (raw->pf.n_windows > 0 || seg->n_samples > 0) {
-            if ((st = write_text(raw->path_power_raw, text_power_raw, raw, err)) != JP_OK ||
-                (st = write_text(raw->path[JP_RAW_POWER], text_power_seed, raw, err)) != JP_OK)
+            if ((st = write_text(raw->path_power_raw, text_power_raw, false, raw, err)) != JP_OK ||
+                (st = write_text(raw->path[JP_RAW_POWER], text_power_seed, true, raw, err)) != JP_OK)
                 return st;
         }
     }

@@ -241,10 +241,21 @@ typedef jp_status (*jp_raw_seed_fn)(const char *path, size_t line_no, const char
                                     const cJSON *value, void *ctx, jp_error *err);
 
 /*
- * Reads a seed-format raw file: one JSON object per line, each key a layer.
+ * The longest line of a seed-format file: what its readers hold in memory at
+ * most, and what jplprof's writer refuses to exceed (a latency line is about
+ * 26 bytes a sample: --lt_smpl_count is limited to fit; a power line holds
+ * each parameter's samples of a window).  Larger than JP_LINE_MAX_BYTES
+ * because a layer's samples are one line.
+ */
+#define JP_RAW_SEED_LINE_MAX_BYTES (16 * 1024 * 1024)
+
+/*
+ * Reads a seed-format raw file: one JSON object per line, each key a layer,
+ * a line at a time (jp_line_reader): memory stays bounded by the longest line.
  * Blank lines are skipped.  JP_ERR_FORMAT, naming the file and line, for a
- * line that is not a JSON object, an empty object, a duplicate key, or a
- * layer that appears twice in the file.
+ * line that is not a JSON object, an empty object, a duplicate key, a layer
+ * that appears twice in the file, or a line longer than
+ * JP_RAW_SEED_LINE_MAX_BYTES (it is cut there: the error names the byte).
  */
 jp_status jp_raw_read_seed_file(const char *path, jp_raw_seed_fn fn, void *ctx, jp_error *err);
 

@@ -638,15 +638,29 @@ static bool line_is_blank(const char *s)
 
 jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, FILE *notes, jp_error *err)
 {
+    if (!in || !out)
+        return jp_error_set(err, JP_ERR_INTERNAL, "jp_tegrastats_to_csv: NULL stream");
+    FILE *spool = tmpfile();
+    if (!spool)
+        return jp_error_set(err, JP_ERR_IO,
+                            "tegrastats to CSV: cannot create a temporary file: %s",
+                            strerror(errno));
+    jp_status st = jp_tegrastats_to_csv_spooled(in, out, notes, spool, err);
+    fclose(spool);
+    return st;
+}
+
+jp_status jp_tegrastats_to_csv_spooled(FILE *in, FILE *out, FILE *notes, FILE *spool,
+                                       jp_error *err)
+{
     jp_status st = JP_OK;
-    FILE *spool = NULL;
     jp_line_reader rd = {0};
     jp_tgr_line *parsed = NULL;
     double *row = NULL;
     unsigned char *present = NULL;
     csv_columns cols = {0};
 
-    if (!in || !out)
+    if (!in || !out || !spool)
         return jp_error_set(err, JP_ERR_INTERNAL, "jp_tegrastats_to_csv: NULL stream");
 
     if ((st = jp_line_reader_init(&rd, in, JP_LINE_MAX_BYTES, err)) != JP_OK)
@@ -660,13 +674,6 @@ jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, FILE *notes, jp_error *err)
     }
     for (size_t i = 0; i < CSV_HASH_SLOTS; i++)
         cols.slots[i] = -1;
-
-    spool = tmpfile();
-    if (!spool) {
-        st = jp_error_set(err, JP_ERR_IO, "tegrastats to CSV: cannot create a temporary file: %s",
-                          strerror(errno));
-        goto done;
-    }
 
     /* Pass 1: copy the tegrastats lines to the spool, collect the names. */
     size_t lines_read = 0, rows = 0, skipped = 0, cut = 0;
@@ -792,8 +799,6 @@ jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, FILE *notes, jp_error *err)
     }
 
 done:
-    if (spool)
-        fclose(spool);
     jp_line_reader_free(&rd);
     free(parsed);
     free(row);

@@ -108,4 +108,11 @@ bool jp_tegrastats_name_selects(const char *requested, const char *param_name);
  * names). */
 jp_status jp_tegrastats_to_csv(FILE *in, FILE *out, FILE *notes, jp_error *err);
 
+/* The same with the caller's spool (opened for update, empty): what
+ * jp_tegrastats_to_csv() does with a tmpfile().  The fuzz harness passes an
+ * in-memory stream (fmemopen, as long as its input plus one byte): creating
+ * a temporary file on disk cost most of an execution. */
+jp_status jp_tegrastats_to_csv_spooled(FILE *in, FILE *out, FILE *notes, FILE *spool,
+                                       jp_error *err);
+
 #endif /* JP_TEGRASTATS_PARSE_H */

@@ -24,31 +24,45 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
     return remove(p);
 }
 
-static char root[300];
+/* One dataset per kind, made once: an execution rewrites its one raw file
+ * (Processed/ stays between executions, as in a dataset processed again).
+ * Making and removing the folders each time was most of an execution. */
+static char roots[2][300];
 
-static void remove_root(void) { nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+static void remove_roots(void)
+{
+    for (int k = 0; k < 2; k++)
+        if (roots[k][0])
+            nftw(roots[k], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    if (!root[0]) {
-        snprintf(root, sizeof root, "%s/jp_fuzz_seed.%ld", fuzz_dir(), (long)getpid());
-        atexit(remove_root);
-    }
-    remove_root();
     bool power = data[0] & 1;
-    char dir[400], path[500];
-    snprintf(dir, sizeof dir, "%s/Mode0/cpu/%s/net", root, power ? "power" : "latency");
-    snprintf(path, sizeof path, "%s/%s", dir, power ? "img_sf_5_sb_1.json" : "img_sc_3.json");
-    jp_error err;
-    if (jp_mkdir_p(dir, &err) != JP_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        abort();
+    char *root = roots[power];
+    char path[500];
+    if (!root[0]) {
+        if (!roots[!power][0])
+            atexit(remove_roots);
+        snprintf(root, sizeof roots[0], "%s/jp_fuzz_seed.%ld.%s", fuzz_dir(), (long)getpid(),
+                 power ? "power" : "latency");
+        nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        char dir[400];
+        snprintf(dir, sizeof dir, "%s/Mode0/cpu/%s/net", root, power ? "power" : "latency");
+        jp_error err;
+        if (jp_mkdir_p(dir, &err) != JP_OK) {
+            fprintf(stderr, "%s\n", err.msg);
+            abort();
+        }
     }
+    snprintf(path, sizeof path, "%s/Mode0/cpu/%s/net/%s", root, power ? "power" : "latency",
+             power ? "img_sf_5_sb_1.json" : "img_sc_3.json");
     FILE *f = fopen(path, "wb");
     if (!f || (size > 1 && fwrite(data + 1, 1, size - 1, f) != size - 1) || fclose(f) != 0)
         abort();
+    jp_error err;
     jp_process_options opt;
     jp_process_options_init(&opt);
     opt.dataset_dir = root;

@@ -2,7 +2,7 @@
  * fuzz_tegrastats.c: profiler/tegrastats_parse.c on any bytes: the input's
  * first line through the line parser (with the lookups the profiler does on
  * its result), then the whole input through the log-to-CSV converter (read
- * from memory, CSV and notes written to memory).
+ * from memory, CSV, notes and the converter's spool in memory).
  */
 #include "fuzz_common.h"
 
@@ -35,8 +35,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t csv_n = 0, notes_n = 0;
     FILE *out = open_memstream(&csv, &csv_n);
     FILE *notes = open_memstream(&notes_text, &notes_n);
-    if (in && out && notes && size > 0)
-        jp_tegrastats_to_csv(in, out, notes, &err);
+    /* the spool holds the input's lines, each with its '\n': size + 1 bytes
+     * at most (jp_tegrastats_to_csv() itself spools to a tmpfile()) */
+    FILE *spool = fmemopen(NULL, size + 1, "w+");
+    if (in && out && notes && spool && size > 0)
+        jp_tegrastats_to_csv_spooled(in, out, notes, spool, &err);
+    if (spool)
+        fclose(spool);
     if (in)
         fclose(in);
     if (out)

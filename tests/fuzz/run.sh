@@ -4,7 +4,8 @@
 # one after the other (one process each: -jobs=1, the machine may be
 # shared), starting from its committed seeds tests/fuzz/corpus/<name>/.
 # New inputs go to BUILD_DIR/corpus/<name>/ (the repository's seeds are not
-# touched); a crash, sanitizer report, leak, timeout (-timeout, 10 s) or
+# touched); a crash, sanitizer report, leak, timeout (-timeout, 10 s, or
+# $FUZZ_TIMEOUT: a long run at nice 19 on a loaded machine needs more) or
 # out-of-memory (-rss_limit_mb, 2 GiB) is a finding: its input lands in
 # BUILD_DIR/findings/ and the script fails.  Prints one line per harness:
 # "fuzz <name>: N executions in S s (R/s), corpus C, <result>".
@@ -29,7 +30,7 @@ for name in "${names[@]}"; do
     [ -d "$seeds" ] || { echo "fuzz $name: no seed folder $seeds"; failed+=("$name"); continue; }
     start=$SECONDS
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-        "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        "$bin" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$build/findings/$name-" "$work" "$seeds" >"$log" 2>&1
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
