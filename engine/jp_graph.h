@@ -40,6 +40,7 @@ typedef enum jp_op_type {
     JP_OP_MEAN,             /* mean over trailing dims (x.mean([2, 3]))    */
     JP_OP_CONCAT,           /* torch.cat(inputs, dim)                      */
     JP_OP_AVG_POOL2D,       /* nn.AvgPool2d (DenseNet's transitions)       */
+    JP_OP_CHANNEL_AFFINE,   /* y[:, c] = x[:, c] * scale[c] + shift[c]     */
     JP_OP_TYPE_COUNT
 } jp_op_type;
 
@@ -127,6 +128,14 @@ typedef struct jp_mean_attrs {
     bool keepdim;            /* keep them as size 1                          */
 } jp_mean_attrs;
 
+/* GoogLeNet's and Inception v3's transform_input: per-channel constants
+ * (attributes, not weights: the state_dict has none). */
+#define JP_MAX_AFFINE_CHANNELS 16
+typedef struct jp_channel_affine_attrs {
+    int channels;
+    float scale[JP_MAX_AFFINE_CHANNELS], shift[JP_MAX_AFFINE_CHANNELS];
+} jp_channel_affine_attrs;
+
 /* DenseNet's dense blocks concatenate every earlier feature map: 25 values
  * in DenseNet-121's third block, 49 in DenseNet-201's. */
 #define JP_MAX_OP_INPUTS 64
@@ -166,6 +175,7 @@ typedef struct jp_op {
         jp_mean_attrs mean;
         jp_concat_attrs concat;
         jp_avg_pool2d_attrs avg_pool2d;
+        jp_channel_affine_attrs channel_affine;
     } attrs;
     /* Filled by jp_graph_infer_shapes: */
     int out_rank;

@@ -438,6 +438,51 @@ static const char *concat_shape(const jp_op *op, const jp_shape *in, int n_in, j
     return NULL;
 }
 
+/* ---- channel_affine ---- */
+
+static const char *const affine_keys[] = {"scale", "shift", NULL};
+
+/* One list of finite numbers, n of them (n == 0: any length up to the limit). */
+static jp_status get_floats(jp_json_reader *r, const cJSON *attrs, const char *path, const char *key, int *n,
+                            float *out)
+{
+    const cJSON *list = jp_json_field(r, attrs, path, key, cJSON_Array, "a list of numbers");
+    if (!list)
+        return r->err->status;
+    const int len = cJSON_GetArraySize(list);
+    if (len < 1 || len > JP_MAX_AFFINE_CHANNELS || (*n && len != *n))
+        return jp_error_set(r->err, JP_ERR_FORMAT, "%s: %s.%s: %d numbers, expected %s%d", r->file, path, key,
+                            len, *n ? "" : "1 to ", *n ? *n : JP_MAX_AFFINE_CHANNELS);
+    int i = 0;
+    for (const cJSON *e = list->child; e; e = e->next, i++) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble > -1e30 && e->valuedouble < 1e30))
+            return jp_error_set(r->err, JP_ERR_FORMAT, "%s: %s.%s[%d]: expected a finite number", r->file, path,
+                                key, i);
+        out[i] = (float)e->valuedouble;
+    }
+    *n = len;
+    return JP_OK;
+}
+
+static jp_status affine_parse(jp_json_reader *r, const cJSON *attrs, const char *path, jp_op *op)
+{
+    jp_channel_affine_attrs *a = &op->attrs.channel_affine;
+    a->channels = 0;
+    if (get_floats(r, attrs, path, "scale", &a->channels, a->scale) ||
+        get_floats(r, attrs, path, "shift", &a->channels, a->shift))
+        return r->err->status;
+    return JP_OK;
+}
+
+static const char *affine_shape(const jp_op *op, const jp_shape *in, int n_in, jp_shape *out, char *buf,
+                                size_t buf_bytes)
+{
+    if (in[0].rank != 4 || in[0].dims[1] != op->attrs.channel_affine.channels)
+        return "expected [n, c, h, w] with c the length of scale and shift";
+    *out = in[0];
+    return NULL;
+}
+
 /* ---- the table ---- */
 
 #define ONE_INPUT .min_inputs = 1, .max_inputs = 1
@@ -479,6 +524,8 @@ static const jp_op_desc op_descs[JP_OP_TYPE_COUNT] = {
                       .parse_attrs = concat_parse, .shape = concat_shape},
     [JP_OP_MEAN] = {.name = "mean", ONE_INPUT, .attr_keys = mean_keys, .parse_attrs = mean_parse,
                     .shape = mean_shape, .macs = macs_per_element},
+    [JP_OP_CHANNEL_AFFINE] = {.name = "channel_affine", ONE_INPUT, .attr_keys = affine_keys,
+                              .parse_attrs = affine_parse, .shape = affine_shape, .macs = macs_per_element},
 };
 
 const jp_op_desc *jp_op_desc_of(jp_op_type type)

@@ -173,6 +173,7 @@ extern const jp_kernel jp_cuda_hardsigmoid_direct;
 extern const jp_kernel jp_cuda_mean_direct;
 extern const jp_kernel jp_cuda_concat_copy;
 extern const jp_kernel jp_cuda_avg_pool2d_direct;
+extern const jp_kernel jp_cuda_channel_affine_direct;
 }
 
 #endif /* JP_CUDA_CONTEXT_H */

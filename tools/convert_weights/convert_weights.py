@@ -59,6 +59,27 @@ EXPECTED_LAYER_COUNTS = {
     # features expanded (12), classifier; the seed's relu + pool + flatten run at layer 12.
     "densenet121": 13,
 }
+# features (stem, six stages for s, seven for m and l, head conv), avgpool, classifier expanded
+# (2).  The seed registers the flatten at layer 10 for all three: the Dropout that follows avgpool
+# for m and l; for s (one layer fewer) the Linear, where the rule puts it at the Dropout (9).
+EXPECTED_LAYER_COUNTS.update({"efficientnet_v2_s": 11, "efficientnet_v2_m": 12, "efficientnet_v2_l": 12})
+# As the pretrained builders make them (aux_logits off: aux1/aux2/AuxLogits are None, no layer;
+# transform_input on, at the start of layer 0): googlenet 16 blocks + avgpool, dropout, fc, the
+# seed's flatten at 17 (dropout); inception_v3 18 blocks + avgpool, dropout, fc, flatten at 20 (fc).
+EXPECTED_LAYER_COUNTS.update({"googlenet": 19, "inception_v3": 21})
+
+# Builder arguments other than weights=None, per model: those its pretrained weights imply, so that
+# the description fits a converted .pth (torchvision's builders set them when weights are given).
+BUILD_KWARGS = {
+    "googlenet": {"aux_logits": False, "transform_input": True, "init_weights": True},
+    "inception_v3": {"aux_logits": False, "transform_input": True, "init_weights": True},
+}
+# State-dict entries of a pretrained .pth that belong to no op (the auxiliary classifiers, which
+# the pretrained builders load and then drop): ignored by --pth.
+UNUSED_PTH_PREFIXES = {"googlenet": ("aux1.", "aux2."), "inception_v3": ("AuxLogits.",)}
+# Input size and preprocessing other than the default (torchvision's Inception_V3_Weights).
+INPUT_HW_OF = {"inception_v3": 299}
+PREPROCESS_OF = {"inception_v3": {"resize": 342, "crop": 299}}
 
 # The seed tool's preprocessing, for every model: resize the shorter side to 256,
 # centre-crop 224, bilinear, ImageNet mean/std on [0,1] RGB values.
@@ -76,6 +97,8 @@ FUNCTION_NAMES = {
     torch.nn.functional.adaptive_avg_pool2d: "adaptive_avg_pool2d",
     torch.nn.functional.relu: "relu",
     torch.cat: "concat",
+    torch.nn.functional.avg_pool2d: "avg_pool2d",
+    torch.nn.functional.max_pool2d: "max_pool2d",
 }
 
 # Tensor methods the graph may call (x.mean([2, 3]): MNASNet, ShuffleNet; x.flatten(start_dim=1):
@@ -100,7 +123,7 @@ class ScopeTracer(torch.fx.Tracer):
         self.jp_scope = [""]
 
     def is_leaf_module(self, m, module_qualified_name):
-        if isinstance(m, StochasticDepth):
+        if isinstance(m, (StochasticDepth, TransformInput)):
             return True
         if isinstance(m, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)):
             return False
@@ -156,9 +179,28 @@ def _param(module, path, attr):
     return (f"{path}.{attr}", [int(d) for d in tensor.shape])
 
 
+class TransformInput(torch.nn.Module):
+    """GoogLeNet's and Inception3's _transform_input as a module of its own (the tracer makes it
+    the first op, "transform_input"): x[:, c] * scale[c] + shift[c], the same arithmetic."""
+
+    SCALE = [0.229 / 0.5, 0.224 / 0.5, 0.225 / 0.5]
+    SHIFT = [(0.485 - 0.5) / 0.5, (0.456 - 0.5) / 0.5, (0.406 - 0.5) / 0.5]
+
+    def forward(self, x):
+        return channel_affine(x, self.SCALE, self.SHIFT)
+
+
+def channel_affine(x, scale, shift):
+    """The channel_affine op in torch, as torchvision's _transform_input computes it."""
+    return torch.cat([torch.unsqueeze(x[:, c], 1) * s + t
+                      for c, (s, t) in enumerate(zip(scale, shift))], 1)
+
+
 def _describe_leaf(m, path):
     """Returns (type, attrs, params) of a leaf module, or raises ConvertError."""
     nn = torch.nn
+    if type(m) is TransformInput:
+        return "channel_affine", {"scale": list(m.SCALE), "shift": list(m.SHIFT)}, {}
     if type(m) is nn.Conv2d:
         if m.padding_mode != "zeros" or isinstance(m.padding, str):
             raise ConvertError(f"{path}: Conv2d padding {m.padding!r} mode {m.padding_mode!r} "
@@ -264,6 +306,8 @@ def _function_attrs(node, fname, path):
             raise ConvertError(f"{path}: cat along dimension {dim}: only channels, height or width "
                                "are supported")
         return list(tensors), {"dim": dim % rank}
+    if fname in ("avg_pool2d", "max_pool2d"):
+        return _function_pool_attrs(node, fname, path)
     if fname == "mean":
         # x.mean(dims, keepdim=False): a list of dimensions, no dtype.
         dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
@@ -292,6 +336,40 @@ def _function_attrs(node, fname, path):
     return [bound["input"]], {"start_dim": bound["start_dim"], "end_dim": bound["end_dim"]}
 
 
+def _function_pool_attrs(node, fname, path):
+    """F.avg_pool2d / F.max_pool2d (Inception v3's branches) with torch's defaults filled in, as
+    the module ops' attributes."""
+    if fname == "avg_pool2d":
+        names = ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                 "divisor_override")
+        bound = {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True,
+                 "divisor_override": None}
+    else:
+        names = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                 "return_indices")
+        bound = {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False,
+                 "return_indices": False}
+    if len(node.args) > len(names) or set(node.kwargs) - set(names):
+        raise ConvertError(f"{path}: unexpected {fname} arguments {node.args} {node.kwargs}")
+    bound.update(zip(names, node.args))
+    bound.update(node.kwargs)
+    if not isinstance(bound.get("input"), torch.fx.Node) or "kernel_size" not in bound or \
+            bound.get("divisor_override") is not None or bound.get("return_indices") or \
+            not isinstance(bound["ceil_mode"], bool):
+        raise ConvertError(f"{path}: unsupported {fname} arguments {node.args} {node.kwargs}")
+    kernel = _pair(bound["kernel_size"], f"{path}.kernel_size")
+    stride = kernel if bound["stride"] in (None, []) else _pair(bound["stride"], f"{path}.stride")
+    attrs = {"kernel": kernel, "stride": stride, "padding": _pair(bound["padding"], f"{path}.padding")}
+    if fname == "avg_pool2d":
+        if not isinstance(bound["count_include_pad"], bool):
+            raise ConvertError(f"{path}: unsupported avg_pool2d arguments {node.args} {node.kwargs}")
+        attrs.update(ceil_mode=bound["ceil_mode"], count_include_pad=bound["count_include_pad"])
+    else:
+        attrs.update(dilation=_pair(bound["dilation"], f"{path}.dilation"),
+                     ceil_mode=bound["ceil_mode"])
+    return [bound["input"]], attrs
+
+
 def _tensor_shape(node):
     meta = node.meta.get("tensor_meta")
     if meta is None or not hasattr(meta, "shape"):
@@ -314,8 +392,26 @@ def trace_ops(model, hw=INPUT_HW):
     Raises ConvertError for anything the model description cannot express."""
     model.eval()
     tracer = ScopeTracer()
-    graph = tracer.trace(model)
+    # GoogLeNet's and Inception3's transform_input: traced as one module op at the start (its
+    # torch code, four tensor functions a channel, has no op of its own otherwise).
+    transform = isinstance(model, (torchvision.models.GoogLeNet, torchvision.models.Inception3)) \
+        and model.transform_input
+    if transform:
+        model.transform_input = False
+    try:
+        graph = tracer.trace(model)
+    finally:
+        if transform:
+            model.transform_input = True
     gm = torch.fx.GraphModule(tracer.root, graph)
+    if transform:
+        gm.add_submodule("transform_input", TransformInput())
+        placeholder = next(n for n in gm.graph.nodes if n.op == "placeholder")
+        with gm.graph.inserting_after(placeholder):
+            node = gm.graph.call_module("transform_input", (placeholder,))
+        placeholder.replace_all_uses_with(node, delete_user_cb=lambda user: user is not node)
+        node.meta["jp_scope"] = "transform_input"
+        gm.recompile()
     propagate_shapes(gm, hw)
 
     value_names = {}        # fx node -> value name
@@ -488,7 +584,7 @@ def build_model(name):
     builder = getattr(torchvision.models, name, None)
     if builder is None or not callable(builder):
         raise ConvertError(f"torchvision {torchvision.__version__} has no model '{name}'")
-    return builder(weights=None).eval()
+    return builder(weights=None, **BUILD_KWARGS.get(name, {})).eval()
 
 
 def describe_model(name):
@@ -529,9 +625,10 @@ def describe_model(name):
         "format": MODEL_FORMAT,
         "model": name,
         "torchvision_version": torchvision.__version__,
-        "input": {"name": "input", "shape": [1, 3, INPUT_HW, INPUT_HW], "min_hw": min_hw},
+        "input": {"name": "input", "shape": [1, 3, INPUT_HW_OF.get(name, INPUT_HW),
+                                             INPUT_HW_OF.get(name, INPUT_HW)], "min_hw": min_hw},
         "num_classes": out_shape[1],
-        "preprocess": dict(PREPROCESS),
+        "preprocess": dict(PREPROCESS, **PREPROCESS_OF.get(name, {})),
         "output": output_op.name,
         "layers": [{"index": i, "path": p, "module": m} for i, (p, m) in enumerate(layers)],
         "ops": [op.to_json() for op in ops],
@@ -707,7 +804,8 @@ def randomized_state_dict(name, seed):
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.normal_(0.0, 0.1)
-        logits = model(torch.randn(1, 3, INPUT_HW, INPUT_HW))
+        hw = INPUT_HW_OF.get(name, INPUT_HW)
+        logits = model(torch.randn(1, 3, hw, hw))
     if not torch.isfinite(logits).all():
         raise ConvertError(f"{name}: random-init model gives non-finite logits")
     return model.state_dict(), float(logits.std())
@@ -833,6 +931,8 @@ def run(args):
         if args.pth:
             source = os.path.basename(args.pth)
             state = load_pth(args.pth, args.trust_pickle)
+            unused = UNUSED_PTH_PREFIXES.get(name, ())
+            state = {k: v for k, v in state.items() if not k.startswith(unused)}
             tensors = checked_tensors(state, expected, args.pth, json_path)
             metadata.update(source=source, source_sha256=sha256_file(args.pth))
         else:
