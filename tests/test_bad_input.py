@@ -173,6 +173,16 @@ def main():
             expect("concat whose inputs disagree in H and W",
                    ["infer", "--model", "squeezenet1_0", "--runs", "1", "--warmup", "0", "--top", "0", "--quiet"],
                    ["squeezenet1_0.json", "features.3.concat", "inputs[1]", "height"], env={"JPLPROF_ROOT": root})
+        # transform_input's channel_affine (GoogLeNet's ops[0]) without its shift, and with a scale
+        # one number short.
+        if "googlenet" in open(os.path.join(ROOT, "AvailableModel.txt")).read().split():
+            googlenet = ["infer", "--model", "googlenet", "--runs", "1", "--warmup", "0", "--top", "0", "--quiet"]
+            root = broken_root("noshift", lambda g: g["ops"][0]["attrs"].pop("shift"), "googlenet")
+            expect("channel_affine missing an attribute", googlenet,
+                   ["googlenet.json", "ops[0].attrs.shift"], env={"JPLPROF_ROOT": root})
+            root = broken_root("shortscale", lambda g: g["ops"][0]["attrs"]["scale"].pop(), "googlenet")
+            expect("channel_affine with scale and shift of different lengths", googlenet,
+                   ["googlenet.json", "ops[0].attrs.shift", "expected 2"], env={"JPLPROF_ROOT": root})
         root = broken_root("notjson", lambda g: None)
         with open(os.path.join(root, "weights", MODEL + ".json"), "a") as f:
             f.write("}")

@@ -1040,6 +1040,64 @@ static void test_mean_case(const char *label, int n, int c, int h, int w, int fi
     jp_cpu_free(ref);
 }
 
+/* ---- channel_affine (transform_input) ---- */
+
+/* y[:, c] = x[:, c] * scale[c] + shift[c] against the same formula written
+ * here in double, through every CPU channel_affine kernel, on odd sizes,
+ * batch 2 and more channels than GoogLeNet's 3 (so that a kernel indexing the
+ * constants by plane instead of channel fails). */
+static void test_channel_affine_case(const char *label, int n, int c, int h, int w)
+{
+    jp_op op = {.name = "test.transform_input", .type = JP_OP_CHANNEL_AFFINE, .n_inputs = 1};
+    op.attrs.channel_affine.channels = c;
+    for (int i = 0; i < c; i++) {
+        op.attrs.channel_affine.scale[i] = 0.458f + 0.1f * (float)i;
+        op.attrs.channel_affine.shift[i] = -0.03f - 0.25f * (float)i;
+    }
+    const int64_t dims[4] = {n, c, h, w}, count = (int64_t)n * c * h * w;
+    float *x = rand_buf(count, -2.0f, 3.0f), *out = zero_buf(count), *ref = zero_buf(count);
+    for (int64_t i = 0; i < count; i++) {
+        const int ch = (int)((i / ((int64_t)h * w)) % c);
+        ref[i] = (float)((double)x[i] * op.attrs.channel_affine.scale[ch] + op.attrs.channel_affine.shift[ch]);
+    }
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, dims, x);
+    step.out = make_tensor(4, dims, out);
+    const jp_kernel *kernels[32];
+    const int n_kernels = kernels_of(JP_OP_CHANNEL_AFFINE, true, kernels);
+    for (int k = 0; k < n_kernels; k++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s %s", kernels[k]->name + 4, label);
+        jp_error err = {0};
+        memset(out, 0xff, (size_t)count * sizeof *out);
+        if (!kernels[k]->supports(&step))
+            jp_test_fail(name, "refused");
+        else if (run_kernel(kernels[k], &step, &err) != JP_OK)
+            jp_test_fail(name, "%s", err.msg);
+        else
+            check_close(name, out, ref, count);
+    }
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+}
+
+static void test_channel_affines(void)
+{
+    test_channel_affine_case("[1,3,299,299] (inception_v3)", 1, 3, 299, 299);
+    test_channel_affine_case("[2,5,7,3]", 2, 5, 7, 3);
+    test_channel_affine_case("[3,1,1,1]", 3, 1, 1, 1);
+    /* An input whose channels are not the constants' count is refused. */
+    jp_op op = {.name = "test.transform_input", .type = JP_OP_CHANNEL_AFFINE, .n_inputs = 1};
+    op.attrs.channel_affine.channels = 3;
+    const int64_t dims[4] = {1, 4, 3, 3};
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, dims, NULL);
+    step.out = make_tensor(4, dims, NULL);
+    JP_CHECK("reject channel_affine of 3 channels on a [1,4,3,3] input (err 0.0e+00)",
+             !jp_kernel_reference(JP_OP_CHANNEL_AFFINE)->supports(&step), "accepted");
+}
+
 static void test_means(void)
 {
     test_mean_case("[1,1024,7,7] dims 2,3 (mnasnet)", 1, 1024, 7, 7, 2, false);
@@ -1455,6 +1513,7 @@ int main(void)
     test_pools();
     test_elementwise();
     test_means();
+    test_channel_affines();
     test_concats();
     test_descriptors();
     test_every_kernel_ran();
