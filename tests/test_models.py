@@ -43,8 +43,10 @@ OP_LEVEL = {"resnet18": 64, "efficientnet_b0": 64, "mobilenet_v3_small": 64, "mn
 # JP_TEST_MODELS_ALL=1; their size where it is not REDUCED_SIZE.
 # GoogLeNet's default case is the transform_input-off one below (Inception v3 checks it on).
 ALL_ONLY = {"efficientnet_v2_m", "efficientnet_v2_l", "googlenet"}
+ALL_ONLY |= {"convnext_small", "convnext_base", "convnext_large"}
 SIZE_OF = {"efficientnet_v2_s": 64, "efficientnet_v2_m": 64, "efficientnet_v2_l": 64,
-           "googlenet": 64, "inception_v3": 96}
+           "googlenet": 64, "inception_v3": 96,
+           "convnext_tiny": 64, "convnext_small": 64, "convnext_base": 64, "convnext_large": 64}
 # GoogLeNet and Inception v3 also with transform_input off (what their random-init builders
 # make): the JSON without its op, torchvision's model without it.
 TRANSFORM_OFF = {"googlenet": 64}

@@ -55,6 +55,7 @@ static __device__ __forceinline__ float jp_cuda_activate(float x, jp_activation 
     case JP_ACT_RELU6: return fminf(fmaxf(x, 0.0f), 6.0f);
     case JP_ACT_HARDSWISH: return x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
     case JP_ACT_HARDSIGMOID: return fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+    case JP_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.707106781186547524f));
     case JP_ACT_NONE:
     case JP_ACT_COUNT: break;
     }

@@ -27,6 +27,7 @@ import torch
 import torch.fx
 import torchvision
 from torch.fx.passes.shape_prop import ShapeProp
+from torchvision.models.convnext import CNBlock, LayerNorm2d
 from torchvision.ops import StochasticDepth
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -68,6 +69,10 @@ EXPECTED_LAYER_COUNTS.update({"efficientnet_v2_s": 11, "efficientnet_v2_m": 12, 
 # seed's flatten at 17 (dropout); inception_v3 18 blocks + avgpool, dropout, fc, flatten at 20 (fc).
 EXPECTED_LAYER_COUNTS.update({"googlenet": 19, "inception_v3": 21})
 
+# features expanded (stem, four stages, three downsamplings), avgpool, classifier expanded (3).
+EXPECTED_LAYER_COUNTS.update({"convnext_tiny": 12, "convnext_small": 12, "convnext_base": 12,
+                              "convnext_large": 12})
+
 # Builder arguments other than weights=None, per model: those its pretrained weights imply, so that
 # the description fits a converted .pth (torchvision's builders set them when weights are given).
 BUILD_KWARGS = {
@@ -99,6 +104,7 @@ FUNCTION_NAMES = {
     torch.cat: "concat",
     torch.nn.functional.avg_pool2d: "avg_pool2d",
     torch.nn.functional.max_pool2d: "max_pool2d",
+    torch.permute: "permute",
 }
 
 # Tensor methods the graph may call (x.mean([2, 3]): MNASNet, ShuffleNet; x.flatten(start_dim=1):
@@ -123,7 +129,7 @@ class ScopeTracer(torch.fx.Tracer):
         self.jp_scope = [""]
 
     def is_leaf_module(self, m, module_qualified_name):
-        if isinstance(m, (StochasticDepth, TransformInput)):
+        if isinstance(m, (StochasticDepth, TransformInput, LayerNorm2d)):
             return True
         if isinstance(m, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)):
             return False
@@ -201,6 +207,21 @@ def _describe_leaf(m, path):
     nn = torch.nn
     if type(m) is TransformInput:
         return "channel_affine", {"scale": list(m.SCALE), "shift": list(m.SHIFT)}, {}
+    if type(m) in (LayerNorm2d, nn.LayerNorm):
+        # LayerNorm2d: over the channels of [n, c, h, w]; nn.LayerNorm: over the last dimension
+        # (trace_ops sets "dim" from the input's rank).
+        if len(m.normalized_shape) != 1 or not m.elementwise_affine:
+            raise ConvertError(f"{path}: LayerNorm over {list(m.normalized_shape)} (affine "
+                               f"{m.elementwise_affine}): only one dimension, with weight and bias")
+        return "layer_norm", {"dim": 1 if type(m) is LayerNorm2d else -1,
+                              "normalized_features": int(m.normalized_shape[0]), "eps": float(m.eps)}, {
+            "weight": _param(m, path, "weight"), "bias": _param(m, path, "bias")}
+    if type(m) is nn.GELU:
+        if m.approximate != "none":
+            raise ConvertError(f"{path}: GELU approximate={m.approximate!r}: only the exact form")
+        return "gelu", {}, {}
+    if type(m) is nn.Flatten:
+        return "flatten", {"start_dim": int(m.start_dim), "end_dim": int(m.end_dim)}, {}
     if type(m) is nn.Conv2d:
         if m.padding_mode != "zeros" or isinstance(m.padding, str):
             raise ConvertError(f"{path}: Conv2d padding {m.padding!r} mode {m.padding_mode!r} "
@@ -308,6 +329,14 @@ def _function_attrs(node, fname, path):
         return list(tensors), {"dim": dim % rank}
     if fname in ("avg_pool2d", "max_pool2d"):
         return _function_pool_attrs(node, fname, path)
+    if fname == "permute":
+        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dims")
+        if not isinstance(node.args[0], torch.fx.Node) or len(node.args) > 2 or \
+                set(node.kwargs) - {"dims"} or not isinstance(dims, (list, tuple)) or \
+                not all(isinstance(d, int) for d in dims):
+            raise ConvertError(f"{path}: unexpected permute arguments {node.args} {node.kwargs}")
+        rank = len(_tensor_shape(node.args[0]))
+        return [node.args[0]], {"dims": [d % rank for d in dims]}
     if fname == "mean":
         # x.mean(dims, keepdim=False): a list of dimensions, no dtype.
         dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
@@ -415,6 +444,7 @@ def trace_ops(model, hw=INPUT_HW):
     propagate_shapes(gm, hw)
 
     value_names = {}        # fx node -> value name
+    attr_nodes = {}         # fx get_attr node -> its target (a parameter's state_dict key)
     path_calls = {}         # path -> calls seen so far
     ops = []
     output_op = None
@@ -431,7 +461,24 @@ def trace_ops(model, hw=INPUT_HW):
                                    f"value ({result!r})")
             output_op = next(op for op in ops if op.node is result)
             continue
-        if node.op == "call_module":
+        if node.op == "get_attr":
+            attr_nodes[node] = node.target  # used by the op that reads it (layer scale)
+            continue
+        if node.op == "call_function" and node.target in (operator.mul, torch.mul) and \
+                len(node.args) == 2 and not node.kwargs and node.args[0] in attr_nodes and \
+                isinstance(node.args[1], torch.fx.Node) and node.args[1] not in attr_nodes:
+            # ConvNeXt's `self.layer_scale * self.block(x)`: a [c, 1, 1] parameter.
+            scope = node.meta.get("jp_scope", "")
+            path = f"{scope}.mul" if scope else "mul"
+            key = attr_nodes[node.args[0]]
+            shape = [int(d) for d in gm.get_parameter(key).shape]
+            x_shape = _tensor_shape(node.args[1])
+            if len(shape) != 3 or shape[1:] != [1, 1] or len(x_shape) != 4 or x_shape[1] != shape[0]:
+                raise ConvertError(f"{path}: mul of parameter {key} {shape} and a {x_shape} tensor; "
+                                   "only a [c, 1, 1] layer scale of [n, c, h, w] is supported")
+            module_name, op_type = "mul", "layer_scale"
+            arg_nodes, attrs, params = [node.args[1]], {"channels": shape[0]}, {"weight": (key, shape)}
+        elif node.op == "call_module":
             path = node.target
             module = gm.get_submodule(path)
             module_name = type(module).__name__
@@ -440,6 +487,8 @@ def trace_ops(model, hw=INPUT_HW):
                 raise ConvertError(f"{path}: a module op must take exactly one tensor, got "
                                    f"args {node.args} kwargs {node.kwargs}")
             arg_nodes = [node.args[0]]
+            if op_type == "layer_norm" and attrs["dim"] < 0:
+                attrs["dim"] = len(_tensor_shape(node.args[0])) - 1
         elif (node.op == "call_function" and node.target in FUNCTION_NAMES) or \
                 (node.op == "call_method" and node.target in METHOD_NAMES):
             fname = (FUNCTION_NAMES if node.op == "call_function" else METHOD_NAMES)[node.target]
@@ -804,6 +853,11 @@ def randomized_state_dict(name, seed):
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.normal_(0.0, 0.1)
+            if isinstance(m, torch.nn.LayerNorm):  # LayerNorm2d too
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.1)
+            if isinstance(m, CNBlock):  # 1e-6 at init: the blocks would hardly count
+                m.layer_scale.uniform_(0.1, 1.0)
         hw = INPUT_HW_OF.get(name, INPUT_HW)
         logits = model(torch.randn(1, 3, hw, hw))
     if not torch.isfinite(logits).all():
