@@ -175,6 +175,10 @@ extern const jp_kernel jp_cuda_mean_direct;
 extern const jp_kernel jp_cuda_concat_copy;
 extern const jp_kernel jp_cuda_avg_pool2d_direct;
 extern const jp_kernel jp_cuda_channel_affine_direct;
+extern const jp_kernel jp_cuda_gelu_direct;
+extern const jp_kernel jp_cuda_layer_norm_direct;
+extern const jp_kernel jp_cuda_permute_direct;
+extern const jp_kernel jp_cuda_layer_scale_direct;
 }
 
 #endif /* JP_CUDA_CONTEXT_H */
