@@ -183,6 +183,19 @@ def main():
             root = broken_root("shortscale", lambda g: g["ops"][0]["attrs"]["scale"].pop(), "googlenet")
             expect("channel_affine with scale and shift of different lengths", googlenet,
                    ["googlenet.json", "ops[0].attrs.shift", "expected 2"], env={"JPLPROF_ROOT": root})
+        # ConvNeXt's ops: a layer_norm (its stem's LayerNorm2d, ops[1]) without eps, a permute with
+        # a dimension twice.
+        if "convnext_tiny" in open(os.path.join(ROOT, "AvailableModel.txt")).read().split():
+            convnext = ["infer", "--model", "convnext_tiny", "--runs", "1", "--warmup", "0", "--top", "0", "--quiet"]
+            root = broken_root("noeps", lambda g: g["ops"][1]["attrs"].pop("eps"), "convnext_tiny")
+            expect("layer_norm missing an attribute", convnext, ["convnext_tiny.json", "ops[1].attrs.eps"],
+                   env={"JPLPROF_ROOT": root})
+
+            def twice(g):
+                next(op for op in g["ops"] if op["type"] == "permute")["attrs"]["dims"] = [0, 2, 2, 1]
+            root = broken_root("permtwice", twice, "convnext_tiny")
+            expect("permute listing a dimension twice", convnext, ["convnext_tiny.json", "attrs.dims[2]"],
+                   env={"JPLPROF_ROOT": root})
         root = broken_root("notjson", lambda g: None)
         with open(os.path.join(root, "weights", MODEL + ".json"), "a") as f:
             f.write("}")
