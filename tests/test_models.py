@@ -12,7 +12,9 @@ compared op by op (--granularity op, no fusion).
 
 Prints one PASS/FAIL line per (model, granularity) with the worst layer, and
 one info line per layer.  Environment: JPLPROF, PYTHON (see run_tests.sh);
-JP_TEST_MODELS="a,b" restricts the models; JP_TEST_SIZE=N runs every case
+JP_TEST_MODELS="a,b" restricts the models; of issue 12's second list
+(efficientnet_v2, googlenet, inception_v3, convnext) one model per family runs by
+default (googlenet with transform_input off), every one with JP_TEST_MODELS_ALL=1; JP_TEST_SIZE=N runs every case
 at NxN (tests/cross/aarch64.sh: jplprof emulated by qemu, where 224x224 would
 take minutes a model).  JPLPROF may be a wrapper (that script's runs the
 aarch64 binary under qemu-aarch64); torchvision always runs natively.
