@@ -178,6 +178,15 @@ static jp_status plan_steps(jp_exec *ex, jp_error *err)
                 }
             }
         }
+        /* linear + activation (ConvNeXt's Linear + GELU in one block): every
+         * linear kernel applies any activation in its epilogue. */
+        if (ex->options.fuse && g->ops[i].type == JP_OP_LINEAR) {
+            const jp_activation act = fusable_activation(g, last);
+            if (act != JP_ACT_NONE) {
+                s->step.act = act;
+                last++;
+            }
+        }
         s->n_ops = last - i + 1;
         i = last + 1;
         n++;

@@ -40,6 +40,11 @@ typedef enum jp_op_type {
     JP_OP_MEAN,             /* mean over trailing dims (x.mean([2, 3]))    */
     JP_OP_CONCAT,           /* torch.cat(inputs, dim)                      */
     JP_OP_AVG_POOL2D,       /* nn.AvgPool2d (DenseNet's transitions)       */
+    JP_OP_CHANNEL_AFFINE,   /* y[:, c] = x[:, c] * scale[c] + shift[c]     */
+    JP_OP_GELU,             /* x * Phi(x), the exact (erf) form            */
+    JP_OP_LAYER_NORM,       /* normalised over one dimension, then affine  */
+    JP_OP_PERMUTE,          /* torch.permute (a copy)                      */
+    JP_OP_LAYER_SCALE,      /* y[n, c, h, w] = x * weight[c] (ConvNeXt)    */
     JP_OP_TYPE_COUNT
 } jp_op_type;
 
@@ -49,7 +54,7 @@ typedef enum jp_op_type {
  * activation cannot fall through to "none" unnoticed; the math itself is
  * written once per backend (cpu_internal.h scalar and libm, cpu_simd.h
  * vector, cuda_context.h device). */
-#define JP_ACTIVATIONS(X) X(RELU) X(SILU) X(SIGMOID) X(RELU6) X(HARDSWISH) X(HARDSIGMOID)
+#define JP_ACTIVATIONS(X) X(RELU) X(SILU) X(SIGMOID) X(RELU6) X(HARDSWISH) X(HARDSIGMOID) X(GELU)
 
 typedef enum jp_activation {
     JP_ACT_NONE = 0,
@@ -127,6 +132,32 @@ typedef struct jp_mean_attrs {
     bool keepdim;            /* keep them as size 1                          */
 } jp_mean_attrs;
 
+/* GoogLeNet's and Inception v3's transform_input: per-channel constants
+ * (attributes, not weights: the state_dict has none). */
+#define JP_MAX_AFFINE_CHANNELS 16
+typedef struct jp_channel_affine_attrs {
+    int channels;
+    float scale[JP_MAX_AFFINE_CHANNELS], shift[JP_MAX_AFFINE_CHANNELS];
+} jp_channel_affine_attrs;
+
+/* nn.LayerNorm over the last dimension (ConvNeXt's blocks, transformers'
+ * tokens) or LayerNorm2d over the channels of [n, c, h, w] (dim 1): one
+ * normalised dimension of `features` elements, weight and bias over it. */
+typedef struct jp_layer_norm_attrs {
+    int dim;
+    int features;
+    float eps;
+} jp_layer_norm_attrs;
+
+typedef struct jp_permute_attrs {
+    int rank;
+    int dims[JP_MAX_RANK];   /* out.dims[i] = in.dims[dims[i]]              */
+} jp_permute_attrs;
+
+typedef struct jp_layer_scale_attrs {
+    int channels;            /* weight [channels, 1, 1] over dim 1          */
+} jp_layer_scale_attrs;
+
 /* DenseNet's dense blocks concatenate every earlier feature map: 25 values
  * in DenseNet-121's third block, 49 in DenseNet-201's. */
 #define JP_MAX_OP_INPUTS 64
@@ -142,7 +173,8 @@ typedef struct jp_param {
 
 /* Parameter slots, by op type:
  *   conv2d, linear:  [0] weight, [1] bias (when has_bias)
- *   batch_norm2d:    [0] weight (gamma), [1] bias (beta), [2] running_mean, [3] running_var */
+ *   batch_norm2d:    [0] weight (gamma), [1] bias (beta), [2] running_mean, [3] running_var
+ *   layer_norm:      [0] weight, [1] bias;  layer_scale: [0] weight */
 enum { JP_PARAM_WEIGHT = 0, JP_PARAM_BIAS = 1, JP_PARAM_MEAN = 2, JP_PARAM_VAR = 3 };
 
 typedef struct jp_op {
@@ -166,6 +198,10 @@ typedef struct jp_op {
         jp_mean_attrs mean;
         jp_concat_attrs concat;
         jp_avg_pool2d_attrs avg_pool2d;
+        jp_channel_affine_attrs channel_affine;
+        jp_layer_norm_attrs layer_norm;
+        jp_permute_attrs permute;
+        jp_layer_scale_attrs layer_scale;
     } attrs;
     /* Filled by jp_graph_infer_shapes: */
     int out_rank;

@@ -438,6 +438,153 @@ static const char *concat_shape(const jp_op *op, const jp_shape *in, int n_in, j
     return NULL;
 }
 
+/* ---- channel_affine ---- */
+
+static const char *const affine_keys[] = {"scale", "shift", NULL};
+
+/* One list of finite numbers, n of them (n == 0: any length up to the limit). */
+static jp_status get_floats(jp_json_reader *r, const cJSON *attrs, const char *path, const char *key, int *n,
+                            float *out)
+{
+    const cJSON *list = jp_json_field(r, attrs, path, key, cJSON_Array, "a list of numbers");
+    if (!list)
+        return r->err->status;
+    const int len = cJSON_GetArraySize(list);
+    if (len < 1 || len > JP_MAX_AFFINE_CHANNELS || (*n && len != *n))
+        return jp_error_set(r->err, JP_ERR_FORMAT, "%s: %s.%s: %d numbers, expected %s%d", r->file, path, key,
+                            len, *n ? "" : "1 to ", *n ? *n : JP_MAX_AFFINE_CHANNELS);
+    int i = 0;
+    for (const cJSON *e = list->child; e; e = e->next, i++) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble > -1e30 && e->valuedouble < 1e30))
+            return jp_error_set(r->err, JP_ERR_FORMAT, "%s: %s.%s[%d]: expected a finite number", r->file, path,
+                                key, i);
+        out[i] = (float)e->valuedouble;
+    }
+    *n = len;
+    return JP_OK;
+}
+
+static jp_status affine_parse(jp_json_reader *r, const cJSON *attrs, const char *path, jp_op *op)
+{
+    jp_channel_affine_attrs *a = &op->attrs.channel_affine;
+    a->channels = 0;
+    if (get_floats(r, attrs, path, "scale", &a->channels, a->scale) ||
+        get_floats(r, attrs, path, "shift", &a->channels, a->shift))
+        return r->err->status;
+    return JP_OK;
+}
+
+static const char *affine_shape(const jp_op *op, const jp_shape *in, int n_in, jp_shape *out, char *buf,
+                                size_t buf_bytes)
+{
+    if (in[0].rank != 4 || in[0].dims[1] != op->attrs.channel_affine.channels)
+        return "expected [n, c, h, w] with c the length of scale and shift";
+    *out = in[0];
+    return NULL;
+}
+
+/* ---- layer_norm ---- */
+
+static const char *const ln_keys[] = {"dim", "normalized_features", "eps", NULL};
+
+static jp_status ln_parse(jp_json_reader *r, const cJSON *attrs, const char *path, jp_op *op)
+{
+    jp_layer_norm_attrs *a = &op->attrs.layer_norm;
+    if (jp_json_get_int(r, attrs, path, "dim", 1, JP_MAX_RANK - 1, &a->dim) ||
+        jp_json_get_int(r, attrs, path, "normalized_features", 1, BIG, &a->features) ||
+        jp_json_get_float(r, attrs, path, "eps", &a->eps))
+        return r->err->status;
+    if (!(a->eps > 0))
+        return jp_error_set(r->err, JP_ERR_FORMAT, "%s: %s.eps: must be positive", r->file, path);
+    return JP_OK;
+}
+
+static int ln_n_params(const jp_op *op) { return 2; }
+
+static void ln_param_shape(const jp_op *op, int slot, jp_shape *s)
+{
+    (void)slot;
+    *s = (jp_shape){1, {op->attrs.layer_norm.features}};
+}
+
+/* dim 1 (LayerNorm2d, over the channels of [n, c, h, w]) or the last. */
+static const char *ln_shape(const jp_op *op, const jp_shape *in, int n_in, jp_shape *out, char *buf, size_t buf_bytes)
+{
+    const jp_layer_norm_attrs *a = &op->attrs.layer_norm;
+    if (a->dim >= in[0].rank || in[0].dims[a->dim] != a->features)
+        return "dimension dim is not normalized_features long";
+    if (a->dim != 1 && a->dim != in[0].rank - 1)
+        return "layer_norm over a dimension other than 1 or the last";
+    *out = in[0];
+    return NULL;
+}
+
+/* ---- permute ---- */
+
+static const char *const permute_keys[] = {"dims", NULL};
+
+static jp_status permute_parse(jp_json_reader *r, const cJSON *attrs, const char *path, jp_op *op)
+{
+    jp_permute_attrs *a = &op->attrs.permute;
+    const cJSON *dims = jp_json_field(r, attrs, path, "dims", cJSON_Array, "a list of dimensions");
+    if (!dims)
+        return r->err->status;
+    a->rank = cJSON_GetArraySize(dims);
+    if (a->rank < 1 || a->rank > JP_MAX_RANK)
+        return jp_error_set(r->err, JP_ERR_FORMAT, "%s: %s.dims: %d dimensions, expected 1 to %d", r->file, path,
+                            a->rank, JP_MAX_RANK);
+    unsigned seen = 0;
+    int i = 0;
+    for (const cJSON *e = dims->child; e; e = e->next, i++) {
+        const int d = cJSON_IsNumber(e) ? (int)e->valuedouble : -1;
+        if (!cJSON_IsNumber(e) || e->valuedouble != (double)d || d < 0 || d >= a->rank || (seen >> d & 1u))
+            return jp_error_set(r->err, JP_ERR_FORMAT, "%s: %s.dims[%d]: expected a dimension 0..%d not listed "
+                                "before", r->file, path, i, a->rank - 1);
+        seen |= 1u << d;
+        a->dims[i] = d;
+    }
+    return JP_OK;
+}
+
+static const char *permute_shape(const jp_op *op, const jp_shape *in, int n_in, jp_shape *out, char *buf,
+                                 size_t buf_bytes)
+{
+    const jp_permute_attrs *a = &op->attrs.permute;
+    if (in[0].rank != a->rank)
+        return "input rank differs from the length of dims";
+    out->rank = a->rank;
+    for (int i = 0; i < a->rank; i++)
+        out->dims[i] = in[0].dims[a->dims[i]];
+    return NULL;
+}
+
+/* ---- layer_scale ---- */
+
+static const char *const layer_scale_keys[] = {"channels", NULL};
+static const char *const weight_only[] = {"weight"};
+
+static jp_status layer_scale_parse(jp_json_reader *r, const cJSON *attrs, const char *path, jp_op *op)
+{
+    return jp_json_get_int(r, attrs, path, "channels", 1, BIG, &op->attrs.layer_scale.channels);
+}
+
+static int layer_scale_n_params(const jp_op *op) { return 1; }
+
+static void layer_scale_param_shape(const jp_op *op, int slot, jp_shape *s)
+{
+    (void)slot;
+    *s = (jp_shape){3, {op->attrs.layer_scale.channels, 1, 1}};
+}
+
+static const char *layer_scale_shape(const jp_op *op, const jp_shape *in, int n_in, jp_shape *out, char *buf,
+                                     size_t buf_bytes)
+{
+    if (in[0].rank != 4 || in[0].dims[1] != op->attrs.layer_scale.channels)
+        return "expected [n, channels, h, w]";
+    *out = in[0];
+    return NULL;
+}
+
 /* ---- the table ---- */
 
 #define ONE_INPUT .min_inputs = 1, .max_inputs = 1
@@ -479,6 +626,18 @@ static const jp_op_desc op_descs[JP_OP_TYPE_COUNT] = {
                       .parse_attrs = concat_parse, .shape = concat_shape},
     [JP_OP_MEAN] = {.name = "mean", ONE_INPUT, .attr_keys = mean_keys, .parse_attrs = mean_parse,
                     .shape = mean_shape, .macs = macs_per_element},
+    [JP_OP_CHANNEL_AFFINE] = {.name = "channel_affine", ONE_INPUT, .attr_keys = affine_keys,
+                              .parse_attrs = affine_parse, .shape = affine_shape, .macs = macs_per_element},
+    [JP_OP_GELU] = ACTIVATION("gelu", JP_ACT_GELU),
+    [JP_OP_LAYER_NORM] = {.name = "layer_norm", ONE_INPUT, .attr_keys = ln_keys, .parse_attrs = ln_parse,
+                          .param_names = weight_bias, .n_params = ln_n_params, .param_shape = ln_param_shape, .shape = ln_shape,
+                          .macs = macs_per_element},
+    [JP_OP_PERMUTE] = {.name = "permute", ONE_INPUT, .attr_keys = permute_keys, .parse_attrs = permute_parse,
+                       .shape = permute_shape},
+    [JP_OP_LAYER_SCALE] = {.name = "layer_scale", ONE_INPUT, .attr_keys = layer_scale_keys,
+                           .parse_attrs = layer_scale_parse, .param_names = weight_only,
+                           .n_params = layer_scale_n_params, .param_shape = layer_scale_param_shape, .shape = layer_scale_shape,
+                           .macs = macs_per_element},
 };
 
 const jp_op_desc *jp_op_desc_of(jp_op_type type)

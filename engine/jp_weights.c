@@ -122,8 +122,11 @@ jp_status jp_weights_synthesize(jp_weights *w, jp_graph *g, uint64_t seed, jp_er
                 int64_t fan_in = n / prm->dims[0];
                 fill_normal(next, n, sqrt(2.0 / (double)fan_in), &state);
             } else {
-                /* biases, beta, running mean: 0; gamma, running variance: 1 */
+                /* biases, beta, running mean: 0; gamma, running variance, a layer
+                 * norm's weight, a layer scale: 1 */
                 float v = (op->type == JP_OP_BATCH_NORM2D && (p == JP_PARAM_WEIGHT || p == JP_PARAM_VAR)) ? 1.0f : 0.0f;
+                if ((op->type == JP_OP_LAYER_NORM || op->type == JP_OP_LAYER_SCALE) && p == JP_PARAM_WEIGHT)
+                    v = 1.0f;
                 for (int64_t k = 0; k < n; k++)
                     next[k] = v;
             }

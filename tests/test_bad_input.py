@@ -173,6 +173,29 @@ def main():
             expect("concat whose inputs disagree in H and W",
                    ["infer", "--model", "squeezenet1_0", "--runs", "1", "--warmup", "0", "--top", "0", "--quiet"],
                    ["squeezenet1_0.json", "features.3.concat", "inputs[1]", "height"], env={"JPLPROF_ROOT": root})
+        # transform_input's channel_affine (GoogLeNet's ops[0]) without its shift, and with a scale
+        # one number short.
+        if "googlenet" in open(os.path.join(ROOT, "AvailableModel.txt")).read().split():
+            googlenet = ["infer", "--model", "googlenet", "--runs", "1", "--warmup", "0", "--top", "0", "--quiet"]
+            root = broken_root("noshift", lambda g: g["ops"][0]["attrs"].pop("shift"), "googlenet")
+            expect("channel_affine missing an attribute", googlenet,
+                   ["googlenet.json", "ops[0].attrs.shift"], env={"JPLPROF_ROOT": root})
+            root = broken_root("shortscale", lambda g: g["ops"][0]["attrs"]["scale"].pop(), "googlenet")
+            expect("channel_affine with scale and shift of different lengths", googlenet,
+                   ["googlenet.json", "ops[0].attrs.shift", "expected 2"], env={"JPLPROF_ROOT": root})
+        # ConvNeXt's ops: a layer_norm (its stem's LayerNorm2d, ops[1]) without eps, a permute with
+        # a dimension twice.
+        if "convnext_tiny" in open(os.path.join(ROOT, "AvailableModel.txt")).read().split():
+            convnext = ["infer", "--model", "convnext_tiny", "--runs", "1", "--warmup", "0", "--top", "0", "--quiet"]
+            root = broken_root("noeps", lambda g: g["ops"][1]["attrs"].pop("eps"), "convnext_tiny")
+            expect("layer_norm missing an attribute", convnext, ["convnext_tiny.json", "ops[1].attrs.eps"],
+                   env={"JPLPROF_ROOT": root})
+
+            def twice(g):
+                next(op for op in g["ops"] if op["type"] == "permute")["attrs"]["dims"] = [0, 2, 2, 1]
+            root = broken_root("permtwice", twice, "convnext_tiny")
+            expect("permute listing a dimension twice", convnext, ["convnext_tiny.json", "attrs.dims[2]"],
+                   env={"JPLPROF_ROOT": root})
         root = broken_root("notjson", lambda g: None)
         with open(os.path.join(root, "weights", MODEL + ".json"), "a") as f:
             f.write("}")

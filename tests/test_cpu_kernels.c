@@ -1040,6 +1040,269 @@ static void test_mean_case(const char *label, int n, int c, int h, int w, int fi
     jp_cpu_free(ref);
 }
 
+/* ---- channel_affine (transform_input) ---- */
+
+/* y[:, c] = x[:, c] * scale[c] + shift[c] against the same formula written
+ * here in double, through every CPU channel_affine kernel, on odd sizes,
+ * batch 2 and more channels than GoogLeNet's 3 (so that a kernel indexing the
+ * constants by plane instead of channel fails). */
+static void test_channel_affine_case(const char *label, int n, int c, int h, int w)
+{
+    jp_op op = {.name = "test.transform_input", .type = JP_OP_CHANNEL_AFFINE, .n_inputs = 1};
+    op.attrs.channel_affine.channels = c;
+    for (int i = 0; i < c; i++) {
+        op.attrs.channel_affine.scale[i] = 0.458f + 0.1f * (float)i;
+        op.attrs.channel_affine.shift[i] = -0.03f - 0.25f * (float)i;
+    }
+    const int64_t dims[4] = {n, c, h, w}, count = (int64_t)n * c * h * w;
+    float *x = rand_buf(count, -2.0f, 3.0f), *out = zero_buf(count), *ref = zero_buf(count);
+    for (int64_t i = 0; i < count; i++) {
+        const int ch = (int)((i / ((int64_t)h * w)) % c);
+        ref[i] = (float)((double)x[i] * op.attrs.channel_affine.scale[ch] + op.attrs.channel_affine.shift[ch]);
+    }
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, dims, x);
+    step.out = make_tensor(4, dims, out);
+    const jp_kernel *kernels[32];
+    const int n_kernels = kernels_of(JP_OP_CHANNEL_AFFINE, true, kernels);
+    for (int k = 0; k < n_kernels; k++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s %s", kernels[k]->name + 4, label);
+        jp_error err = {0};
+        memset(out, 0xff, (size_t)count * sizeof *out);
+        if (!kernels[k]->supports(&step))
+            jp_test_fail(name, "refused");
+        else if (run_kernel(kernels[k], &step, &err) != JP_OK)
+            jp_test_fail(name, "%s", err.msg);
+        else
+            check_close(name, out, ref, count);
+    }
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+}
+
+static void test_channel_affines(void)
+{
+    test_channel_affine_case("[1,3,299,299] (inception_v3)", 1, 3, 299, 299);
+    test_channel_affine_case("[2,5,7,3]", 2, 5, 7, 3);
+    test_channel_affine_case("[3,1,1,1]", 3, 1, 1, 1);
+    /* An input whose channels are not the constants' count is refused. */
+    jp_op op = {.name = "test.transform_input", .type = JP_OP_CHANNEL_AFFINE, .n_inputs = 1};
+    op.attrs.channel_affine.channels = 3;
+    const int64_t dims[4] = {1, 4, 3, 3};
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, dims, NULL);
+    step.out = make_tensor(4, dims, NULL);
+    JP_CHECK("reject channel_affine of 3 channels on a [1,4,3,3] input (err 0.0e+00)",
+             !jp_kernel_reference(JP_OP_CHANNEL_AFFINE)->supports(&step), "accepted");
+}
+
+/* ---- ConvNeXt's ops: gelu, layer_norm, permute, layer_scale, linear on rows ---- */
+
+/* Runs every CPU kernel of step's op type that supports step against ref
+ * (count floats); the reference kernel must support it. */
+static void check_all_kernels(const char *label, jp_step *step, float *out, const float *ref, int64_t count)
+{
+    const jp_kernel *kernels[32];
+    const int n_kernels = kernels_of(step->op->type, true, kernels);
+    for (int k = 0; k < n_kernels; k++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s %s", kernels[k]->name + 4, label);
+        jp_error err = {0};
+        memset(out, 0xff, (size_t)count * sizeof *out);
+        if (!kernels[k]->supports(step)) {
+            if (kernels[k]->is_reference)
+                jp_test_fail(name, "refused");
+        } else if (run_kernel(kernels[k], step, &err) != JP_OK) {
+            jp_test_fail(name, "%s", err.msg);
+        } else {
+            check_close(name, out, ref, count);
+        }
+    }
+}
+
+/* The vector GELU (erf by a polynomial) against libm's erf in double. */
+static void test_gelu_vector(void)
+{
+    double worst = 0.0;
+    for (float x0 = -12.0f; x0 <= 12.0f; x0 += 0.0071f * JP_VLEN) {
+        float in[JP_VLEN], out[JP_VLEN];
+        for (int l = 0; l < JP_VLEN; l++)
+            in[l] = x0 + 0.0071f * (float)l;
+        jp_v_store(out, jp_v_act(jp_v_load(in), JP_ACT_GELU));
+        for (int l = 0; l < JP_VLEN; l++) {
+            const double ref = 0.5 * in[l] * (1.0 + erf(in[l] * 0.70710678118654752));
+            worst = fmax(worst, fabs(out[l] - ref) / fmax(1.0, fabs(in[l])));
+        }
+    }
+    char name[128];
+    snprintf(name, sizeof name, "cpu vector gelu against erf on [-12, 12] (err / max(1, |x|) %.1e)", worst);
+    JP_CHECK(name, worst < 3e-7, "above 3e-7");
+}
+
+static void test_layer_norm_case(const char *label, int rank, const int64_t *dims, int dim)
+{
+    jp_op op = {.name = "test.ln", .type = JP_OP_LAYER_NORM, .n_inputs = 1};
+    const int f = (int)dims[dim];
+    op.attrs.layer_norm = (jp_layer_norm_attrs){dim, f, 1e-6f};
+    int64_t outer = 1, inner = 1, count = 1;
+    for (int d = 0; d < rank; d++) {
+        count *= dims[d];
+        if (d < dim)
+            outer *= dims[d];
+        else if (d > dim)
+            inner *= dims[d];
+    }
+    float *x = rand_buf(count, -2.0f, 3.0f), *out = zero_buf(count), *ref = zero_buf(count);
+    float *g = rand_buf(f, 0.5f, 1.5f), *b = rand_buf(f, -0.2f, 0.2f);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            double m = 0.0, v = 0.0;
+            for (int c = 0; c < f; c++)
+                m += x[(o * f + c) * inner + i];
+            m /= f;
+            for (int c = 0; c < f; c++)
+                v += pow(x[(o * f + c) * inner + i] - m, 2);
+            const double r = 1.0 / sqrt(v / f + 1e-6);
+            for (int c = 0; c < f; c++)
+                ref[(o * f + c) * inner + i] = (float)((x[(o * f + c) * inner + i] - m) * r * g[c] + b[c]);
+        }
+    const int64_t pdims[1] = {f};
+    set_param(&op.params[JP_PARAM_WEIGHT], "test.ln.weight", 1, pdims, g);
+    set_param(&op.params[JP_PARAM_BIAS], "test.ln.bias", 1, pdims, b);
+    op.n_params = 2;
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(rank, dims, x);
+    step.out = make_tensor(rank, dims, out);
+    check_all_kernels(label, &step, out, ref, count);
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+    jp_cpu_free(g);
+    jp_cpu_free(b);
+}
+
+static void test_permute_case(const char *label, const int64_t *dims, const int *perm)
+{
+    jp_op op = {.name = "test.permute", .type = JP_OP_PERMUTE, .n_inputs = 1};
+    op.attrs.permute.rank = 4;
+    int64_t out_dims[4], count = 1;
+    for (int d = 0; d < 4; d++) {
+        op.attrs.permute.dims[d] = perm[d];
+        out_dims[d] = dims[perm[d]];
+        count *= dims[d];
+    }
+    float *x = rand_buf(count, -2.0f, 3.0f), *out = zero_buf(count), *ref = zero_buf(count);
+    int64_t idx[4];
+    for (idx[0] = 0; idx[0] < dims[0]; idx[0]++)
+        for (idx[1] = 0; idx[1] < dims[1]; idx[1]++)
+            for (idx[2] = 0; idx[2] < dims[2]; idx[2]++)
+                for (idx[3] = 0; idx[3] < dims[3]; idx[3]++) {
+                    const int64_t src = ((idx[0] * dims[1] + idx[1]) * dims[2] + idx[2]) * dims[3] + idx[3];
+                    const int64_t o[4] = {idx[perm[0]], idx[perm[1]], idx[perm[2]], idx[perm[3]]};
+                    ref[((o[0] * out_dims[1] + o[1]) * out_dims[2] + o[2]) * out_dims[3] + o[3]] = x[src];
+                }
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, dims, x);
+    step.out = make_tensor(4, out_dims, out);
+    check_all_kernels(label, &step, out, ref, count);
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+}
+
+static void test_layer_scale_case(const char *label, int n, int c, int h, int w)
+{
+    jp_op op = {.name = "test.layer_scale", .type = JP_OP_LAYER_SCALE, .n_inputs = 1};
+    op.attrs.layer_scale.channels = c;
+    const int64_t dims[4] = {n, c, h, w}, pdims[3] = {c, 1, 1}, count = (int64_t)n * c * h * w;
+    float *x = rand_buf(count, -2.0f, 3.0f), *out = zero_buf(count), *ref = zero_buf(count);
+    float *s = rand_buf(c, 0.1f, 1.0f);
+    for (int64_t i = 0; i < count; i++)
+        ref[i] = x[i] * s[(i / ((int64_t)h * w)) % c];
+    set_param(&op.params[JP_PARAM_WEIGHT], "test.layer_scale", 3, pdims, s);
+    op.n_params = 1;
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, dims, x);
+    step.out = make_tensor(4, dims, out);
+    check_all_kernels(label, &step, out, ref, count);
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+    jp_cpu_free(s);
+}
+
+/* linear on [n, h, w, in] -> [n, h, w, out] (a row per pixel) with GELU
+ * taken in, as in ConvNeXt's blocks; and gelu as an op of its own. */
+static void test_linear_rows_gelu(const char *label, int n, int h, int w, int in_f, int out_f)
+{
+    jp_op op = {.name = "test.fc", .type = JP_OP_LINEAR, .n_inputs = 1};
+    op.attrs.linear = (jp_linear_attrs){in_f, out_f, true};
+    const int64_t rows = (int64_t)n * h * w, in_dims[4] = {n, h, w, in_f}, out_dims[4] = {n, h, w, out_f};
+    const int64_t wdims[2] = {out_f, in_f}, bdims[1] = {out_f};
+    float *x = rand_buf(rows * in_f, -1.0f, 1.0f), *wt = rand_buf((int64_t)out_f * in_f, -0.3f, 0.3f);
+    float *b = rand_buf(out_f, -0.5f, 0.5f), *out = zero_buf(rows * out_f), *ref = zero_buf(rows * out_f);
+    for (int64_t r = 0; r < rows; r++)
+        for (int o = 0; o < out_f; o++) {
+            double acc = b[o];
+            for (int k = 0; k < in_f; k++)
+                acc += (double)wt[(int64_t)o * in_f + k] * x[r * in_f + k];
+            ref[r * out_f + o] = (float)(0.5 * acc * (1.0 + erf(acc * 0.70710678118654752)));
+        }
+    set_param(&op.params[JP_PARAM_WEIGHT], "test.fc.weight", 2, wdims, wt);
+    set_param(&op.params[JP_PARAM_BIAS], "test.fc.bias", 1, bdims, b);
+    op.n_params = 2;
+    jp_step step = {.op = &op, .n_in = 1, .act = JP_ACT_GELU};
+    step.in[0] = make_tensor(4, in_dims, x);
+    step.out = make_tensor(4, out_dims, out);
+    check_all_kernels(label, &step, out, ref, rows * out_f);
+    /* gelu alone, on the pre-activations. */
+    jp_op gelu = {.name = "test.gelu", .type = JP_OP_GELU, .n_inputs = 1};
+    jp_step gs = {.op = &gelu, .n_in = 1};
+    float *pre = zero_buf(rows * out_f);
+    for (int64_t r = 0; r < rows; r++)
+        for (int o = 0; o < out_f; o++) {
+            double acc = b[o];
+            for (int k = 0; k < in_f; k++)
+                acc += (double)wt[(int64_t)o * in_f + k] * x[r * in_f + k];
+            pre[r * out_f + o] = (float)acc;
+            ref[r * out_f + o] = (float)(0.5 * pre[r * out_f + o] * (1.0 + erf(pre[r * out_f + o] * 0.70710678118654752)));
+        }
+    gs.in[0] = make_tensor(4, out_dims, pre);
+    gs.out = make_tensor(4, out_dims, out);
+    check_all_kernels(label, &gs, out, ref, rows * out_f);
+    jp_cpu_free(x);
+    jp_cpu_free(wt);
+    jp_cpu_free(b);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+    jp_cpu_free(pre);
+}
+
+static void test_convnext_ops(void)
+{
+    test_gelu_vector();
+    const int64_t d1[4] = {2, 7, 5, 3}, d2[3] = {3, 5, 96}, d3[3] = {1, 13, 17}, d4[4] = {1, 768, 1, 1};
+    const int64_t d5[4] = {1, 96, 14, 14};
+    test_layer_norm_case("[2,7,5,3] dim 1 (15 pixels a group)", 4, d1, 1);
+    test_layer_norm_case("[3,5,96] dim 2 (rows)", 3, d2, 2);
+    test_layer_norm_case("[1,13,17] dim 2 (odd rows)", 3, d3, 2);
+    test_layer_norm_case("[1,768,1,1] dim 1 (convnext head)", 4, d4, 1);
+    test_layer_norm_case("[1,96,14,14] dim 1 (threads)", 4, d5, 1);
+    const int64_t p1[4] = {2, 5, 7, 3}, p2[4] = {1, 96, 37, 33}, p3[4] = {2, 33, 35, 40};
+    const int nhwc[4] = {0, 2, 3, 1}, nchw[4] = {0, 3, 1, 2}, other[4] = {1, 0, 3, 2};
+    test_permute_case("[2,5,7,3] to NHWC", p1, nhwc);
+    test_permute_case("[2,5,7,3] to NCHW", p1, nchw);
+    test_permute_case("[2,5,7,3] dims 1,0,3,2", p1, other);
+    test_permute_case("[1,96,37,33] to NHWC (tiles off the edge)", p2, nhwc);
+    test_permute_case("[2,33,35,40] to NCHW", p3, nchw);
+    test_layer_scale_case("[2,5,7,3]", 2, 5, 7, 3);
+    test_layer_scale_case("[1,96,56,56] (threads)", 1, 96, 56, 56);
+    test_linear_rows_gelu("[2,3,5,24]->[2,3,5,40] + gelu", 2, 3, 5, 24, 40);
+    test_linear_rows_gelu("[1,7,7,96]->[1,7,7,384] + gelu", 1, 7, 7, 96, 384);
+}
+
 static void test_means(void)
 {
     test_mean_case("[1,1024,7,7] dims 2,3 (mnasnet)", 1, 1024, 7, 7, 2, false);
@@ -1291,11 +1554,14 @@ static void test_rejections(void)
     const int64_t w_dims[2] = {4, 16}, in_dims[2] = {1, 16}, out_dims[2] = {1, 4};
     set_param(&op.params[0], "w", 2, w_dims, NULL);
     op.n_params = 1;
-    jp_step step = {.op = &op, .n_in = 1, .act = JP_ACT_SILU};
+    /* Every activation of JP_ACTIVATIONS is taken in (ConvNeXt's GELU); a
+     * value outside the list is not. */
+    jp_step step = {.op = &op, .n_in = 1, .act = JP_ACT_COUNT};
     step.in[0] = make_tensor(2, in_dims, NULL);
     step.out = make_tensor(2, out_dims, NULL);
     const jp_kernel *lb = find_kernel("cpu/linear/blas");
-    JP_CHECK("reject linear with silu (err 0.0e+00)", !lb->supports(&step), "accepted");
+    JP_CHECK("reject linear with an activation outside JP_ACTIVATIONS (err 0.0e+00)", !lb->supports(&step),
+             "accepted");
     step.act = JP_ACT_RELU;
     JP_CHECK("accept linear with relu (err 0.0e+00)", lb->supports(&step), "refused");
     jp_op bn = {.type = JP_OP_BATCH_NORM2D};
@@ -1455,6 +1721,8 @@ int main(void)
     test_pools();
     test_elementwise();
     test_means();
+    test_channel_affines();
+    test_convnext_ops();
     test_concats();
     test_descriptors();
     test_every_kernel_ran();

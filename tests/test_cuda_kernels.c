@@ -710,6 +710,46 @@ static void test_elementwise(void)
         check_case(include_pad ? "7x9 3x3 s2 p1 ceil" : "7x9 3x3 s2 p1 ceil exclude pad", &step, false);
         free(x), free(ref);
     }
+    {
+        /* Issue 12's second list: transform_input, ConvNeXt's layer norms, permutes, layer scale. */
+        const int64_t d[4] = {2, 5, 7, 3}, nhwc[4] = {2, 7, 3, 5}, rows[3] = {3, 5, 96}, f5[1] = {5};
+        const int64_t f96[1] = {96}, s5[3] = {5, 1, 1};
+        float *x = rand_buf(2 * 5 * 21, -2.0f, 3.0f), *xr = rand_buf(3 * 5 * 96, -2.0f, 3.0f);
+        float *ref = xmalloc(3 * 5 * 96 * sizeof(float)), *g = rand_buf(96, 0.5f, 1.5f), *b = rand_buf(96, -0.2f, 0.2f);
+        jp_op op = {.name = "test.op", .path = "test.op", .module = "op", .type = JP_OP_CHANNEL_AFFINE, .n_inputs = 1};
+        op.attrs.channel_affine.channels = 5;
+        for (int c = 0; c < 5; c++)
+            op.attrs.channel_affine.scale[c] = 0.4f + 0.1f * c, op.attrs.channel_affine.shift[c] = -0.1f * c;
+        jp_step step = {.op = &op, .n_in = 1};
+        step.in[0] = make_tensor(4, d, JP_DEVICE_CPU, x);
+        step.out = make_tensor(4, d, JP_DEVICE_CPU, ref);
+        check_case("[2,5,7,3]", &step, false);
+        op.type = JP_OP_LAYER_NORM;
+        op.attrs.layer_norm = (jp_layer_norm_attrs){1, 5, 1e-6f};
+        set_param(&op.params[JP_PARAM_WEIGHT], "test.ln.weight", 1, f5, g);
+        set_param(&op.params[JP_PARAM_BIAS], "test.ln.bias", 1, f5, b);
+        op.n_params = 2;
+        check_case("[2,5,7,3] dim 1", &step, false);
+        op.attrs.layer_norm = (jp_layer_norm_attrs){2, 96, 1e-6f};
+        set_param(&op.params[JP_PARAM_WEIGHT], "test.ln.weight", 1, f96, g);
+        set_param(&op.params[JP_PARAM_BIAS], "test.ln.bias", 1, f96, b);
+        step.in[0] = make_tensor(3, rows, JP_DEVICE_CPU, xr);
+        step.out = make_tensor(3, rows, JP_DEVICE_CPU, ref);
+        check_case("[3,5,96] dim 2", &step, false);
+        op.type = JP_OP_LAYER_SCALE;
+        op.attrs.layer_scale.channels = 5;
+        set_param(&op.params[JP_PARAM_WEIGHT], "test.layer_scale", 3, s5, g);
+        op.n_params = 1;
+        step.in[0] = make_tensor(4, d, JP_DEVICE_CPU, x);
+        step.out = make_tensor(4, d, JP_DEVICE_CPU, ref);
+        check_case("[2,5,7,3]", &step, false);
+        op.type = JP_OP_PERMUTE;
+        op.n_params = 0;
+        op.attrs.permute = (jp_permute_attrs){4, {0, 2, 3, 1}};
+        step.out = make_tensor(4, nhwc, JP_DEVICE_CPU, ref);
+        check_case("[2,5,7,3] to NHWC", &step, false);
+        free(x), free(xr), free(ref), free(g), free(b);
+    }
     test_unary(JP_OP_MEAN, 4, big, 2, mean_big_out, false);
     test_unary(JP_OP_FLATTEN, 4, fl_in, 2, fl_out, false);
     test_unary(JP_OP_FLATTEN, 4, fl_in, 2, fl_out, true);

@@ -12,7 +12,9 @@ compared op by op (--granularity op, no fusion).
 
 Prints one PASS/FAIL line per (model, granularity) with the worst layer, and
 one info line per layer.  Environment: JPLPROF, PYTHON (see run_tests.sh);
-JP_TEST_MODELS="a,b" restricts the models; JP_TEST_SIZE=N runs every case
+JP_TEST_MODELS="a,b" restricts the models; of issue 12's second list
+(efficientnet_v2, googlenet, inception_v3, convnext) one model per family runs by
+default (googlenet with transform_input off), every one with JP_TEST_MODELS_ALL=1; JP_TEST_SIZE=N runs every case
 at NxN (tests/cross/aarch64.sh: jplprof emulated by qemu, where 224x224 would
 take minutes a model).  JPLPROF may be a wrapper (that script's runs the
 aarch64 binary under qemu-aarch64); torchvision always runs natively.
@@ -50,6 +52,17 @@ REDUCED_SIZE = 96
 # model -> input size.  Op by op, nothing is fused: mobilenet_v3_small runs its hardswish and
 # hardsigmoid as ops of their own, mnasnet0_5 its mean.
 OP_LEVEL = {"resnet18": 64, "efficientnet_b0": 64, "mobilenet_v3_small": 64, "mnasnet0_5": 64}
+# Issue 12's later families: one model each by default (make test's budget), every one with
+# JP_TEST_MODELS_ALL=1; their size where it is not REDUCED_SIZE.
+# GoogLeNet's default case is the transform_input-off one below (Inception v3 checks it on).
+ALL_ONLY = {"efficientnet_v2_m", "efficientnet_v2_l", "googlenet"}
+ALL_ONLY |= {"convnext_small", "convnext_base", "convnext_large"}
+SIZE_OF = {"efficientnet_v2_s": 64, "efficientnet_v2_m": 64, "efficientnet_v2_l": 64,
+           "googlenet": 64, "inception_v3": 96,
+           "convnext_tiny": 64, "convnext_small": 64, "convnext_base": 64, "convnext_large": 64}
+# GoogLeNet and Inception v3 also with transform_input off (what their random-init builders
+# make): the JSON without its op, torchvision's model without it.
+TRANSFORM_OFF = {"googlenet": 64}
 REL_TOL, ABS_TOL = float(os.environ.get("JP_TEST_REL_TOL", "1e-4")), 1e-5
 # JP_TEST_DEVICE=cuda: jplprof --device cuda against torch on the GPU (the GPU
 # machine runs this; `make test` runs the CPU).
@@ -63,9 +76,9 @@ SIZE = int(os.environ.get("JP_TEST_SIZE", "0"))  # 0: the sizes above
 stage_s = {}
 
 
-def run(cmd, stage):
+def run(cmd, stage, env=None):
     t0 = time.monotonic()
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     stage_s[stage] = stage_s.get(stage, 0.0) + time.monotonic() - t0
     if r.returncode != 0:
         raise RuntimeError("%s exited %d:\n%s" % (" ".join(cmd), r.returncode, r.stdout[-3000:]))
@@ -120,7 +133,25 @@ def compare(model, granularity, ours_path, ref_path):
     return problems, worst, worst_key, len(keys)
 
 
-def check_model(model, size, granularity, tmp):
+def without_transform_input(model, tmp):
+    """A project root whose <model>.json lacks the transform_input op; returns (root, json)."""
+    import json
+    root = os.path.join(tmp, model + "_no_transform")
+    os.makedirs(os.path.join(root, "weights"), exist_ok=True)
+    with open(os.path.join(root, "AvailableModel.txt"), "w") as f:
+        f.write(model + "\n")
+    with open(os.path.join(ROOT, "weights", model + ".json")) as f:
+        doc = json.load(f)
+    doc["ops"] = [op for op in doc["ops"] if op["name"] != "transform_input"]
+    for op in doc["ops"]:
+        op["inputs"] = ["input" if v == "transform_input" else v for v in op["inputs"]]
+    path = os.path.join(root, "weights", model + ".json")
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    return root, path
+
+
+def check_model(model, size, granularity, tmp, transform_off=False):
     weights = os.path.join(tmp, model + ".safetensors")
     if not os.path.exists(weights):
         run_python("tools/convert_weights/convert_weights.py", ["--model", model, "--random-init", "--seed", "7",
@@ -131,30 +162,43 @@ def check_model(model, size, granularity, tmp):
     safetensors_io.save(inp, {"input": x}, {})
     ref = os.path.join(tmp, "%s_%s_ref.safetensors" % (model, granularity))
     ours = os.path.join(tmp, "%s_%s_ours.safetensors" % (model, granularity))
+    extra, env = [], None
+    if transform_off:
+        root, json_path = without_transform_input(model, tmp)
+        extra, env = ["--json", json_path], dict(os.environ, JPLPROF_ROOT=root)
+        ref, ours = ref + ".off", ours + ".off"
     run_python("tests/torch_reference.py", ["--model", model, "--weights", weights, "--input", inp, "--out", ref,
-                                            "--granularity", granularity, "--device", DEVICE], "torchvision")
+                                            "--granularity", granularity, "--device", DEVICE] + extra, "torchvision")
     run([JPLPROF, "infer", "--model", model, "--weights", weights, "--input-tensor", inp, "--dump-layers", ours,
-         "--granularity", granularity, "--device", DEVICE, "--runs", "1", "--warmup", "0", "--top", "0", "--quiet", "--threads", "2"], "jplprof")
+         "--granularity", granularity, "--device", DEVICE, "--runs", "1", "--warmup", "0", "--top", "0", "--quiet", "--threads", "2"], "jplprof", env)
     return compare(model, granularity, ours, ref)
 
 
 def main():
     with open(os.path.join(ROOT, "AvailableModel.txt")) as f:
         models = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+    listed = models
     only = os.environ.get("JP_TEST_MODELS")
     if only:
         models = [m for m in models if m in only.split(",")]
+    elif os.environ.get("JP_TEST_MODELS_ALL") != "1":
+        for m in sorted(ALL_ONLY & set(models)):
+            print("SKIP model/%s: another model of its family is checked (JP_TEST_MODELS_ALL=1 "
+                  "checks every model)" % m)
+        models = [m for m in models if m not in ALL_ONLY]
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        cases = [(m, 224 if m in FULL_SIZE else REDUCED_SIZE, "layer") for m in models]
+        cases = [(m, 224 if m in FULL_SIZE else SIZE_OF.get(m, REDUCED_SIZE), "layer") for m in models]
         cases += [(m, s, "op") for m, s in OP_LEVEL.items() if m in models]
+        cases += [(m, s, "layer transform_input-off") for m, s in TRANSFORM_OFF.items() if m in listed and (not only or m in only.split(","))]
         if SIZE:
             cases = [(m, SIZE, g) for m, _, g in cases]
         for model, size, granularity in cases:
             name = "model/%s %s %s %dx%d vs torchvision" % (model, DEVICE, granularity, size, size)
             stage_s.clear()
             try:
-                problems, worst, worst_key, n = check_model(model, size, granularity, tmp)
+                problems, worst, worst_key, n = check_model(model, size, granularity.split()[0], tmp,
+                                                            granularity.endswith("-off"))
             except Exception as e:  # a crash of either side is a failure of this case
                 print("FAIL %s: %s" % (name, str(e).replace("\n", "\n    ")))
                 failed += 1

@@ -84,6 +84,8 @@ PRE_OPS = {
         x, a["output_size"]),
     "mean": lambda x, a: x.mean(a["dims"], keepdim=a["keepdim"]),
     "relu": lambda x, a: torch.nn.functional.relu(x),
+    # GoogLeNet's and Inception3's transform_input (the converter's own torch code).
+    "channel_affine": lambda x, a: convert_weights.channel_affine(x, a["scale"], a["shift"]),
 }
 
 
@@ -216,6 +218,10 @@ def main(argv=None):
             model = convert_weights.build_model(args.model)
         except convert_weights.ConvertError as e:
             raise ReferenceError(str(e)) from None
+        if hasattr(model, "transform_input"):
+            # GoogLeNet, Inception3: on when the JSON has its op (as the pretrained builders
+            # make it), off otherwise (a random-init builder's default).
+            model.transform_input = any(op["name"] == "transform_input" for op in doc["ops"])
         load_weights(model, args.weights)
         model.eval().to(device)
 

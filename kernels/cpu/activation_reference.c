@@ -31,7 +31,7 @@ static jp_status activation_run(void *state, const jp_step *step, jp_error *err)
 /* X(op, OP): the kernel jp_cpu_<op>_reference, "cpu/<op>/reference". */
 #define ACTIVATION_KERNELS(X)                                                                                 \
     X(relu, RELU) X(silu, SILU) X(sigmoid, SIGMOID) X(relu6, RELU6) X(hardswish, HARDSWISH)                   \
-    X(hardsigmoid, HARDSIGMOID)
+    X(hardsigmoid, HARDSIGMOID) X(gelu, GELU)
 
 #define ACTIVATION_KERNEL_(op, OP)                                                                            \
     const jp_kernel jp_cpu_##op##_reference = {                                                               \

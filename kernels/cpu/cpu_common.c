@@ -62,6 +62,30 @@ void jp_cpu_scale_shift_act(float *y, const float *x, int64_t n, float scale, fl
     }
 }
 
+JP_ALWAYS_INLINE void bias_vec_act(float *y, const float *bias, int64_t n, const jp_activation ACT)
+{
+    int64_t i = 0;
+    for (; i + JP_VLEN <= n; i += JP_VLEN)
+        jp_v_store(y + i, jp_v_act(jp_v_add(jp_v_load(y + i), bias ? jp_v_load(bias + i) : jp_v_zero()), ACT));
+    if (i < n) {
+        const int rest = (int)(n - i);
+        const jp_vf b = bias ? jp_v_load_range(bias + i, 0, rest) : jp_v_zero();
+        jp_v_store_n(y + i, jp_v_act(jp_v_add(jp_v_load_range(y + i, 0, rest), b), ACT), rest);
+    }
+}
+
+void jp_cpu_bias_vec_act(float *y, const float *bias, int64_t n, jp_activation act)
+{
+    switch (act) {
+#define BIAS_VEC_ACT_(name)                                                                                   \
+    case JP_ACT_##name: bias_vec_act(y, bias, n, JP_ACT_##name); break;
+        JP_ACTIVATIONS(BIAS_VEC_ACT_)
+#undef BIAS_VEC_ACT_
+    case JP_ACT_NONE:
+    case JP_ACT_COUNT: bias_vec_act(y, bias, n, JP_ACT_NONE); break;
+    }
+}
+
 void jp_cpu_bias_act(float *y, int64_t n, float bias, jp_activation act)
 {
     if (act == JP_ACT_NONE && bias == 0.0f)

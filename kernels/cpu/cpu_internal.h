@@ -81,6 +81,10 @@ static inline float jp_cpu_relu6f(float x) { return x < 0.0f ? 0.0f : (x > 6.0f 
 static inline float jp_cpu_hardsigmoidf(float x) { return jp_cpu_relu6f(x + 3.0f) * (1.0f / 6.0f); }
 static inline float jp_cpu_hardswishf(float x) { return x * jp_cpu_relu6f(x + 3.0f) * (1.0f / 6.0f); }
 
+/* torch.nn.GELU (approximate='none'): x * Phi(x) = x/2 * (1 + erf(x / sqrt 2)),
+ * with libm's erff (the vector form, cpu_simd.h, approximates erf). */
+static inline float jp_cpu_geluf(float x) { return 0.5f * x * (1.0f + erff(x * 0.707106781186547524f)); }
+
 /* The activation act of x.  Every case listed (no default): -Wswitch names
  * an activation added to JP_ACTIVATIONS without its math here. */
 static inline float jp_cpu_act(float x, jp_activation act)
@@ -92,6 +96,7 @@ static inline float jp_cpu_act(float x, jp_activation act)
     case JP_ACT_RELU6: return jp_cpu_relu6f(x);
     case JP_ACT_HARDSWISH: return jp_cpu_hardswishf(x);
     case JP_ACT_HARDSIGMOID: return jp_cpu_hardsigmoidf(x);
+    case JP_ACT_GELU: return jp_cpu_geluf(x);
     case JP_ACT_NONE:
     case JP_ACT_COUNT: break;
     }
@@ -111,11 +116,16 @@ static inline float jp_cpu_act_libm(float x, jp_activation act)
     case JP_ACT_RELU6: return fminf(fmaxf(x, 0.0f), 6.0f);
     case JP_ACT_HARDSWISH: return x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
     case JP_ACT_HARDSIGMOID: return fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+    case JP_ACT_GELU: return (float)(0.5 * x * (1.0 + erf((double)x * 0.707106781186547524)));
     case JP_ACT_NONE:
     case JP_ACT_COUNT: break;
     }
     return x;
 }
+
+/* y[i] = act(y[i] + bias[i]) for i < n (bias NULL: 0), vectorised: the
+ * epilogue of the linear kernels, one row of outputs. */
+void jp_cpu_bias_vec_act(float *y, const float *bias, int64_t n, jp_activation act);
 
 /* y[i] = act(y[i] + bias) for i < n, vectorised (cpu_simd.h).  Used as the
  * epilogue of the OpenBLAS convolutions while y is in cache. */

@@ -357,6 +357,25 @@ JP_ALWAYS_INLINE jp_vf jp_v_hardsigmoid(jp_vf v)
     return jp_v_mul(t, jp_v_set1(1.0f / 6.0f));
 }
 
+/* GELU, x/2 * (1 + erf(x / sqrt 2)), with erf by Abramowitz and Stegun
+ * 7.1.26 (|error| < 1.5e-7 on erf): for z = |x| / sqrt 2, t = 1/(1 + p z),
+ * q = t (a1 + t (a2 + ... a5)) e^(-z^2) = 1 - erf(z), so 1 + erf(x/sqrt 2)
+ * is q for x < 0 and 2 - q otherwise: x/2 (max(x,0) (2 - q) + min(x,0) q)/x. */
+JP_ALWAYS_INLINE jp_vf jp_v_gelu(jp_vf v)
+{
+    const jp_vf pos = jp_v_max(v, jp_v_zero()), neg = jp_v_min(v, jp_v_zero());
+    const jp_vf z = jp_v_mul(jp_v_sub(pos, neg), jp_v_set1(0.707106781186547524f));
+    const jp_vf t = jp_v_div(jp_v_set1(1.0f), jp_v_fma(z, jp_v_set1(0.3275911f), jp_v_set1(1.0f)));
+    jp_vf p = jp_v_set1(1.061405429f);
+    p = jp_v_fma(p, t, jp_v_set1(-1.453152027f));
+    p = jp_v_fma(p, t, jp_v_set1(1.421413741f));
+    p = jp_v_fma(p, t, jp_v_set1(-0.284496736f));
+    p = jp_v_fma(p, t, jp_v_set1(0.254829592f));
+    const jp_vf q = jp_v_mul(jp_v_mul(p, t), jp_v_exp(jp_v_sub(jp_v_zero(), jp_v_mul(z, z))));
+    const jp_vf sum = jp_v_fma(neg, q, jp_v_mul(pos, jp_v_sub(jp_v_set1(2.0f), q)));
+    return jp_v_mul(sum, jp_v_set1(0.5f));
+}
+
 /* The activation of a vector of pre-activations (the scalar jp_cpu_act's
  * math; every case listed, as there). */
 JP_ALWAYS_INLINE jp_vf jp_v_act(jp_vf v, jp_activation act)
@@ -382,6 +401,8 @@ JP_ALWAYS_INLINE jp_vf jp_v_act(jp_vf v, jp_activation act)
         return jp_v_mul(v, jp_v_hardsigmoid(v));
     case JP_ACT_HARDSIGMOID:
         return jp_v_hardsigmoid(v);
+    case JP_ACT_GELU:
+        return jp_v_gelu(v);
     case JP_ACT_NONE:
     case JP_ACT_COUNT:
         break;

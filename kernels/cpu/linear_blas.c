@@ -24,7 +24,7 @@ static jp_status linear_blas_run(void *state, const jp_step *step, jp_error *err
         return err->status;
     const float *x = step->in[0].data; /* [n, in]  */
     float *y = step->out.data;         /* [n, out] */
-    const int n = (int)step->in[0].dims[0], k = a->in_features, m = a->out_features;
+    const int n = (int)jp_cpu_linear_rows(step), k = a->in_features, m = a->out_features;
     int nt = omp_get_max_threads();
     if ((int64_t)m < (int64_t)nt * LINEAR_MIN_ROWS_PER_THREAD)
         nt = 1;

@@ -25,7 +25,7 @@
 
 static bool gemv_supports(const jp_step *step)
 {
-    return jp_cpu_linear_step_ok(step) && step->in[0].dims[0] == 1;
+    return jp_cpu_linear_step_ok(step) && jp_cpu_linear_rows(step) == 1;
 }
 
 static float hsum(jp_vf v)

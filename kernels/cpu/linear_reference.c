@@ -18,7 +18,7 @@ static jp_status linear_ref_run(void *state, const jp_step *step, jp_error *err)
         return err->status;
     const float *x = step->in[0].data; /* [n, in]  */
     float *y = step->out.data;         /* [n, out] */
-    const int64_t n = step->in[0].dims[0], k = a->in_features, m = a->out_features;
+    const int64_t n = jp_cpu_linear_rows(step), k = a->in_features, m = a->out_features;
 #pragma omp parallel for collapse(2) schedule(static) if (n * m * k >= JP_CPU_PARALLEL_MIN_ELEMS)
     for (int64_t i = 0; i < n; i++) {
         for (int64_t o = 0; o < m; o++) {

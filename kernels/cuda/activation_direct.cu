@@ -31,7 +31,7 @@ static jp_status activation_run(void *state, const jp_step *step, jp_error *err)
 }
 
 /* X(op, OP): jp_cuda_<op>_direct, "cuda/<op>/direct". */
-#define ACTIVATION_KERNELS(X) X(relu6, RELU6) X(hardswish, HARDSWISH) X(hardsigmoid, HARDSIGMOID)
+#define ACTIVATION_KERNELS(X) X(relu6, RELU6) X(hardswish, HARDSWISH) X(hardsigmoid, HARDSIGMOID) X(gelu, GELU)
 
 #define ACTIVATION_KERNEL_(op, OP)                                                                            \
     extern "C" const jp_kernel jp_cuda_##op##_direct = {                                                      \

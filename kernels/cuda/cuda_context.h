@@ -55,6 +55,7 @@ static __device__ __forceinline__ float jp_cuda_activate(float x, jp_activation 
     case JP_ACT_RELU6: return fminf(fmaxf(x, 0.0f), 6.0f);
     case JP_ACT_HARDSWISH: return x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
     case JP_ACT_HARDSIGMOID: return fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+    case JP_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.707106781186547524f));
     case JP_ACT_NONE:
     case JP_ACT_COUNT: break;
     }
@@ -173,6 +174,11 @@ extern const jp_kernel jp_cuda_hardsigmoid_direct;
 extern const jp_kernel jp_cuda_mean_direct;
 extern const jp_kernel jp_cuda_concat_copy;
 extern const jp_kernel jp_cuda_avg_pool2d_direct;
+extern const jp_kernel jp_cuda_channel_affine_direct;
+extern const jp_kernel jp_cuda_gelu_direct;
+extern const jp_kernel jp_cuda_layer_norm_direct;
+extern const jp_kernel jp_cuda_permute_direct;
+extern const jp_kernel jp_cuda_layer_scale_direct;
 }
 
 #endif /* JP_CUDA_CONTEXT_H */

@@ -35,6 +35,11 @@ static const jp_kernel *const cuda_kernels[] = {
     &jp_cuda_mean_direct,
     &jp_cuda_concat_copy,
     &jp_cuda_avg_pool2d_direct,
+    &jp_cuda_channel_affine_direct,
+    &jp_cuda_gelu_direct,
+    &jp_cuda_layer_norm_direct,
+    &jp_cuda_permute_direct,
+    &jp_cuda_layer_scale_direct,
 };
 
 extern "C" const jp_kernel *const *jp_cuda_kernels(size_t *count)

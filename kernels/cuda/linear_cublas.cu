@@ -28,14 +28,24 @@ static bool linear_supports(const jp_step *step)
     const jp_linear_attrs *a;
     const jp_tensor *x = &step->in[0], *y = &step->out;
     const jp_param *w, *b;
+    bool rows_ok;
 
     if (!op || op->type != JP_OP_LINEAR || step->n_in != 1 || !jp_cuda_step_on_device(step) ||
-        step->fused_bn != NULL || (step->act != JP_ACT_NONE && step->act != JP_ACT_RELU))
+        step->fused_bn != NULL || !jp_cuda_act_ok(step->act))
         return false;
     a = &op->attrs.linear;
-    if (a->in_features <= 0 || a->out_features <= 0 || x->rank < 2 || x->dims[0] <= 0 ||
-        jp_tensor_numel(x) != x->dims[0] * a->in_features || y->rank != 2 ||
-        y->dims[0] != x->dims[0] || y->dims[1] != a->out_features || x->dims[0] > INT32_MAX)
+    if (a->in_features <= 0 || a->out_features <= 0 || x->rank < 2 || x->dims[0] <= 0)
+        return false;
+    /* [n, ...] -> [n, out], or [..., in] -> [..., out] (a row per pixel: ConvNeXt). */
+    rows_ok = jp_tensor_numel(x) == x->dims[0] * a->in_features && y->rank == 2 &&
+              y->dims[0] == x->dims[0] && y->dims[1] == a->out_features;
+    if (!rows_ok && x->rank == y->rank && x->dims[x->rank - 1] == a->in_features &&
+        y->dims[y->rank - 1] == a->out_features) {
+        rows_ok = true;
+        for (int d = 0; d + 1 < x->rank; d++)
+            rows_ok = rows_ok && x->dims[d] == y->dims[d];
+    }
+    if (!rows_ok || jp_tensor_numel(y) / a->out_features > INT32_MAX)
         return false;
     w = &op->params[JP_PARAM_WEIGHT];
     b = &op->params[JP_PARAM_BIAS];
@@ -98,7 +108,7 @@ static jp_status linear_run(void *state, const jp_step *step, jp_error *err)
     const jp_linear_attrs *a = &step->op->attrs.linear;
     const float *x = step->in[0].data; /* [n, in]  */
     float *y = step->out.data;         /* [n, out] */
-    const int n = (int)step->out.dims[0];
+    const int n = (int)(jp_tensor_numel(&step->out) / a->out_features);
     const float one = 1.0f, zero = 0.0f;
     cublasHandle_t h = jp_cuda_cublas();
 

@@ -27,6 +27,7 @@ import torch
 import torch.fx
 import torchvision
 from torch.fx.passes.shape_prop import ShapeProp
+from torchvision.models.convnext import CNBlock, LayerNorm2d
 from torchvision.ops import StochasticDepth
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +60,31 @@ EXPECTED_LAYER_COUNTS = {
     # features expanded (12), classifier; the seed's relu + pool + flatten run at layer 12.
     "densenet121": 13,
 }
+# features (stem, six stages for s, seven for m and l, head conv), avgpool, classifier expanded
+# (2).  The seed registers the flatten at layer 10 for all three: the Dropout that follows avgpool
+# for m and l; for s (one layer fewer) the Linear, where the rule puts it at the Dropout (9).
+EXPECTED_LAYER_COUNTS.update({"efficientnet_v2_s": 11, "efficientnet_v2_m": 12, "efficientnet_v2_l": 12})
+# As the pretrained builders make them (aux_logits off: aux1/aux2/AuxLogits are None, no layer;
+# transform_input on, at the start of layer 0): googlenet 16 blocks + avgpool, dropout, fc, the
+# seed's flatten at 17 (dropout); inception_v3 18 blocks + avgpool, dropout, fc, flatten at 20 (fc).
+EXPECTED_LAYER_COUNTS.update({"googlenet": 19, "inception_v3": 21})
+
+# features expanded (stem, four stages, three downsamplings), avgpool, classifier expanded (3).
+EXPECTED_LAYER_COUNTS.update({"convnext_tiny": 12, "convnext_small": 12, "convnext_base": 12,
+                              "convnext_large": 12})
+
+# Builder arguments other than weights=None, per model: those its pretrained weights imply, so that
+# the description fits a converted .pth (torchvision's builders set them when weights are given).
+BUILD_KWARGS = {
+    "googlenet": {"aux_logits": False, "transform_input": True, "init_weights": True},
+    "inception_v3": {"aux_logits": False, "transform_input": True, "init_weights": True},
+}
+# State-dict entries of a pretrained .pth that belong to no op (the auxiliary classifiers, which
+# the pretrained builders load and then drop): ignored by --pth.
+UNUSED_PTH_PREFIXES = {"googlenet": ("aux1.", "aux2."), "inception_v3": ("AuxLogits.",)}
+# Input size and preprocessing other than the default (torchvision's Inception_V3_Weights).
+INPUT_HW_OF = {"inception_v3": 299}
+PREPROCESS_OF = {"inception_v3": {"resize": 342, "crop": 299}}
 
 # The seed tool's preprocessing, for every model: resize the shorter side to 256,
 # centre-crop 224, bilinear, ImageNet mean/std on [0,1] RGB values.
@@ -76,6 +102,9 @@ FUNCTION_NAMES = {
     torch.nn.functional.adaptive_avg_pool2d: "adaptive_avg_pool2d",
     torch.nn.functional.relu: "relu",
     torch.cat: "concat",
+    torch.nn.functional.avg_pool2d: "avg_pool2d",
+    torch.nn.functional.max_pool2d: "max_pool2d",
+    torch.permute: "permute",
 }
 
 # Tensor methods the graph may call (x.mean([2, 3]): MNASNet, ShuffleNet; x.flatten(start_dim=1):
@@ -100,7 +129,7 @@ class ScopeTracer(torch.fx.Tracer):
         self.jp_scope = [""]
 
     def is_leaf_module(self, m, module_qualified_name):
-        if isinstance(m, StochasticDepth):
+        if isinstance(m, (StochasticDepth, TransformInput, LayerNorm2d)):
             return True
         if isinstance(m, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)):
             return False
@@ -156,9 +185,43 @@ def _param(module, path, attr):
     return (f"{path}.{attr}", [int(d) for d in tensor.shape])
 
 
+class TransformInput(torch.nn.Module):
+    """GoogLeNet's and Inception3's _transform_input as a module of its own (the tracer makes it
+    the first op, "transform_input"): x[:, c] * scale[c] + shift[c], the same arithmetic."""
+
+    SCALE = [0.229 / 0.5, 0.224 / 0.5, 0.225 / 0.5]
+    SHIFT = [(0.485 - 0.5) / 0.5, (0.456 - 0.5) / 0.5, (0.406 - 0.5) / 0.5]
+
+    def forward(self, x):
+        return channel_affine(x, self.SCALE, self.SHIFT)
+
+
+def channel_affine(x, scale, shift):
+    """The channel_affine op in torch, as torchvision's _transform_input computes it."""
+    return torch.cat([torch.unsqueeze(x[:, c], 1) * s + t
+                      for c, (s, t) in enumerate(zip(scale, shift))], 1)
+
+
 def _describe_leaf(m, path):
     """Returns (type, attrs, params) of a leaf module, or raises ConvertError."""
     nn = torch.nn
+    if type(m) is TransformInput:
+        return "channel_affine", {"scale": list(m.SCALE), "shift": list(m.SHIFT)}, {}
+    if type(m) in (LayerNorm2d, nn.LayerNorm):
+        # LayerNorm2d: over the channels of [n, c, h, w]; nn.LayerNorm: over the last dimension
+        # (trace_ops sets "dim" from the input's rank).
+        if len(m.normalized_shape) != 1 or not m.elementwise_affine:
+            raise ConvertError(f"{path}: LayerNorm over {list(m.normalized_shape)} (affine "
+                               f"{m.elementwise_affine}): only one dimension, with weight and bias")
+        return "layer_norm", {"dim": 1 if type(m) is LayerNorm2d else -1,
+                              "normalized_features": int(m.normalized_shape[0]), "eps": float(m.eps)}, {
+            "weight": _param(m, path, "weight"), "bias": _param(m, path, "bias")}
+    if type(m) is nn.GELU:
+        if m.approximate != "none":
+            raise ConvertError(f"{path}: GELU approximate={m.approximate!r}: only the exact form")
+        return "gelu", {}, {}
+    if type(m) is nn.Flatten:
+        return "flatten", {"start_dim": int(m.start_dim), "end_dim": int(m.end_dim)}, {}
     if type(m) is nn.Conv2d:
         if m.padding_mode != "zeros" or isinstance(m.padding, str):
             raise ConvertError(f"{path}: Conv2d padding {m.padding!r} mode {m.padding_mode!r} "
@@ -264,6 +327,16 @@ def _function_attrs(node, fname, path):
             raise ConvertError(f"{path}: cat along dimension {dim}: only channels, height or width "
                                "are supported")
         return list(tensors), {"dim": dim % rank}
+    if fname in ("avg_pool2d", "max_pool2d"):
+        return _function_pool_attrs(node, fname, path)
+    if fname == "permute":
+        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dims")
+        if not isinstance(node.args[0], torch.fx.Node) or len(node.args) > 2 or \
+                set(node.kwargs) - {"dims"} or not isinstance(dims, (list, tuple)) or \
+                not all(isinstance(d, int) for d in dims):
+            raise ConvertError(f"{path}: unexpected permute arguments {node.args} {node.kwargs}")
+        rank = len(_tensor_shape(node.args[0]))
+        return [node.args[0]], {"dims": [d % rank for d in dims]}
     if fname == "mean":
         # x.mean(dims, keepdim=False): a list of dimensions, no dtype.
         dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
@@ -292,6 +365,40 @@ def _function_attrs(node, fname, path):
     return [bound["input"]], {"start_dim": bound["start_dim"], "end_dim": bound["end_dim"]}
 
 
+def _function_pool_attrs(node, fname, path):
+    """F.avg_pool2d / F.max_pool2d (Inception v3's branches) with torch's defaults filled in, as
+    the module ops' attributes."""
+    if fname == "avg_pool2d":
+        names = ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                 "divisor_override")
+        bound = {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True,
+                 "divisor_override": None}
+    else:
+        names = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                 "return_indices")
+        bound = {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False,
+                 "return_indices": False}
+    if len(node.args) > len(names) or set(node.kwargs) - set(names):
+        raise ConvertError(f"{path}: unexpected {fname} arguments {node.args} {node.kwargs}")
+    bound.update(zip(names, node.args))
+    bound.update(node.kwargs)
+    if not isinstance(bound.get("input"), torch.fx.Node) or "kernel_size" not in bound or \
+            bound.get("divisor_override") is not None or bound.get("return_indices") or \
+            not isinstance(bound["ceil_mode"], bool):
+        raise ConvertError(f"{path}: unsupported {fname} arguments {node.args} {node.kwargs}")
+    kernel = _pair(bound["kernel_size"], f"{path}.kernel_size")
+    stride = kernel if bound["stride"] in (None, []) else _pair(bound["stride"], f"{path}.stride")
+    attrs = {"kernel": kernel, "stride": stride, "padding": _pair(bound["padding"], f"{path}.padding")}
+    if fname == "avg_pool2d":
+        if not isinstance(bound["count_include_pad"], bool):
+            raise ConvertError(f"{path}: unsupported avg_pool2d arguments {node.args} {node.kwargs}")
+        attrs.update(ceil_mode=bound["ceil_mode"], count_include_pad=bound["count_include_pad"])
+    else:
+        attrs.update(dilation=_pair(bound["dilation"], f"{path}.dilation"),
+                     ceil_mode=bound["ceil_mode"])
+    return [bound["input"]], attrs
+
+
 def _tensor_shape(node):
     meta = node.meta.get("tensor_meta")
     if meta is None or not hasattr(meta, "shape"):
@@ -314,11 +421,30 @@ def trace_ops(model, hw=INPUT_HW):
     Raises ConvertError for anything the model description cannot express."""
     model.eval()
     tracer = ScopeTracer()
-    graph = tracer.trace(model)
+    # GoogLeNet's and Inception3's transform_input: traced as one module op at the start (its
+    # torch code, four tensor functions a channel, has no op of its own otherwise).
+    transform = isinstance(model, (torchvision.models.GoogLeNet, torchvision.models.Inception3)) \
+        and model.transform_input
+    if transform:
+        model.transform_input = False
+    try:
+        graph = tracer.trace(model)
+    finally:
+        if transform:
+            model.transform_input = True
     gm = torch.fx.GraphModule(tracer.root, graph)
+    if transform:
+        gm.add_submodule("transform_input", TransformInput())
+        placeholder = next(n for n in gm.graph.nodes if n.op == "placeholder")
+        with gm.graph.inserting_after(placeholder):
+            node = gm.graph.call_module("transform_input", (placeholder,))
+        placeholder.replace_all_uses_with(node, delete_user_cb=lambda user: user is not node)
+        node.meta["jp_scope"] = "transform_input"
+        gm.recompile()
     propagate_shapes(gm, hw)
 
     value_names = {}        # fx node -> value name
+    attr_nodes = {}         # fx get_attr node -> its target (a parameter's state_dict key)
     path_calls = {}         # path -> calls seen so far
     ops = []
     output_op = None
@@ -335,7 +461,24 @@ def trace_ops(model, hw=INPUT_HW):
                                    f"value ({result!r})")
             output_op = next(op for op in ops if op.node is result)
             continue
-        if node.op == "call_module":
+        if node.op == "get_attr":
+            attr_nodes[node] = node.target  # used by the op that reads it (layer scale)
+            continue
+        if node.op == "call_function" and node.target in (operator.mul, torch.mul) and \
+                len(node.args) == 2 and not node.kwargs and node.args[0] in attr_nodes and \
+                isinstance(node.args[1], torch.fx.Node) and node.args[1] not in attr_nodes:
+            # ConvNeXt's `self.layer_scale * self.block(x)`: a [c, 1, 1] parameter.
+            scope = node.meta.get("jp_scope", "")
+            path = f"{scope}.mul" if scope else "mul"
+            key = attr_nodes[node.args[0]]
+            shape = [int(d) for d in gm.get_parameter(key).shape]
+            x_shape = _tensor_shape(node.args[1])
+            if len(shape) != 3 or shape[1:] != [1, 1] or len(x_shape) != 4 or x_shape[1] != shape[0]:
+                raise ConvertError(f"{path}: mul of parameter {key} {shape} and a {x_shape} tensor; "
+                                   "only a [c, 1, 1] layer scale of [n, c, h, w] is supported")
+            module_name, op_type = "mul", "layer_scale"
+            arg_nodes, attrs, params = [node.args[1]], {"channels": shape[0]}, {"weight": (key, shape)}
+        elif node.op == "call_module":
             path = node.target
             module = gm.get_submodule(path)
             module_name = type(module).__name__
@@ -344,6 +487,8 @@ def trace_ops(model, hw=INPUT_HW):
                 raise ConvertError(f"{path}: a module op must take exactly one tensor, got "
                                    f"args {node.args} kwargs {node.kwargs}")
             arg_nodes = [node.args[0]]
+            if op_type == "layer_norm" and attrs["dim"] < 0:
+                attrs["dim"] = len(_tensor_shape(node.args[0])) - 1
         elif (node.op == "call_function" and node.target in FUNCTION_NAMES) or \
                 (node.op == "call_method" and node.target in METHOD_NAMES):
             fname = (FUNCTION_NAMES if node.op == "call_function" else METHOD_NAMES)[node.target]
@@ -488,7 +633,7 @@ def build_model(name):
     builder = getattr(torchvision.models, name, None)
     if builder is None or not callable(builder):
         raise ConvertError(f"torchvision {torchvision.__version__} has no model '{name}'")
-    return builder(weights=None).eval()
+    return builder(weights=None, **BUILD_KWARGS.get(name, {})).eval()
 
 
 def describe_model(name):
@@ -529,9 +674,10 @@ def describe_model(name):
         "format": MODEL_FORMAT,
         "model": name,
         "torchvision_version": torchvision.__version__,
-        "input": {"name": "input", "shape": [1, 3, INPUT_HW, INPUT_HW], "min_hw": min_hw},
+        "input": {"name": "input", "shape": [1, 3, INPUT_HW_OF.get(name, INPUT_HW),
+                                             INPUT_HW_OF.get(name, INPUT_HW)], "min_hw": min_hw},
         "num_classes": out_shape[1],
-        "preprocess": dict(PREPROCESS),
+        "preprocess": dict(PREPROCESS, **PREPROCESS_OF.get(name, {})),
         "output": output_op.name,
         "layers": [{"index": i, "path": p, "module": m} for i, (p, m) in enumerate(layers)],
         "ops": [op.to_json() for op in ops],
@@ -707,7 +853,13 @@ def randomized_state_dict(name, seed):
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.normal_(0.0, 0.1)
-        logits = model(torch.randn(1, 3, INPUT_HW, INPUT_HW))
+            if isinstance(m, torch.nn.LayerNorm):  # LayerNorm2d too
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.1)
+            if isinstance(m, CNBlock):  # 1e-6 at init: the blocks would hardly count
+                m.layer_scale.uniform_(0.1, 1.0)
+        hw = INPUT_HW_OF.get(name, INPUT_HW)
+        logits = model(torch.randn(1, 3, hw, hw))
     if not torch.isfinite(logits).all():
         raise ConvertError(f"{name}: random-init model gives non-finite logits")
     return model.state_dict(), float(logits.std())
@@ -865,6 +1017,8 @@ def run(args):
         if args.pth:
             source = os.path.basename(args.pth)
             state = load_pth(args.pth, args.trust_pickle)
+            unused = UNUSED_PTH_PREFIXES.get(name, ())
+            state = {k: v for k, v in state.items() if not k.startswith(unused)}
             tensors = checked_tensors(state, expected, args.pth, json_path)
             metadata.update(source=source, source_sha256=sha256_file(args.pth))
         else:
