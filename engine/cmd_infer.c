@@ -172,15 +172,12 @@ static jp_status parse_args(int argc, char **argv, infer_options *o, jp_error *e
         case 'q': o->quiet = true; break;
         case 'M': o->memory = true; break;
         case 'h': return JP_STATUS_COUNT; /* help printed by the caller */
-        case ':':
-            return jp_error_set(err, JP_ERR_ARG, "option \"%s\" needs a value (see jplprof infer --help)",
-                                argv[optind - 1]);
         default:
-            return jp_error_set(err, JP_ERR_ARG, "unknown option \"%s\" (see jplprof infer --help)", argv[optind - 1]);
+            return jp_cli_getopt_error("infer", c, argv, err);
         }
     }
-    if (optind < argc)
-        return jp_error_set(err, JP_ERR_ARG, "unexpected argument \"%s\" (see jplprof infer --help)", argv[optind]);
+    if (jp_cli_no_operands("infer", argc, argv, err))
+        return err->status;
     if (!o->model.model)
         return jp_error_set(err, JP_ERR_ARG, "--model is required (see jplprof models)");
     if (o->model.synthetic && o->model.weights_path)

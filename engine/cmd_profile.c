@@ -295,16 +295,12 @@ static jp_status parse_args(int argc, char **argv, profile_options *o, jp_error 
             o->seed = (uint64_t)v;
             break;
         case 'h': return JP_STATUS_COUNT;
-        case ':':
-            return jp_error_set(err, JP_ERR_ARG, "option \"%s\" needs a value (see jplprof profile --help)",
-                                argv[optind - 1]);
         default:
-            return jp_error_set(err, JP_ERR_ARG, "unknown option \"%s\" (see jplprof profile --help)",
-                                argv[optind - 1]);
+            return jp_cli_getopt_error("profile", c, argv, err);
         }
     }
-    if (optind < argc)
-        return jp_error_set(err, JP_ERR_ARG, "unexpected argument \"%s\" (see jplprof profile --help)", argv[optind]);
+    if (jp_cli_no_operands("profile", argc, argv, err))
+        return err->status;
     if (!o->mode_given)
         return jp_error_set(err, JP_ERR_ARG, "--mode is required (the board's power mode, set beforehand)");
     return JP_OK;
