@@ -40,6 +40,8 @@ typedef enum jp_op_type {
     JP_OP_MEAN,             /* mean over trailing dims (x.mean([2, 3]))    */
     JP_OP_CONCAT,           /* torch.cat(inputs, dim)                      */
     JP_OP_AVG_POOL2D,       /* nn.AvgPool2d (DenseNet's transitions)       */
+    JP_OP_CHUNK,            /* x.chunk(chunks, dim)[index] (ShuffleNetV2)  */
+    JP_OP_CHANNEL_SHUFFLE,  /* ShuffleNetV2's channel_shuffle(x, groups)   */
     JP_OP_TYPE_COUNT
 } jp_op_type;
 
@@ -127,6 +129,16 @@ typedef struct jp_mean_attrs {
     bool keepdim;            /* keep them as size 1                          */
 } jp_mean_attrs;
 
+typedef struct jp_chunk_attrs {
+    int chunks;              /* as torch.chunk: pieces of ceil(dims[dim] / chunks) */
+    int dim;                 /* 1..3: channels, height, width (not the batch) */
+    int index;               /* which piece; the last may be shorter           */
+} jp_chunk_attrs;
+
+typedef struct jp_channel_shuffle_attrs {
+    int groups;              /* out channel j * groups + i = in channel i * (c / groups) + j */
+} jp_channel_shuffle_attrs;
+
 /* DenseNet's dense blocks concatenate every earlier feature map: 25 values
  * in DenseNet-121's third block, 49 in DenseNet-201's. */
 #define JP_MAX_OP_INPUTS 64
@@ -166,6 +178,8 @@ typedef struct jp_op {
         jp_mean_attrs mean;
         jp_concat_attrs concat;
         jp_avg_pool2d_attrs avg_pool2d;
+        jp_chunk_attrs chunk;
+        jp_channel_shuffle_attrs channel_shuffle;
     } attrs;
     /* Filled by jp_graph_infer_shapes: */
     int out_rank;

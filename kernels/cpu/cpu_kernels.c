@@ -23,7 +23,8 @@
     X(mean_reference) X(concat_reference)                                                                     \
     X(linear_reference) X(linear_blas) X(linear_gemv)                                                         \
     X(flatten_reference) X(add_reference) X(mul_reference) X(dropout_reference)                              \
-    X(stochastic_depth_reference)
+    X(stochastic_depth_reference)                                                                             \
+    X(chunk_reference) X(channel_shuffle_reference)
 
 #define CPU_KERNEL_DECLARE_(name) extern const jp_kernel jp_cpu_##name;
 CPU_KERNELS(CPU_KERNEL_DECLARE_)

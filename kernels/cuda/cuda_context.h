@@ -173,6 +173,8 @@ extern const jp_kernel jp_cuda_hardsigmoid_direct;
 extern const jp_kernel jp_cuda_mean_direct;
 extern const jp_kernel jp_cuda_concat_copy;
 extern const jp_kernel jp_cuda_avg_pool2d_direct;
+extern const jp_kernel jp_cuda_chunk_copy;
+extern const jp_kernel jp_cuda_channel_shuffle_direct;
 }
 
 #endif /* JP_CUDA_CONTEXT_H */

@@ -35,6 +35,8 @@ static const jp_kernel *const cuda_kernels[] = {
     &jp_cuda_mean_direct,
     &jp_cuda_concat_copy,
     &jp_cuda_avg_pool2d_direct,
+    &jp_cuda_chunk_copy,
+    &jp_cuda_channel_shuffle_direct,
 };
 
 extern "C" const jp_kernel *const *jp_cuda_kernels(size_t *count)
