@@ -45,6 +45,8 @@ typedef enum jp_op_type {
     JP_OP_LAYER_NORM,       /* normalised over one dimension, then affine  */
     JP_OP_PERMUTE,          /* torch.permute (a copy)                      */
     JP_OP_LAYER_SCALE,      /* y[n, c, h, w] = x * weight[c] (ConvNeXt)    */
+    JP_OP_CHUNK,            /* x.chunk(chunks, dim)[index] (ShuffleNetV2)  */
+    JP_OP_CHANNEL_SHUFFLE,  /* ShuffleNetV2's channel_shuffle(x, groups)   */
     JP_OP_TYPE_COUNT
 } jp_op_type;
 
@@ -157,6 +159,15 @@ typedef struct jp_permute_attrs {
 typedef struct jp_layer_scale_attrs {
     int channels;            /* weight [channels, 1, 1] over dim 1          */
 } jp_layer_scale_attrs;
+typedef struct jp_chunk_attrs {
+    int chunks;              /* as torch.chunk: pieces of ceil(dims[dim] / chunks) */
+    int dim;                 /* 1..3: channels, height, width (not the batch) */
+    int index;               /* which piece; the last may be shorter           */
+} jp_chunk_attrs;
+
+typedef struct jp_channel_shuffle_attrs {
+    int groups;              /* out channel j * groups + i = in channel i * (c / groups) + j */
+} jp_channel_shuffle_attrs;
 
 /* DenseNet's dense blocks concatenate every earlier feature map: 25 values
  * in DenseNet-121's third block, 49 in DenseNet-201's. */
@@ -202,6 +213,8 @@ typedef struct jp_op {
         jp_layer_norm_attrs layer_norm;
         jp_permute_attrs permute;
         jp_layer_scale_attrs layer_scale;
+        jp_chunk_attrs chunk;
+        jp_channel_shuffle_attrs channel_shuffle;
     } attrs;
     /* Filled by jp_graph_infer_shapes: */
     int out_rank;

@@ -581,6 +581,61 @@ static const char *layer_scale_shape(const jp_op *op, const jp_shape *in, int n_
 {
     if (in[0].rank != 4 || in[0].dims[1] != op->attrs.layer_scale.channels)
         return "expected [n, channels, h, w]";
+/* ---- chunk ---- */
+
+static const char *const chunk_keys[] = {"chunks", "dim", "index", NULL};
+
+static jp_status chunk_parse(jp_json_reader *r, const cJSON *attrs, const char *path, jp_op *op)
+{
+    jp_chunk_attrs *a = &op->attrs.chunk;
+    if (jp_json_get_int(r, attrs, path, "chunks", 1, BIG, &a->chunks) ||
+        jp_json_get_int(r, attrs, path, "dim", 1, JP_MAX_RANK - 1, &a->dim) ||
+        jp_json_get_int(r, attrs, path, "index", 0, BIG, &a->index))
+        return r->err->status;
+    if (a->index >= a->chunks)
+        return jp_error_set(r->err, JP_ERR_FORMAT, "%s: %s.index: %d, but only %d chunks", r->file, path, a->index,
+                            a->chunks);
+    return JP_OK;
+}
+
+/* torch.chunk: pieces of ceil(size / chunks) along dim, the last one shorter,
+ * and fewer pieces than asked for when they run out. */
+static const char *chunk_shape(const jp_op *op, const jp_shape *in, int n_in, jp_shape *out, char *buf, size_t buf_bytes)
+{
+    const jp_chunk_attrs *a = &op->attrs.chunk;
+    if (a->dim >= in[0].rank)
+        return "chunk dimension beyond the input's rank";
+    const int64_t size = in[0].dims[a->dim], piece = (size + a->chunks - 1) / a->chunks;
+    const int64_t start = piece * a->index;
+    if (start >= size) {
+        snprintf(buf, buf_bytes, "chunk %d of %d along a dimension of %lld: torch.chunk gives only %lld pieces",
+                 a->index, a->chunks, (long long)size, (long long)(piece ? (size + piece - 1) / piece : 0));
+        return buf;
+    }
+    *out = in[0];
+    out->dims[a->dim] = size - start < piece ? size - start : piece;
+    return NULL;
+}
+
+/* ---- channel_shuffle ---- */
+
+static const char *const shuffle_keys[] = {"groups", NULL};
+
+static jp_status shuffle_parse(jp_json_reader *r, const cJSON *attrs, const char *path, jp_op *op)
+{
+    return jp_json_get_int(r, attrs, path, "groups", 1, BIG, &op->attrs.channel_shuffle.groups);
+}
+
+static const char *shuffle_shape(const jp_op *op, const jp_shape *in, int n_in, jp_shape *out, char *buf,
+                                 size_t buf_bytes)
+{
+    if (in[0].rank != 4)
+        return "channel_shuffle expects an [n, c, h, w] tensor";
+    if (in[0].dims[1] % op->attrs.channel_shuffle.groups) {
+        snprintf(buf, buf_bytes, "groups %d does not divide the %lld channels", op->attrs.channel_shuffle.groups,
+                 (long long)in[0].dims[1]);
+        return buf;
+    }
     *out = in[0];
     return NULL;
 }
@@ -638,6 +693,10 @@ static const jp_op_desc op_descs[JP_OP_TYPE_COUNT] = {
                            .parse_attrs = layer_scale_parse, .param_names = weight_only,
                            .n_params = layer_scale_n_params, .param_shape = layer_scale_param_shape, .shape = layer_scale_shape,
                            .macs = macs_per_element},
+    [JP_OP_CHUNK] = {.name = "chunk", ONE_INPUT, .attr_keys = chunk_keys, .parse_attrs = chunk_parse,
+                     .shape = chunk_shape},
+    [JP_OP_CHANNEL_SHUFFLE] = {.name = "channel_shuffle", ONE_INPUT, .attr_keys = shuffle_keys,
+                               .parse_attrs = shuffle_parse, .shape = shuffle_shape},
 };
 
 const jp_op_desc *jp_op_desc_of(jp_op_type type)

@@ -1401,6 +1401,142 @@ static void test_concats(void)
     test_concat_case("1 input dim 1", odd, 1, 1, three + 2);
 }
 
+/* ---- chunk and channel shuffle (ShuffleNetV2) ---- */
+
+/* x.chunk(chunks, dim)[index] of a 4-d tensor through every CPU chunk kernel.
+ * Expected: each input row along dim goes to piece row / ceil(size / chunks)
+ * (torch.chunk), found here by walking the input; the output is the rows of
+ * piece `index` in order.  want_rows: the piece's size torch gives. */
+static void test_chunk_case(const char *label, const int64_t *dims, int chunks, int dim, int index, int64_t want_rows)
+{
+    jp_op op = {.name = "test.chunk", .type = JP_OP_CHUNK, .n_inputs = 1};
+    op.attrs.chunk = (jp_chunk_attrs){chunks, dim, index};
+    jp_shape in_shape = {4, {dims[0], dims[1], dims[2], dims[3]}}, out_shape;
+    char buf[160];
+    const char *why = jp_op_desc_of(JP_OP_CHUNK)->shape(&op, &in_shape, 1, &out_shape, buf, sizeof buf);
+    char name[256];
+    snprintf(name, sizeof name, "chunk shape rule %s: %lld rows (err 0.0e+00)", label, (long long)want_rows);
+    JP_CHECK(name, !why && out_shape.dims[dim] == want_rows, "%s; got %lld", why ? why : "fits",
+             (long long)out_shape.dims[dim]);
+    if (why)
+        return;
+    const int64_t n = dims[0] * dims[1] * dims[2] * dims[3], m = n / dims[dim] * want_rows;
+    const int64_t piece = (dims[dim] + chunks - 1) / chunks;
+    float *x = rand_buf(n, -1.0f, 1.0f), *out = zero_buf(m), *ref = zero_buf(m);
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++) { /* input order, keeping piece `index`: the output's order */
+        int64_t idx[4], r = i;
+        for (int a = 3; a >= 0; a--) {
+            idx[a] = r % dims[a];
+            r /= dims[a];
+        }
+        if (idx[dim] / piece == index)
+            ref[at++] = x[i];
+    }
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, dims, x);
+    step.out = make_tensor(4, out_shape.dims, out);
+    const jp_kernel *kernels[32];
+    const int n_kernels = kernels_of(JP_OP_CHUNK, true, kernels);
+    for (int k = 0; k < n_kernels; k++)
+        for (int t = 1; t <= 2; t++) {
+            snprintf(name, sizeof name, "%s %s t%d", kernels[k]->name + 4, label, t);
+            jp_error err = {0};
+            set_threads(t);
+            memset(out, 0xff, (size_t)m * sizeof *out);
+            if (at != m)
+                jp_test_fail(name, "the test's walk found %lld of %lld elements", (long long)at, (long long)m);
+            else if (!kernels[k]->supports(&step))
+                jp_test_fail(name, "refused");
+            else if (run_kernel(kernels[k], &step, &err) != JP_OK)
+                jp_test_fail(name, "%s", err.msg);
+            else
+                check_close(name, out, ref, m);
+        }
+    /* An output one row longer than the piece: refused. */
+    step.out.dims[dim]++;
+    snprintf(name, sizeof name, "reject chunk %s with an output a row too long (err 0.0e+00)", label);
+    JP_CHECK(name, !jp_kernel_reference(JP_OP_CHUNK)->supports(&step), "accepted");
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+}
+
+/* channel_shuffle(x, groups) through every CPU kernel, against torch's
+ * definition written out: x viewed as [n, g, c/g, h, w], out as [n, c/g, g,
+ * h, w], out[b, j, i] = x[b, i, j]. */
+static void test_shuffle_case(const char *label, int n, int c, int h, int w, int groups)
+{
+    jp_op op = {.name = "test.shuffle", .type = JP_OP_CHANNEL_SHUFFLE, .n_inputs = 1};
+    op.attrs.channel_shuffle = (jp_channel_shuffle_attrs){groups};
+    const int64_t dims[4] = {n, c, h, w}, total = (int64_t)n * c * h * w, plane = (int64_t)h * w;
+    const int per = c / groups;
+    float *x = rand_buf(total, -1.0f, 1.0f), *out = zero_buf(total), *ref = zero_buf(total);
+    for (int b = 0; b < n; b++)
+        for (int i = 0; i < groups; i++)
+            for (int j = 0; j < per; j++)
+                for (int64_t p = 0; p < plane; p++)
+                    ref[(((int64_t)b * per + j) * groups + i) * plane + p] =
+                        x[(((int64_t)b * groups + i) * per + j) * plane + p];
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(4, dims, x);
+    step.out = make_tensor(4, dims, out);
+    const jp_kernel *kernels[32];
+    const int n_kernels = kernels_of(JP_OP_CHANNEL_SHUFFLE, true, kernels);
+    char name[256];
+    for (int k = 0; k < n_kernels; k++)
+        for (int t = 1; t <= 2; t++) {
+            snprintf(name, sizeof name, "%s %s t%d", kernels[k]->name + 4, label, t);
+            jp_error err = {0};
+            set_threads(t);
+            memset(out, 0xff, (size_t)total * sizeof *out);
+            if (!kernels[k]->supports(&step))
+                jp_test_fail(name, "refused");
+            else if (run_kernel(kernels[k], &step, &err) != JP_OK)
+                jp_test_fail(name, "%s", err.msg);
+            else
+                check_close(name, out, ref, total);
+        }
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+    jp_cpu_free(ref);
+}
+
+static void test_chunks_and_shuffles(void)
+{
+    const int64_t block[4] = {1, 116, 28, 28}, odd[4] = {2, 7, 5, 3}, rows[4] = {2, 5, 9, 4}, cols[4] = {1, 3, 10, 7},
+                  few[4] = {1, 5, 2, 3}, big[4] = {2, 232, 28, 28};
+    test_chunk_case("[1,116,28,28] 2 chunks dim 1 [0] (shufflenet block)", block, 2, 1, 0, 58);
+    test_chunk_case("[1,116,28,28] 2 chunks dim 1 [1] (shufflenet block)", block, 2, 1, 1, 58);
+    test_chunk_case("[2,7,5,3] 2 chunks dim 1 [0]", odd, 2, 1, 0, 4);
+    test_chunk_case("[2,7,5,3] 2 chunks dim 1 [1] (the shorter last)", odd, 2, 1, 1, 3);
+    test_chunk_case("[2,5,9,4] 3 chunks dim 2 [1]", rows, 3, 2, 1, 3);
+    test_chunk_case("[1,3,10,7] 4 chunks dim 3 [3]", cols, 4, 3, 3, 1);
+    test_chunk_case("[1,3,10,7] 4 chunks dim 3 [2]", cols, 4, 3, 2, 2);
+    test_chunk_case("[1,5,2,3] 4 chunks dim 1 [2] (torch gives 3 pieces)", few, 4, 1, 2, 1);
+    test_chunk_case("[2,232,28,28] 2 chunks dim 1 [1] (threads)", big, 2, 1, 1, 116);
+    /* [1,5,2,3].chunk(4, 1) has pieces of 2, 2, 1: a fourth is refused by the shape rule. */
+    jp_op op = {.type = JP_OP_CHUNK};
+    op.attrs.chunk = (jp_chunk_attrs){4, 1, 3};
+    jp_shape in = {4, {1, 5, 2, 3}}, out;
+    char buf[160];
+    const char *why = jp_op_desc_of(JP_OP_CHUNK)->shape(&op, &in, 1, &out, buf, sizeof buf);
+    JP_CHECK("chunk shape rule refuses piece 3 of [1,5,2,3].chunk(4, 1): torch gives 3 (err 0.0e+00)",
+             why && strstr(why, "only 3 pieces"), "%s", why ? why : "accepted");
+    test_shuffle_case("[1,232,7,7] groups 2 (shufflenet stage4)", 1, 232, 7, 7, 2);
+    test_shuffle_case("[2,12,5,3] groups 3", 2, 12, 5, 3, 3);
+    test_shuffle_case("[3,10,4,9] groups 5", 3, 10, 4, 9, 5);
+    test_shuffle_case("[1,6,1,1] groups 6 (identity)", 1, 6, 1, 1, 6);
+    test_shuffle_case("[2,7,3,3] groups 1 (identity)", 2, 7, 3, 3, 1);
+    test_shuffle_case("[1,116,56,56] groups 2 (threads)", 1, 116, 56, 56, 2);
+    jp_op shuffle = {.type = JP_OP_CHANNEL_SHUFFLE};
+    shuffle.attrs.channel_shuffle = (jp_channel_shuffle_attrs){4};
+    in = (jp_shape){4, {1, 6, 3, 3}};
+    why = jp_op_desc_of(JP_OP_CHANNEL_SHUFFLE)->shape(&shuffle, &in, 1, &out, buf, sizeof buf);
+    JP_CHECK("channel_shuffle shape rule refuses groups 4 for 6 channels (err 0.0e+00)",
+             why && strstr(why, "groups 4"), "%s", why ? why : "accepted");
+}
+
 /* ---- the op descriptors (engine/jp_ops.c) ---- */
 
 static void test_descriptors(void)
@@ -1724,6 +1860,7 @@ int main(void)
     test_channel_affines();
     test_convnext_ops();
     test_concats();
+    test_chunks_and_shuffles();
     test_descriptors();
     test_every_kernel_ran();
     return jp_test_exit_code();

@@ -750,6 +750,28 @@ static void test_elementwise(void)
         check_case("[2,5,7,3] to NHWC", &step, false);
         free(x), free(xr), free(ref), free(g), free(b);
     }
+    /* ShuffleNetV2: the shorter last piece of a chunk along channels; a 3-group shuffle */
+    {
+        jp_op op = {.name = "test.chunk", .path = "test.chunk", .module = "chunk", .type = JP_OP_CHUNK, .n_inputs = 1};
+        op.attrs.chunk = (jp_chunk_attrs){2, 1, 1};
+        const int64_t din[4] = {2, 7, 5, 3}, dout[4] = {2, 3, 5, 3};
+        float *x = rand_buf(2 * 7 * 15, -1.0f, 1.0f), *ref = xmalloc(2 * 3 * 15 * sizeof(float));
+        jp_step step = {.op = &op, .n_in = 1};
+        step.in[0] = make_tensor(4, din, JP_DEVICE_CPU, x);
+        step.out = make_tensor(4, dout, JP_DEVICE_CPU, ref);
+        check_case("[2,7,5,3] 2 chunks dim 1 [1]", &step, false);
+        free(x), free(ref);
+        jp_op sh = {.name = "test.shuffle", .path = "test.shuffle", .module = "channel_shuffle",
+                    .type = JP_OP_CHANNEL_SHUFFLE, .n_inputs = 1};
+        sh.attrs.channel_shuffle = (jp_channel_shuffle_attrs){3};
+        const int64_t ds[4] = {2, 12, 5, 3};
+        x = rand_buf(2 * 12 * 15, -1.0f, 1.0f), ref = xmalloc(2 * 12 * 15 * sizeof(float));
+        step = (jp_step){.op = &sh, .n_in = 1};
+        step.in[0] = make_tensor(4, ds, JP_DEVICE_CPU, x);
+        step.out = make_tensor(4, ds, JP_DEVICE_CPU, ref);
+        check_case("[2,12,5,3] groups 3", &step, false);
+        free(x), free(ref);
+    }
     test_unary(JP_OP_MEAN, 4, big, 2, mean_big_out, false);
     test_unary(JP_OP_FLATTEN, 4, fl_in, 2, fl_out, false);
     test_unary(JP_OP_FLATTEN, 4, fl_in, 2, fl_out, true);

@@ -12,9 +12,10 @@ compared op by op (--granularity op, no fusion).
 
 Prints one PASS/FAIL line per (model, granularity) with the worst layer, and
 one info line per layer.  Environment: JPLPROF, PYTHON (see run_tests.sh);
-JP_TEST_MODELS="a,b" restricts the models; of issue 12's second list
-(efficientnet_v2, googlenet, inception_v3, convnext) one model per family runs by
-default (googlenet with transform_input off), every one with JP_TEST_MODELS_ALL=1; JP_TEST_SIZE=N runs every case
+JP_TEST_MODELS="a,b" restricts the models; of issue 12's second list one model per
+family runs by default (shufflenet_v2_x1_0 at 224 and op by op, googlenet with
+transform_input off, inception_v3, efficientnet_v2_s, convnext_tiny), every one with
+JP_TEST_MODELS_ALL=1; JP_TEST_SIZE=N runs every case
 at NxN (tests/cross/aarch64.sh: jplprof emulated by qemu, where 224x224 would
 take minutes a model).  JPLPROF may be a wrapper (that script's runs the
 aarch64 binary under qemu-aarch64); torchvision always runs natively.
@@ -45,9 +46,10 @@ if IN_PROCESS:
 JPLPROF = os.environ.get("JPLPROF", os.path.join(ROOT, "jplprof"))
 PYTHON = os.environ.get("PYTHON", sys.executable)
 # Issue 12 names mobilenet_v2, mobilenet_v3_large, regnet_y_400mf and densenet121 (and
-# shufflenet_v2_x1_0, not yet available) for a full-size check.
+# shufflenet_v2_x1_0, added below) for a full-size check.
 FULL_SIZE = {"alexnet", "resnet18", "resnet50", "efficientnet_b0",
              "mobilenet_v2", "mobilenet_v3_large", "regnet_y_400mf", "densenet121"}
+FULL_SIZE |= {"shufflenet_v2_x1_0"}
 REDUCED_SIZE = 96
 # model -> input size.  Op by op, nothing is fused: mobilenet_v3_small runs its hardswish and
 # hardsigmoid as ops of their own, mnasnet0_5 its mean.
@@ -63,6 +65,19 @@ SIZE_OF = {"efficientnet_v2_s": 64, "efficientnet_v2_m": 64, "efficientnet_v2_l"
 # GoogLeNet and Inception v3 also with transform_input off (what their random-init builders
 # make): the JSON without its op, torchvision's model without it.
 TRANSFORM_OFF = {"googlenet": 64}
+# ShuffleNetV2's chunk and channel_shuffle, op by op (the weights of its 224x224 case reused).
+OP_LEVEL["shufflenet_v2_x1_0"] = 64
+# Models of AvailableModel.txt checked only with JP_TEST_MODELS_ALL=1 (make test's budget): of
+# issue 12's second list, each family's representative runs by default (shufflenet_v2_x1_0 at
+# 224 and op by op), and these are the same ops at other widths and depths: VGG is alexnet's
+# ops, ResNeXt and wide ResNet resnet50's with regnet's grouped convolutions, the others their
+# families' first-list models'.
+ALL_ONLY |= {"shufflenet_v2_x0_5", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+            "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+            "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
+            "densenet161", "densenet169", "densenet201", "squeezenet1_1", "mnasnet0_75", "mnasnet1_3",
+            "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf", "regnet_y_32gf", "regnet_y_128gf",
+            "regnet_x_1_6gf", "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf"}
 REL_TOL, ABS_TOL = float(os.environ.get("JP_TEST_REL_TOL", "1e-4")), 1e-5
 # JP_TEST_DEVICE=cuda: jplprof --device cuda against torch on the GPU (the GPU
 # machine runs this; `make test` runs the CPU).
@@ -183,8 +198,8 @@ def main():
         models = [m for m in models if m in only.split(",")]
     elif os.environ.get("JP_TEST_MODELS_ALL") != "1":
         for m in sorted(ALL_ONLY & set(models)):
-            print("SKIP model/%s: another model of its family is checked (JP_TEST_MODELS_ALL=1 "
-                  "checks every model)" % m)
+            print("SKIP model/%s: its family's representative is checked (JP_TEST_MODELS_ALL=1 checks "
+                  "every model)" % m)
         models = [m for m in models if m not in ALL_ONLY]
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:

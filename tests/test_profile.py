@@ -15,7 +15,8 @@ tests/cross/aarch64.sh (jplprof under qemu, the fake native):
   JP_TEST_PROFILE_MODELS  the profiled models (default alexnet,resnet18);
   JP_TEST_PROFILE_QUICK=1 the profile + process checks only, not the
                           failure, Ctrl-C and --resume cases;
-  JP_TEST_EDGE_NS         see EDGE_NS below.
+  JP_TEST_EDGE_NS         see EDGE_NS below;
+  JP_TEST_MODELS_ALL=1    every model of issue 12 end to end (ISSUE12_MODELS below).
 """
 import glob
 import json
@@ -365,10 +366,17 @@ def main():
 ISSUE12_MODELS = ["mobilenet_v2", "mnasnet0_5", "mnasnet1_0", "mobilenet_v3_large", "mobilenet_v3_small",
                   "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_x_400mf", "regnet_x_800mf",
                   "regnet_x_3_2gf", "squeezenet1_0", "densenet121"]
-ISSUE12_MODELS += ["googlenet", "convnext_tiny"]
-# The others of issue 12's second list: with JP_TEST_SYNTHETIC_ALL=1 (test_synthetic's switch).
-if os.environ.get("JP_TEST_SYNTHETIC_ALL") == "1":
-    ISSUE12_MODELS += ["efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l", "inception_v3",
+# Issue 12's second list: the small ones and those with new ops by default, every one with
+# JP_TEST_MODELS_ALL=1 (VGG and the large RegNets take seconds a model on 2 cores).
+ISSUE12_MODELS += ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "squeezenet1_1", "googlenet", "convnext_tiny"]
+if os.environ.get("JP_TEST_MODELS_ALL") == "1":
+    ISSUE12_MODELS += ["shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "mnasnet0_75", "mnasnet1_3",
+                       "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+                       "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+                       "wide_resnet101_2", "densenet161", "densenet169", "densenet201",
+                       "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf", "regnet_y_32gf", "regnet_y_128gf",
+                       "regnet_x_1_6gf", "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf",
+                       "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l", "inception_v3",
                        "convnext_small", "convnext_base", "convnext_large"]
 
 

@@ -43,6 +43,15 @@ def main():
         # layer_norm, gelu, permute, layer scale); the rest reuse ops checked here already.
         skipped |= {"efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l", "inception_v3",
                     "convnext_small", "convnext_base", "convnext_large"}
+        # Issue 12's second list: ShuffleNetV2's x0_5 and x1_0 (new ops) by default, the rest
+        # (the same ops at other widths and depths; VGG and the large RegNets take seconds each).
+        skipped |= {"shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+                    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+                    "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+                    "wide_resnet101_2", "densenet161", "densenet169", "densenet201", "squeezenet1_1",
+                    "mnasnet0_75", "mnasnet1_3", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf",
+                    "regnet_y_32gf", "regnet_y_128gf", "regnet_x_1_6gf", "regnet_x_8gf", "regnet_x_16gf",
+                    "regnet_x_32gf"}
         for m in sorted(skipped & set(models)):
             print("SKIP synthetic/%s: a smaller and a deeper model of its family are checked "
                   "(JP_TEST_SYNTHETIC_ALL=1 checks every model)" % m)

@@ -26,7 +26,8 @@
     X(stochastic_depth_reference)                                                                             \
     X(channel_affine_reference)                                                                               \
     X(gelu_reference) X(layer_norm_reference) X(layer_norm_fast) X(permute_reference) X(permute_transpose)    \
-    X(layer_scale_reference)
+    X(layer_scale_reference)                                                                                  \
+    X(chunk_reference) X(channel_shuffle_reference)
 
 #define CPU_KERNEL_DECLARE_(name) extern const jp_kernel jp_cpu_##name;
 CPU_KERNELS(CPU_KERNEL_DECLARE_)

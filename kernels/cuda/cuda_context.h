@@ -179,6 +179,8 @@ extern const jp_kernel jp_cuda_gelu_direct;
 extern const jp_kernel jp_cuda_layer_norm_direct;
 extern const jp_kernel jp_cuda_permute_direct;
 extern const jp_kernel jp_cuda_layer_scale_direct;
+extern const jp_kernel jp_cuda_chunk_copy;
+extern const jp_kernel jp_cuda_channel_shuffle_direct;
 }
 
 #endif /* JP_CUDA_CONTEXT_H */

@@ -40,6 +40,8 @@ static const jp_kernel *const cuda_kernels[] = {
     &jp_cuda_layer_norm_direct,
     &jp_cuda_permute_direct,
     &jp_cuda_layer_scale_direct,
+    &jp_cuda_chunk_copy,
+    &jp_cuda_channel_shuffle_direct,
 };
 
 extern "C" const jp_kernel *const *jp_cuda_kernels(size_t *count)

@@ -59,6 +59,22 @@ EXPECTED_LAYER_COUNTS = {
     "squeezenet1_0": 18,
     # features expanded (12), classifier; the seed's relu + pool + flatten run at layer 12.
     "densenet121": 13,
+    # conv1 (3), maxpool, stage2-4 (4 + 8 + 4 blocks), conv5 (3), fc: 24; the seed's
+    # x.mean([2, 3]) runs at layer 23 (fc).
+    "shufflenet_v2_x0_5": 24, "shufflenet_v2_x1_0": 24, "shufflenet_v2_x1_5": 24, "shufflenet_v2_x2_0": 24,
+    # features expanded, avgpool, classifier (7) expanded; the seed's flatten runs at the
+    # classifier's first layer: 22/30/26/36/32/45/38/54 (vgg11 ... vgg19_bn).
+    "vgg11": 29, "vgg11_bn": 37, "vgg13": 33, "vgg13_bn": 43,
+    "vgg16": 39, "vgg16_bn": 52, "vgg19": 45, "vgg19_bn": 61,
+    # As resnet50 / resnet101: the seed's flatten at layer 21 / 38 (fc).
+    "resnext50_32x4d": 22, "resnext101_32x8d": 39, "resnext101_64x4d": 39,
+    "wide_resnet50_2": 22, "wide_resnet101_2": 39,
+    "densenet161": 13, "densenet169": 13, "densenet201": 13,
+    "squeezenet1_1": 18,
+    "mnasnet0_75": 19, "mnasnet1_3": 19,
+    # stem (3), trunk_output (4), avgpool, fc; the seed's flatten at layer 8, as every regnet.
+    "regnet_y_3_2gf": 9, "regnet_y_8gf": 9, "regnet_y_16gf": 9, "regnet_y_32gf": 9, "regnet_y_128gf": 9,
+    "regnet_x_1_6gf": 9, "regnet_x_8gf": 9, "regnet_x_16gf": 9, "regnet_x_32gf": 9,
 }
 # features (stem, six stages for s, seven for m and l, head conv), avgpool, classifier expanded
 # (2).  The seed registers the flatten at layer 10 for all three: the Dropout that follows avgpool
@@ -125,7 +141,8 @@ class ScopeTracer(torch.fx.Tracer):
     module whose forward created each node ("" at the model's top level)."""
 
     def __init__(self):
-        super().__init__()
+        # ShuffleNetV2's channel_shuffle (view, transpose, view of a traced size) is one op.
+        super().__init__(autowrap_functions=(torchvision.models.shufflenetv2.channel_shuffle,))
         self.jp_scope = [""]
 
     def is_leaf_module(self, m, module_qualified_name):
@@ -134,6 +151,16 @@ class ScopeTracer(torch.fx.Tracer):
         if isinstance(m, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)):
             return False
         return type(m).__module__.startswith("torch.nn.")
+
+    def iter(self, obj):
+        # `x1, x2 = x.chunk(2, dim=1)` (ShuffleNetV2): one getitem per chunk (torch.fx finds
+        # the unpacking by reading the caller's bytecode, which fails on this Python).
+        node = obj.node
+        if node.op == "call_method" and node.target == "chunk":
+            chunks = node.args[1] if len(node.args) > 1 else node.kwargs.get("chunks")
+            if isinstance(chunks, int) and chunks > 0:
+                return iter([obj[i] for i in range(chunks)])
+        return super().iter(obj)
 
     def call_module(self, m, forward, args, kwargs):
         self.jp_scope.append(self.path_of_module(m))
@@ -399,6 +426,27 @@ def _function_pool_attrs(node, fname, path):
     return [bound["input"]], attrs
 
 
+def _chunk_attrs(node, path):
+    """x.chunk(chunks, dim)[index]: (input nodes, attrs) of one chunk op."""
+    chunk = node.args[0]
+    index = node.args[1]
+    names = ("input", "chunks", "dim")
+    bound = {"dim": 0}
+    if len(chunk.args) > 3 or set(chunk.kwargs) - set(names) or len(node.args) != 2 or node.kwargs:
+        raise ConvertError(f"{path}: unexpected chunk arguments {chunk.args} {chunk.kwargs}")
+    bound.update(zip(names, chunk.args))
+    bound.update(chunk.kwargs)
+    x, chunks, dim = bound.get("input"), bound.get("chunks"), bound["dim"]
+    if not isinstance(x, torch.fx.Node) or not isinstance(chunks, int) or not isinstance(dim, int) or \
+            not isinstance(index, int) or chunks < 1:
+        raise ConvertError(f"{path}: unexpected chunk arguments {chunk.args} {chunk.kwargs}[{index!r}]")
+    rank = len(_tensor_shape(x))
+    if not 1 <= dim % rank < rank:
+        raise ConvertError(f"{path}: chunk along dimension {dim}: only channels, height or width "
+                           "are supported")
+    return [x], {"chunks": chunks, "dim": dim % rank, "index": index}
+
+
 def _tensor_shape(node):
     meta = node.meta.get("tensor_meta")
     if meta is None or not hasattr(meta, "shape"):
@@ -489,6 +537,28 @@ def trace_ops(model, hw=INPUT_HW):
             arg_nodes = [node.args[0]]
             if op_type == "layer_norm" and attrs["dim"] < 0:
                 attrs["dim"] = len(_tensor_shape(node.args[0])) - 1
+        elif node.op == "call_method" and node.target == "chunk":
+            continue  # its values are its getitems: one chunk op each, below
+        elif node.op == "call_function" and node.target is operator.getitem and \
+                isinstance(node.args[0], torch.fx.Node) and node.args[0].op == "call_method" and \
+                node.args[0].target == "chunk":
+            scope = node.meta.get("jp_scope", "")
+            path = f"{scope}.chunk" if scope else "chunk"
+            module_name = op_type = "chunk"
+            arg_nodes, attrs = _chunk_attrs(node, path)
+            params = {}
+        elif node.op == "call_function" and \
+                node.target is torchvision.models.shufflenetv2.channel_shuffle:
+            scope = node.meta.get("jp_scope", "")
+            path = f"{scope}.channel_shuffle" if scope else "channel_shuffle"
+            module_name = op_type = "channel_shuffle"
+            groups = node.args[1] if len(node.args) > 1 else node.kwargs.get("groups")
+            if len(node.args) + len(node.kwargs) != 2 or not isinstance(node.args[0], torch.fx.Node) or \
+                    not isinstance(groups, int) or groups < 1 or \
+                    _tensor_shape(node.args[0])[1] % groups or len(_tensor_shape(node.args[0])) != 4:
+                raise ConvertError(f"{path}: unexpected channel_shuffle arguments {node.args} "
+                                   f"{node.kwargs} (a [n, c, h, w] tensor and groups dividing c)")
+            arg_nodes, attrs, params = [node.args[0]], {"groups": groups}, {}
         elif (node.op == "call_function" and node.target in FUNCTION_NAMES) or \
                 (node.op == "call_method" and node.target in METHOD_NAMES):
             fname = (FUNCTION_NAMES if node.op == "call_function" else METHOD_NAMES)[node.target]

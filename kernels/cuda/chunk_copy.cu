@@ -1,0 +1,65 @@
+/*
+ * chunk_copy.cu: "cuda/chunk/copy", x.chunk(chunks, dim)[index] of a
+ * contiguous tensor (ShuffleNetV2): one strided device-to-device copy
+ * (cudaMemcpy2DAsync: `outer` rows of the piece's slab, each taken at its
+ * offset in the input row), ordered on the backend's stream.
+ *
+ * Compiled in this build; it has not run on a GPU yet (no device was lent
+ * when it was written).
+ */
+#include "cuda_context.h"
+
+/* The piece's first row along dim when the output is the piece torch.chunk
+ * gives (engine/jp_ops.c's shape rule); -1 when not. */
+static int64_t chunk_start(const jp_step *step)
+{
+    const jp_chunk_attrs *a = &step->op->attrs.chunk;
+    const jp_tensor *x = &step->in[0], *y = &step->out;
+    if (a->dim < 1 || a->dim >= x->rank || y->rank != x->rank || a->chunks < 1)
+        return -1;
+    const int64_t size = x->dims[a->dim], piece = (size + a->chunks - 1) / a->chunks, start = piece * a->index;
+    if (start >= size || y->dims[a->dim] != (size - start < piece ? size - start : piece))
+        return -1;
+    for (int i = 0; i < x->rank; i++)
+        if (i != a->dim && y->dims[i] != x->dims[i])
+            return -1;
+    return start;
+}
+
+static bool chunk_supports(const jp_step *step)
+{
+    const jp_op *op = step->op;
+    return op && op->type == JP_OP_CHUNK && jp_cuda_step_on_device(step) && jp_cuda_no_fusion(step) &&
+           step->n_in == 1 && chunk_start(step) >= 0 && jp_tensor_numel(&step->out) > 0;
+}
+
+static jp_status chunk_run(void *state, const jp_step *step, jp_error *err)
+{
+    (void)state;
+    const int dim = step->op->attrs.chunk.dim, rank = step->out.rank;
+    int64_t outer = 1, inner = 1; /* x: [outer, dims[dim] * inner] */
+    for (int i = 0; i < dim; i++)
+        outer *= step->out.dims[i];
+    for (int i = dim + 1; i < rank; i++)
+        inner *= step->out.dims[i];
+    const size_t in_row_bytes = (size_t)(step->in[0].dims[dim] * inner) * sizeof(float);
+    const size_t row_bytes = (size_t)(step->out.dims[dim] * inner) * sizeof(float);
+    const float *x = step->in[0].data + chunk_start(step) * inner;
+    JP_CUDA_CHECK(err, cudaMemcpy2DAsync(step->out.data, row_bytes, x, in_row_bytes, row_bytes, (size_t)outer,
+                                         cudaMemcpyDeviceToDevice, jp_cuda_stream()));
+    return JP_OK;
+fail:
+    return jp_error_prefix(err, "%s (cuda/chunk/copy): ", step->op->name);
+}
+
+extern "C" const jp_kernel jp_cuda_chunk_copy = {
+    /* name         */ "cuda/chunk/copy",
+    /* device       */ JP_DEVICE_CUDA,
+    /* op_type      */ JP_OP_CHUNK,
+    /* is_reference */ false,
+    /* priority     */ 100,
+    /* supports     */ chunk_supports,
+    /* prepare      */ NULL,
+    /* run          */ chunk_run,
+    /* release      */ NULL,
+};
