@@ -581,6 +581,10 @@ static const char *layer_scale_shape(const jp_op *op, const jp_shape *in, int n_
 {
     if (in[0].rank != 4 || in[0].dims[1] != op->attrs.layer_scale.channels)
         return "expected [n, channels, h, w]";
+    *out = in[0];
+    return NULL;
+}
+
 /* ---- chunk ---- */
 
 static const char *const chunk_keys[] = {"chunks", "dim", "index", NULL};
