@@ -604,13 +604,18 @@ static jp_status chunk_parse(jp_json_reader *r, const cJSON *attrs, const char *
 
 /* torch.chunk: pieces of ceil(size / chunks) along dim, the last one shorter,
  * and fewer pieces than asked for when they run out. */
+int64_t jp_chunk_start(const jp_chunk_attrs *a, int64_t size)
+{
+    return (size + a->chunks - 1) / a->chunks * a->index;
+}
+
 static const char *chunk_shape(const jp_op *op, const jp_shape *in, int n_in, jp_shape *out, char *buf, size_t buf_bytes)
 {
     const jp_chunk_attrs *a = &op->attrs.chunk;
     if (a->dim >= in[0].rank)
         return "chunk dimension beyond the input's rank";
     const int64_t size = in[0].dims[a->dim], piece = (size + a->chunks - 1) / a->chunks;
-    const int64_t start = piece * a->index;
+    const int64_t start = jp_chunk_start(a, size);
     if (start >= size) {
         snprintf(buf, buf_bytes, "chunk %d of %d along a dimension of %lld: torch.chunk gives only %lld pieces",
                  a->index, a->chunks, (long long)size, (long long)(piece ? (size + piece - 1) / piece : 0));
@@ -702,6 +707,27 @@ static const jp_op_desc op_descs[JP_OP_TYPE_COUNT] = {
     [JP_OP_CHANNEL_SHUFFLE] = {.name = "channel_shuffle", ONE_INPUT, .attr_keys = shuffle_keys,
                                .parse_attrs = shuffle_parse, .shape = shuffle_shape},
 };
+
+bool jp_op_output_ok(const jp_op *op, const jp_tensor *in, int n_in, const jp_tensor *out)
+{
+    const jp_op_desc *d = op ? jp_op_desc_of(op->type) : NULL;
+    if (!d || n_in < d->min_inputs || n_in > d->max_inputs || n_in > JP_MAX_OP_INPUTS)
+        return false;
+    jp_shape shapes[JP_MAX_OP_INPUTS], want;
+    for (int i = 0; i < n_in; i++) {
+        if (in[i].rank < 1 || in[i].rank > JP_MAX_RANK)
+            return false;
+        shapes[i].rank = in[i].rank;
+        memcpy(shapes[i].dims, in[i].dims, sizeof shapes[i].dims);
+    }
+    char why[128];
+    if (d->shape(op, shapes, n_in, &want, why, sizeof why) || want.rank != out->rank)
+        return false;
+    for (int i = 0; i < want.rank; i++)
+        if (want.dims[i] != out->dims[i])
+            return false;
+    return true;
+}
 
 const jp_op_desc *jp_op_desc_of(jp_op_type type)
 {

@@ -71,6 +71,15 @@ const jp_op_desc *jp_op_desc_of(jp_op_type type);
 /* The op type whose descriptor is activation act; JP_OP_TYPE_COUNT when none. */
 jp_op_type jp_op_type_of_activation(jp_activation act);
 
+/* Whether out has the shape op's shape rule gives for the n_in inputs (each
+ * of rank 1..JP_MAX_RANK): the check of a step's tensors that a kernel's
+ * supports() makes, so that the rule is written once, in the descriptor. */
+bool jp_op_output_ok(const jp_op *op, const jp_tensor *in, int n_in, const jp_tensor *out);
+
+/* The first row along a->dim of x.chunk(chunks, dim)[index] when that
+ * dimension has size rows (torch.chunk: pieces of ceil(size / chunks)). */
+int64_t jp_chunk_start(const jp_chunk_attrs *a, int64_t size);
+
 #ifdef __cplusplus
 }
 #endif

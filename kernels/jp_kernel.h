@@ -27,6 +27,7 @@
 
 #include "../engine/jp_error.h"
 #include "../engine/jp_graph.h"
+#include "../engine/jp_ops.h"
 #include "../engine/jp_tensor.h"
 
 /* One kernel call.  in[] and out are on the kernel's device and have the

@@ -11,16 +11,8 @@
 static bool affine_supports(const jp_step *step)
 {
     const jp_op *op = step->op;
-    if (!op || op->type != JP_OP_CHANNEL_AFFINE || !jp_cpu_step_on_cpu(step) || !jp_cpu_no_fusion(step) ||
-        step->n_in != 1)
-        return false;
-    const jp_tensor *x = &step->in[0], *y = &step->out;
-    if (x->rank != 4 || y->rank != 4 || x->dims[1] != op->attrs.channel_affine.channels)
-        return false;
-    for (int d = 0; d < 4; d++)
-        if (x->dims[d] <= 0 || y->dims[d] != x->dims[d])
-            return false;
-    return true;
+    return op && op->type == JP_OP_CHANNEL_AFFINE && jp_cpu_step_on_cpu(step) && jp_cpu_no_fusion(step) &&
+           jp_op_output_ok(op, step->in, step->n_in, &step->out) && jp_tensor_numel(&step->out) > 0;
 }
 
 static jp_status affine_run(void *state, const jp_step *step, jp_error *err)

@@ -12,14 +12,8 @@
 static bool shuffle_supports(const jp_step *step)
 {
     const jp_op *op = step->op;
-    if (!op || op->type != JP_OP_CHANNEL_SHUFFLE || !jp_cpu_step_on_cpu(step) || !jp_cpu_no_fusion(step) ||
-        step->n_in != 1 || step->in[0].rank != 4 || step->out.rank != 4)
-        return false;
-    const int groups = op->attrs.channel_shuffle.groups;
-    for (int i = 0; i < 4; i++)
-        if (step->out.dims[i] != step->in[0].dims[i])
-            return false;
-    return groups >= 1 && step->in[0].dims[1] % groups == 0 && jp_tensor_numel(&step->out) > 0;
+    return op && op->type == JP_OP_CHANNEL_SHUFFLE && jp_cpu_step_on_cpu(step) && jp_cpu_no_fusion(step) &&
+           jp_op_output_ok(op, step->in, step->n_in, &step->out) && jp_tensor_numel(&step->out) > 0;
 }
 
 static jp_status shuffle_run(void *state, const jp_step *step, jp_error *err)

@@ -18,17 +18,9 @@
 static bool ln_supports(const jp_step *step)
 {
     const jp_op *op = step->op;
-    if (!op || op->type != JP_OP_LAYER_NORM || !jp_cpu_step_on_cpu(step) || !jp_cpu_no_fusion(step) ||
-        step->n_in != 1 || op->n_params != 2)
-        return false;
-    const jp_layer_norm_attrs *a = &op->attrs.layer_norm;
-    const jp_tensor *x = &step->in[0], *y = &step->out;
-    if (a->dim >= x->rank || x->dims[a->dim] != a->features || y->rank != x->rank)
-        return false;
-    for (int d = 0; d < x->rank; d++)
-        if (x->dims[d] <= 0 || y->dims[d] != x->dims[d])
-            return false;
-    return op->params[JP_PARAM_WEIGHT].data && op->params[JP_PARAM_BIAS].data;
+    return op && op->type == JP_OP_LAYER_NORM && jp_cpu_step_on_cpu(step) && jp_cpu_no_fusion(step) && op->n_params == 2 &&
+           op->params[JP_PARAM_WEIGHT].data && op->params[JP_PARAM_BIAS].data &&
+           jp_op_output_ok(op, step->in, step->n_in, &step->out) && jp_tensor_numel(&step->out) > 0;
 }
 
 /* in[0] as [outer, features, inner]. */

@@ -18,17 +18,9 @@ static __global__ void channel_affine_kernel(float *y, const float *x, int64_t n
 
 static bool channel_affine_supports(const jp_step *step)
 {
-    const jp_tensor *x = &step->in[0], *y = &step->out;
-
-    if (!step->op || step->op->type != JP_OP_CHANNEL_AFFINE || step->n_in != 1 ||
-        !jp_cuda_step_on_device(step) || step->fused_bn != NULL || step->act != JP_ACT_NONE)
-        return false;
-    if (x->rank != 4 || y->rank != 4 || x->dims[1] != step->op->attrs.channel_affine.channels)
-        return false;
-    for (int d = 0; d < 4; d++)
-        if (x->dims[d] <= 0 || y->dims[d] != x->dims[d])
-            return false;
-    return true;
+    const jp_op *op = step->op;
+    return op && op->type == JP_OP_CHANNEL_AFFINE && jp_cuda_step_on_device(step) && jp_cuda_no_fusion(step) &&
+           jp_op_output_ok(op, step->in, step->n_in, &step->out) && jp_tensor_numel(&step->out) > 0;
 }
 
 static jp_status channel_affine_run(void *state, const jp_step *step, jp_error *err)

@@ -52,18 +52,8 @@ static __global__ void layer_norm_kernel(float *y, const float *x, const float *
 static bool layer_norm_supports(const jp_step *step)
 {
     const jp_op *op = step->op;
-    const jp_tensor *x = &step->in[0], *y = &step->out;
-
-    if (!op || op->type != JP_OP_LAYER_NORM || step->n_in != 1 || !jp_cuda_step_on_device(step) ||
-        !jp_cuda_no_fusion(step) || op->n_params != 2)
-        return false;
-    const jp_layer_norm_attrs *a = &op->attrs.layer_norm;
-    if (a->dim >= x->rank || x->dims[a->dim] != a->features || y->rank != x->rank)
-        return false;
-    for (int d = 0; d < x->rank; d++)
-        if (x->dims[d] <= 0 || y->dims[d] != x->dims[d])
-            return false;
-    return true;
+    return op && op->type == JP_OP_LAYER_NORM && jp_cuda_step_on_device(step) && jp_cuda_no_fusion(step) && op->n_params == 2 &&
+           jp_op_output_ok(op, step->in, step->n_in, &step->out) && jp_tensor_numel(&step->out) > 0;
 }
 
 static void layer_norm_release(void *state_ptr)

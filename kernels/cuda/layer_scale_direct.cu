@@ -18,17 +18,8 @@ static __global__ void layer_scale_kernel(float *y, const float *x, const float 
 static bool layer_scale_supports(const jp_step *step)
 {
     const jp_op *op = step->op;
-    const jp_tensor *x = &step->in[0], *y = &step->out;
-
-    if (!op || op->type != JP_OP_LAYER_SCALE || step->n_in != 1 || !jp_cuda_step_on_device(step) ||
-        !jp_cuda_no_fusion(step) || op->n_params != 1)
-        return false;
-    if (x->rank != 4 || y->rank != 4 || x->dims[1] != op->attrs.layer_scale.channels)
-        return false;
-    for (int d = 0; d < 4; d++)
-        if (x->dims[d] <= 0 || y->dims[d] != x->dims[d])
-            return false;
-    return true;
+    return op && op->type == JP_OP_LAYER_SCALE && jp_cuda_step_on_device(step) && jp_cuda_no_fusion(step) && op->n_params == 1 &&
+           jp_op_output_ok(op, step->in, step->n_in, &step->out) && jp_tensor_numel(&step->out) > 0;
 }
 
 static void layer_scale_release(void *state) { cudaFree(state); }

@@ -29,18 +29,8 @@ static __global__ void permute_kernel(float *y, const float *x, int64_t n, permu
 static bool permute_supports(const jp_step *step)
 {
     const jp_op *op = step->op;
-    const jp_tensor *x = &step->in[0], *y = &step->out;
-
-    if (!op || op->type != JP_OP_PERMUTE || step->n_in != 1 || !jp_cuda_step_on_device(step) ||
-        !jp_cuda_no_fusion(step))
-        return false;
-    const jp_permute_attrs *a = &op->attrs.permute;
-    if (x->rank != a->rank || y->rank != a->rank)
-        return false;
-    for (int d = 0; d < a->rank; d++)
-        if (x->dims[d] <= 0 || y->dims[d] != x->dims[a->dims[d]])
-            return false;
-    return true;
+    return op && op->type == JP_OP_PERMUTE && jp_cuda_step_on_device(step) && jp_cuda_no_fusion(step) &&
+           jp_op_output_ok(op, step->in, step->n_in, &step->out) && jp_tensor_numel(&step->out) > 0;
 }
 
 static jp_status permute_run(void *state, const jp_step *step, jp_error *err)
