@@ -410,4 +410,14 @@ JP_ALWAYS_INLINE jp_vf jp_v_act(jp_vf v, jp_activation act)
     return v;
 }
 
+/* The sum of v's lanes, in lane order. */
+static inline float jp_v_hsum(jp_vf v)
+{
+    float lanes[JP_VLEN], s = 0.0f;
+    jp_v_store(lanes, v);
+    for (int l = 0; l < JP_VLEN; l++)
+        s += lanes[l];
+    return s;
+}
+
 #endif /* JP_CPU_SIMD_H */

@@ -63,15 +63,6 @@ static jp_status ln_ref_run(void *state, const jp_step *step, jp_error *err)
     return JP_OK;
 }
 
-static float hsum(jp_vf v)
-{
-    float lanes[JP_VLEN], s = 0.0f;
-    jp_v_store(lanes, v);
-    for (int l = 0; l < JP_VLEN; l++)
-        s += lanes[l];
-    return s;
-}
-
 /* One row of f contiguous features. */
 static void ln_row(float *y, const float *x, int64_t f, const float *g, const float *b, float eps)
 {
@@ -79,7 +70,7 @@ static void ln_row(float *y, const float *x, int64_t f, const float *g, const fl
     int64_t c = 0;
     for (; c + JP_VLEN <= f; c += JP_VLEN)
         acc = jp_v_add(acc, jp_v_load(x + c));
-    float sum = hsum(acc);
+    float sum = jp_v_hsum(acc);
     for (; c < f; c++)
         sum += x[c];
     const float mean = sum / (float)f;
@@ -89,7 +80,7 @@ static void ln_row(float *y, const float *x, int64_t f, const float *g, const fl
         const jp_vf d = jp_v_sub(jp_v_load(x + c), vm);
         acc = jp_v_fma(d, d, acc);
     }
-    float ss = hsum(acc);
+    float ss = jp_v_hsum(acc);
     for (; c < f; c++)
         ss += (x[c] - mean) * (x[c] - mean);
     const float rstd = 1.0f / sqrtf(ss / (float)f + eps);

@@ -28,15 +28,6 @@ static bool gemv_supports(const jp_step *step)
     return jp_cpu_linear_step_ok(step) && jp_cpu_linear_rows(step) == 1;
 }
 
-static float hsum(jp_vf v)
-{
-    float lanes[JP_VLEN], s = 0.0f;
-    jp_v_store(lanes, v);
-    for (int l = 0; l < JP_VLEN; l++)
-        s += lanes[l];
-    return s;
-}
-
 /* y[r] = W[r, :] . x for r in [r0, r1). */
 static void gemv_rows(const float *restrict w, const float *restrict x, float *restrict y, int64_t r0,
                       int64_t r1, int64_t k)
@@ -56,7 +47,7 @@ static void gemv_rows(const float *restrict w, const float *restrict x, float *r
                 acc[j] = jp_v_fma(jp_v_load(a[j] + i), xv, acc[j]);
         }
         for (int j = 0; j < GEMV_ROWS; j++) {
-            float s = hsum(acc[j]);
+            float s = jp_v_hsum(acc[j]);
             for (int64_t t = i; t < k; t++)
                 s += a[j][t] * x[t];
             y[r + j] = s;
@@ -68,7 +59,7 @@ static void gemv_rows(const float *restrict w, const float *restrict x, float *r
         int64_t i = 0;
         for (; i + JP_VLEN <= k; i += JP_VLEN)
             acc = jp_v_fma(jp_v_load(a + i), jp_v_load(x + i), acc);
-        float s = hsum(acc);
+        float s = jp_v_hsum(acc);
         for (; i < k; i++)
             s += a[i] * x[i];
         y[r] = s;
