@@ -604,9 +604,20 @@ static jp_status chunk_parse(jp_json_reader *r, const cJSON *attrs, const char *
 
 /* torch.chunk: pieces of ceil(size / chunks) along dim, the last one shorter,
  * and fewer pieces than asked for when they run out. */
-int64_t jp_chunk_start(const jp_chunk_attrs *a, int64_t size)
+static int64_t chunk_start(const jp_chunk_attrs *a, int64_t size)
 {
     return (size + a->chunks - 1) / a->chunks * a->index;
+}
+
+jp_chunk_runs jp_chunk_runs_of(const jp_chunk_attrs *a, const jp_tensor *in, const jp_tensor *out)
+{
+    int64_t outer = 1, inner = 1; /* in: [outer, dims[dim] * inner] */
+    for (int i = 0; i < a->dim; i++)
+        outer *= out->dims[i];
+    for (int i = a->dim + 1; i < out->rank; i++)
+        inner *= out->dims[i];
+    return (jp_chunk_runs){.outer = outer, .len = out->dims[a->dim] * inner, .stride = in->dims[a->dim] * inner,
+                           .offset = chunk_start(a, in->dims[a->dim]) * inner};
 }
 
 static const char *chunk_shape(const jp_op *op, const jp_shape *in, int n_in, jp_shape *out, char *buf, size_t buf_bytes)
@@ -615,7 +626,7 @@ static const char *chunk_shape(const jp_op *op, const jp_shape *in, int n_in, jp
     if (a->dim >= in[0].rank)
         return "chunk dimension beyond the input's rank";
     const int64_t size = in[0].dims[a->dim], piece = (size + a->chunks - 1) / a->chunks;
-    const int64_t start = jp_chunk_start(a, size);
+    const int64_t start = chunk_start(a, size);
     if (start >= size) {
         snprintf(buf, buf_bytes, "chunk %d of %d along a dimension of %lld: torch.chunk gives only %lld pieces",
                  a->index, a->chunks, (long long)size, (long long)(piece ? (size + piece - 1) / piece : 0));

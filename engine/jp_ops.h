@@ -76,9 +76,14 @@ jp_op_type jp_op_type_of_activation(jp_activation act);
  * supports() makes, so that the rule is written once, in the descriptor. */
 bool jp_op_output_ok(const jp_op *op, const jp_tensor *in, int n_in, const jp_tensor *out);
 
-/* The first row along a->dim of x.chunk(chunks, dim)[index] when that
- * dimension has size rows (torch.chunk: pieces of ceil(size / chunks)). */
-int64_t jp_chunk_start(const jp_chunk_attrs *a, int64_t size);
+/* x.chunk(chunks, dim)[index] of a contiguous x as a strided copy: `outer`
+ * runs of `len` floats, run o read at x + offset + o * stride and written at
+ * y + o * len (torch.chunk: pieces of ceil(size / chunks), the last shorter).
+ * in and out as jp_op_output_ok accepts them. */
+typedef struct jp_chunk_runs {
+    int64_t outer, len, stride, offset;
+} jp_chunk_runs;
+jp_chunk_runs jp_chunk_runs_of(const jp_chunk_attrs *a, const jp_tensor *in, const jp_tensor *out);
 
 #ifdef __cplusplus
 }

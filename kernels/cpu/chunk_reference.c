@@ -19,18 +19,12 @@ static jp_status chunk_run(void *state, const jp_step *step, jp_error *err)
 {
     (void)state;
     (void)err;
-    const int dim = step->op->attrs.chunk.dim, rank = step->out.rank;
-    int64_t outer = 1, inner = 1; /* x: [outer, dims[dim] * inner] */
-    for (int i = 0; i < dim; i++)
-        outer *= step->out.dims[i];
-    for (int i = dim + 1; i < rank; i++)
-        inner *= step->out.dims[i];
-    const int64_t in_row = step->in[0].dims[dim] * inner, len = step->out.dims[dim] * inner;
-    const float *x = step->in[0].data + jp_chunk_start(&step->op->attrs.chunk, step->in[0].dims[dim]) * inner;
+    const jp_chunk_runs r = jp_chunk_runs_of(&step->op->attrs.chunk, &step->in[0], &step->out);
+    const float *x = step->in[0].data + r.offset;
     float *y = step->out.data;
-#pragma omp parallel for schedule(static) if (outer * len >= JP_CPU_PARALLEL_MIN_ELEMS)
-    for (int64_t o = 0; o < outer; o++)
-        memcpy(y + o * len, x + o * in_row, (size_t)len * sizeof(float));
+#pragma omp parallel for schedule(static) if (r.outer * r.len >= JP_CPU_PARALLEL_MIN_ELEMS)
+    for (int64_t o = 0; o < r.outer; o++)
+        memcpy(y + o * r.len, x + o * r.stride, (size_t)r.len * sizeof(float));
     return JP_OK;
 }
 

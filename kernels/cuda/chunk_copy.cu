@@ -19,17 +19,10 @@ static bool chunk_supports(const jp_step *step)
 static jp_status chunk_run(void *state, const jp_step *step, jp_error *err)
 {
     (void)state;
-    const int dim = step->op->attrs.chunk.dim, rank = step->out.rank;
-    int64_t outer = 1, inner = 1; /* x: [outer, dims[dim] * inner] */
-    for (int i = 0; i < dim; i++)
-        outer *= step->out.dims[i];
-    for (int i = dim + 1; i < rank; i++)
-        inner *= step->out.dims[i];
-    const size_t in_row_bytes = (size_t)(step->in[0].dims[dim] * inner) * sizeof(float);
-    const size_t row_bytes = (size_t)(step->out.dims[dim] * inner) * sizeof(float);
-    const float *x = step->in[0].data + jp_chunk_start(&step->op->attrs.chunk, step->in[0].dims[dim]) * inner;
-    JP_CUDA_CHECK(err, cudaMemcpy2DAsync(step->out.data, row_bytes, x, in_row_bytes, row_bytes, (size_t)outer,
-                                         cudaMemcpyDeviceToDevice, jp_cuda_stream()));
+    const jp_chunk_runs r = jp_chunk_runs_of(&step->op->attrs.chunk, &step->in[0], &step->out);
+    const size_t row_bytes = (size_t)r.len * sizeof(float), in_row_bytes = (size_t)r.stride * sizeof(float);
+    JP_CUDA_CHECK(err, cudaMemcpy2DAsync(step->out.data, row_bytes, step->in[0].data + r.offset, in_row_bytes,
+                                         row_bytes, (size_t)r.outer, cudaMemcpyDeviceToDevice, jp_cuda_stream()));
     return JP_OK;
 fail:
     return jp_error_prefix(err, "%s (cuda/chunk/copy): ", step->op->name);
