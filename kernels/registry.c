@@ -53,7 +53,13 @@ static char cuda_why[1536];
 static void registry_append(const jp_kernel *const *list, size_t n)
 {
     size_t count = atomic_load(&reg.count);
-    for (size_t i = 0; i < n && count < JP_MAX_KERNELS; i++)
+    if (count + n > JP_MAX_KERNELS) {
+        /* A kernel left out would go unused and untested without a word. */
+        fprintf(stderr, "jplprof: internal error: %zu kernels, more than JP_MAX_KERNELS (%d) in kernels/registry.c\n",
+                count + n, JP_MAX_KERNELS);
+        abort();
+    }
+    for (size_t i = 0; i < n; i++)
         reg.kernels[count++] = list[i];
     atomic_store(&reg.count, count);
 }
