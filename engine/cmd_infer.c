@@ -85,14 +85,7 @@ static void print_memory(const jp_exec *ex, const jp_cli_model *m)
     jp_exec_memory_of(ex, &mem);
     size_t weights_bytes = 0;
     if (m->weights.synthetic) {
-        for (int i = 0; i < m->graph.n_ops; i++)
-            for (int p = 0; p < m->graph.ops[i].n_params; p++) {
-                const jp_param *prm = &m->graph.ops[i].params[p];
-                size_t n = sizeof(float);
-                for (int d = 0; d < prm->rank; d++)
-                    n *= (size_t)prm->dims[d];
-                weights_bytes += n;
-            }
+        weights_bytes = (size_t)jp_graph_param_numel(&m->graph) * sizeof(float);
     } else {
         weights_bytes = m->weights.file.map_bytes;
     }

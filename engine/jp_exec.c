@@ -347,9 +347,7 @@ static size_t release_step_params(const jp_exec *ex, const jp_exec_step *es)
             const jp_param *prm = &op->params[p];
             if (!prm->data)
                 continue;
-            size_t bytes = sizeof(float);
-            for (int d = 0; d < prm->rank; d++)
-                bytes *= (size_t)prm->dims[d];
+            const size_t bytes = (size_t)jp_param_numel(prm) * sizeof(float);
             uintptr_t lo = ((uintptr_t)prm->data + page - 1) & ~(page - 1);
             uintptr_t hi = ((uintptr_t)prm->data + bytes) & ~(page - 1);
             if (hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)

@@ -429,3 +429,20 @@ jp_status jp_graph_infer_shapes(jp_graph *graph, int n, int h, int w, jp_error *
             return err->status;
     return JP_OK;
 }
+
+int64_t jp_param_numel(const jp_param *p)
+{
+    int64_t n = 1;
+    for (int i = 0; i < p->rank; i++)
+        n *= p->dims[i];
+    return n;
+}
+
+int64_t jp_graph_param_numel(const jp_graph *graph)
+{
+    int64_t total = 0;
+    for (int i = 0; i < graph->n_ops; i++)
+        for (int p = 0; p < graph->ops[i].n_params; p++)
+            total += jp_param_numel(&graph->ops[i].params[p]);
+    return total;
+}

@@ -266,4 +266,8 @@ jp_status jp_graph_infer_shapes(jp_graph *graph, int n, int h, int w, jp_error *
 /* Shape of value v (-1 = graph input, as set by infer_shapes). */
 void jp_graph_value_shape(const jp_graph *graph, int v, int *rank, int64_t *dims);
 
+/* Elements of one parameter; of every parameter of the graph. */
+int64_t jp_param_numel(const jp_param *p);
+int64_t jp_graph_param_numel(const jp_graph *graph);
+
 #endif /* JP_GRAPH_H */

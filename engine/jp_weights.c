@@ -90,23 +90,12 @@ static uint64_t hash_name(const char *s)
     return h;
 }
 
-static int64_t param_numel(const jp_param *p)
-{
-    int64_t n = 1;
-    for (int i = 0; i < p->rank; i++)
-        n *= p->dims[i];
-    return n;
-}
-
 jp_status jp_weights_synthesize(jp_weights *w, jp_graph *g, uint64_t seed, jp_error *err)
 {
     memset(w, 0, sizeof *w);
     w->synthetic = true;
     w->seed = seed;
-    int64_t total = 0;
-    for (int i = 0; i < g->n_ops; i++)
-        for (int p = 0; p < g->ops[i].n_params; p++)
-            total += param_numel(&g->ops[i].params[p]);
+    const int64_t total = jp_graph_param_numel(g);
     w->synthetic_data = malloc((size_t)(total ? total : 1) * sizeof(float));
     if (!w->synthetic_data)
         return jp_error_set(err, JP_ERR_NOMEM, "synthetic weights of %s: cannot allocate %lld floats", g->model,
@@ -116,7 +105,7 @@ jp_status jp_weights_synthesize(jp_weights *w, jp_graph *g, uint64_t seed, jp_er
         jp_op *op = &g->ops[i];
         for (int p = 0; p < op->n_params; p++) {
             jp_param *prm = &op->params[p];
-            int64_t n = param_numel(prm);
+            int64_t n = jp_param_numel(prm);
             uint64_t state = seed ^ hash_name(prm->name);
             if ((op->type == JP_OP_CONV2D || op->type == JP_OP_LINEAR) && p == JP_PARAM_WEIGHT) {
                 int64_t fan_in = n / prm->dims[0];
