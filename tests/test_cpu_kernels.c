@@ -270,6 +270,9 @@ static int conv_expect_support(const char *kernel, const conv_case *c)
         return c->kh == 1 && c->kw == 1 && c->ph == 0 && c->pw == 0;
     if (strcmp(kernel, "cpu/conv2d/depthwise") == 0)
         return c->groups == c->c_in && c->c_out == c->c_in;
+    if (strcmp(kernel, "cpu/conv2d/grouped") == 0) /* at most 64 channels a group */
+        return c->groups > 1 && !(c->groups == c->c_in && c->c_out == c->c_in) &&
+               c->c_in / c->groups <= 64 && c->c_out / c->groups <= 64;
     if (strcmp(kernel, "cpu/conv2d/winograd") == 0)
         return c->kh == 3 && c->kw == 3 && c->sh == 1 && c->sw == 1 && c->dh == 1 && c->dw == 1 &&
                c->groups == 1;
@@ -428,6 +431,20 @@ static void test_convs(void)
          * spanning two images, cut inside a tile row */
         {"140x140 3x3 s1 p1 c8 (2 blocks)", 3, 8, 8, 140, 140, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, 1},
         {"3x3 3x3 s1 p1 g3", 1, 6, 6, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3, false, 1},
+        /* grouped (RegNet, ResNeXt): 8 channels a group (a tile of 4 twice),
+         * stride 2 from an odd map, groups of 3 and 5 (a partial tile), more
+         * output than input channels a group, dilation, 5x5, a 1x1, 64 a
+         * group (the limit) and 65 (refused), rows split into blocks */
+        {"56x56 3x3 s1 p1 c48 g6 (regnet)", 1, 48, 48, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 6, true, 8},
+        {"29x27 3x3 s2 p1 c40 g5", 2, 40, 40, 29, 27, 3, 3, 2, 2, 1, 1, 1, 1, 5, false, 8},
+        {"13x15 3x3 s1 p1 c9->15 g3", 1, 9, 15, 13, 15, 3, 3, 1, 1, 1, 1, 1, 1, 3, true, 8},
+        {"15x17 3x3 s1 p2 d2 c12->20 g4", 1, 12, 20, 15, 17, 3, 3, 1, 1, 2, 2, 2, 2, 4, false, 1},
+        {"11x19 5x5 s2 p2 c10->6 g2", 2, 10, 6, 11, 19, 5, 5, 2, 2, 2, 2, 1, 1, 2, true, 1},
+        {"9x10 5x3 s(1,3) p(2,1) c8 g2", 1, 8, 8, 9, 10, 5, 3, 1, 3, 2, 1, 1, 1, 2, false, 1},
+        {"7x7 3x3 s1 p1 c128 g2 (64 a group)", 1, 128, 128, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 2, true, 1},
+        {"7x7 3x3 s1 p1 c130 g2 (65 a group)", 1, 130, 130, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 2, false, 1},
+        {"112x112 3x3 s2 p1 c32 g4 (row blocks)", 1, 32, 32, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 4, false, 1},
+        {"14x14 3x3 s1 p1 c64 g16 (cg 4)", 2, 64, 64, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 16, false, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         test_conv_case(&cases[i]);

@@ -14,7 +14,7 @@
  * its file and one entry here; tests/test_cpu_kernels.c iterates this list. */
 #define CPU_KERNELS(X)                                                                                        \
     X(conv2d_reference) X(conv2d_im2col_blas) X(conv2d_gemm_1x1) X(conv2d_packed_gemm) X(conv2d_winograd)     \
-    X(conv2d_depthwise) X(conv2d_direct)                                                                      \
+    X(conv2d_depthwise) X(conv2d_grouped) X(conv2d_direct)                                                                  \
     X(batch_norm2d_reference)                                                                                 \
     X(relu_reference) X(silu_reference) X(sigmoid_reference) X(relu6_reference) X(hardswish_reference)       \
     X(hardsigmoid_reference)                                                                                  \
