@@ -133,12 +133,13 @@ def main():
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
         steps = [l.split() for l in lay.stdout.split("kernels on cpu", 1)[-1].splitlines() if l[:1].isdigit()]
         # The residual add joins the step where the kernel chosen for it takes a residual
-        # (packed_gemm, the default where the build targets AVX-512); with an AVX2 build
-        # gemm_1x1 ranks first and the add stays a step of its own (jp_exec.c keeps the
-        # faster kernel rather than fuse).
+        # (packed_gemm, the default where the build targets AVX-512, and gemm_1x1, first
+        # with an AVX2 build, both do; jp_exec.c would keep a faster kernel without one
+        # rather than fuse).
         proj = "features.2.1.block.3.0+features.2.1.block.3.1+features.2.1.stochastic_depth"
         step = next((s for s in steps if s[2].startswith(proj)), None)
-        takes_residual = step is not None and step[3] == "cpu/conv2d/packed_gemm"
+        takes_residual = step is not None and step[3] in (
+            "cpu/conv2d/packed_gemm", "cpu/conv2d/gemm_1x1", "cpu/conv2d/im2col_blas", "cpu/conv2d/direct")
         check("layers --device cpu: EfficientNet's projection and stochastic depth (an identity) run as one step "
               "(with the residual add when its kernel, %s, takes one), and no stochastic depth step is left"
               % (step[3] if step else "?"),

@@ -452,15 +452,17 @@ static void test_convs(void)
 
 /* A convolution with a fused residual add (ResNet's out += identity):
  * out = act(bn(conv(x)) + residual).  Expected: the reference without the
- * activation, plus the residual, then the activation, in this test.  Only
- * packed_gemm and direct (AVX-512) take such a step; every other kernel must
- * refuse it, or the executor could hand it one that ignores the residual. */
+ * activation, plus the residual, then the activation, in this test.  The
+ * kernels with a residual epilogue (packed_gemm, im2col_blas, gemm_1x1 and
+ * direct on AVX-512) must take every such step of a shape they take, and
+ * every other kernel must refuse it, or the executor could hand it one that
+ * ignores the residual. */
 static void test_conv_residual(void)
 {
     /* label, n, c_in, c_out, h, w, kh, kw, sh, sw, ph, pw, dh, dw, groups, bias, combos:
      * 1x1 at 56x56 (columns split, B read in place with a packed tail), 14x14
      * with K >= M (split K), 7x7 with K < M (rows split, shared B), a 3x3, a
-     * strided downsample, two images. */
+     * strided downsample, two images, two groups. */
     static const conv_case cases[] = {
         {"56x56 1x1 c64->96 +res", 1, 64, 96, 56, 56, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
         {"14x14 1x1 c256->64 +res", 1, 256, 64, 14, 14, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
@@ -469,17 +471,23 @@ static void test_conv_residual(void)
         {"28x28 1x1 s2 c32->64 +res", 1, 32, 64, 28, 28, 1, 1, 2, 2, 0, 0, 1, 1, 1, false, 1},
         {"56x56 3x3 s2 c16->24 +res", 1, 16, 24, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1, true, 1},
         {"28x28 1x1 c240->40 +res", 1, 240, 40, 28, 28, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
+        {"13x11 1x1 c20->12 g2 +res", 2, 20, 12, 13, 11, 1, 1, 1, 1, 0, 0, 1, 1, 2, true, 1},
     };
     const jp_kernel *ref = find_kernel("cpu/conv2d/reference");
-    const char *takers[] = {"cpu/conv2d/packed_gemm", "cpu/conv2d/direct"};
-    const int n_takers = JP_VLEN == 16 ? 2 : 1;
+    const char *takers[] = {"cpu/conv2d/packed_gemm", "cpu/conv2d/im2col_blas", "cpu/conv2d/gemm_1x1",
+                            "cpu/conv2d/direct"};
+    const int n_takers = sizeof takers / sizeof takers[0];
     /* Every other convolution kernel of the registry, the reference included. */
     const jp_kernel *convs[32], *others[32];
     const int n_convs = kernels_of(JP_OP_CONV2D, true, convs);
     int n_others = 0;
-    for (int k = 0; k < n_convs; k++)
-        if (strcmp(convs[k]->name, takers[0]) != 0 && strcmp(convs[k]->name, takers[1]) != 0)
+    for (int k = 0; k < n_convs; k++) {
+        bool taker = false;
+        for (int t = 0; t < n_takers; t++)
+            taker = taker || strcmp(convs[k]->name, takers[t]) == 0;
+        if (!taker)
             others[n_others++] = convs[k];
+    }
     jp_op add = {.name = "test.add", .type = JP_OP_ADD, .n_inputs = 2};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const conv_case *c = &cases[i];
@@ -512,13 +520,22 @@ static void test_conv_residual(void)
                          others[k]->name + 4, c->label, act_name(act));
                 JP_CHECK(name, !others[k]->supports(&st), "accepted it");
             }
-            for (int t = 1; t <= 2 * n_takers; t++) {
-                const jp_kernel *pg = find_kernel(takers[(t - 1) / 2]);
-                set_threads(2 - t % 2);
+            for (int t = 0; t < 2 * n_takers; t++) {
+                const jp_kernel *pg = find_kernel(takers[t / 2]);
+                const int threads = 1 + t % 2;
+                if (!conv_expect_support(pg->name, c)) { /* a shape it never takes */
+                    if (t % 2 == 0) {
+                        snprintf(name, sizeof name, "%s refuses a residual step of a shape it does not "
+                                 "take: %s %s (err 0.0e+00)", pg->name + 4, c->label, act_name(act));
+                        JP_CHECK(name, !pg->supports(&st), "accepted it");
+                    }
+                    continue;
+                }
+                set_threads(threads);
                 memset(f.out, 0xff, (size_t)f.out_n * sizeof(float));
                 st.out.data = f.out;
                 snprintf(name, sizeof name, "%s %s bn+%s t%d", pg->name + 4, c->label, act_name(act),
-                         2 - t % 2);
+                         threads);
                 jp_status rc = pg->supports(&st) ? run_kernel(pg, &st, &err)
                                                  : jp_error_set(&err, JP_ERR_UNSUPPORTED, "refused");
                 if (rc != JP_OK)

@@ -146,8 +146,15 @@ static void im2col_block(const jp_conv_gemm *p, const float *x_g, int64_t n0, in
     }
 }
 
-void jp_conv_gemm_run(const jp_conv_gemm *p, const float *x, float *y)
+jp_status jp_conv_gemm_run(void *state, const jp_step *step, jp_error *err)
 {
+    const jp_conv_gemm *p = state;
+    if (!p)
+        return jp_error_set(err, JP_ERR_INTERNAL, "%s: convolution-as-GEMM kernel run before prepare",
+                            step->op->name);
+    const float *x = step->in[0].data;
+    const float *res = step->fused_add ? step->in[1].data : NULL; /* [n, c_out, oh, ow] */
+    float *y = step->out.data;
     const int64_t ncb = p->n_col_blocks, nrb = p->n_row_blocks;
     const int64_t n_tasks = p->s.n * p->s.groups * ncb * nrb;
     const int64_t cg = p->s.c_in / p->s.groups;
@@ -191,8 +198,11 @@ void jp_conv_gemm_run(const jp_conv_gemm *p, const float *x, float *y)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mb, (int)nb, (int)p->k_g,
                         1.0f, p->wt + row * p->k_g, (int)p->k_g, bmat, (int)ldb, 0.0f, c,
                         (int)p->n_sp);
+            const float *res_c = res ? res + (c - y) : NULL;
             for (int64_t r = 0; r < mb; r++)
-                jp_cpu_bias_act(c + r * p->n_sp, nb, p->bias[row + r], p->act);
+                jp_cpu_bias_res_act(c + r * p->n_sp, res_c ? res_c + r * p->n_sp : NULL, nb,
+                                    p->bias[row + r], p->act);
         }
     }
+    return JP_OK;
 }

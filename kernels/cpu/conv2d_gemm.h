@@ -7,8 +7,9 @@
  * with m_g = c_out/groups, k_g = c_in/groups*kh*kw, n_sp = oh*ow, where
  * col is the im2col matrix of the input (row (c, ky, kx), column (oy, ox)),
  * or the input itself for a 1x1 stride-1 unpadded convolution ("direct").
- * W' and the bias b' have the batch norm folded in; the activation is applied
- * to each block of Y right after its GEMM, while the block is in cache.
+ * W' and the bias b' have the batch norm folded in; the residual (a fused
+ * add) and the activation are applied to each block of Y right after its
+ * GEMM, while the block is in cache.
  *
  * Threads: the (image, group, column block, row block) tasks are split over
  * the OpenMP team in contiguous runs; each thread fills its own slice of the
@@ -46,8 +47,9 @@ typedef struct jp_conv_gemm {
 jp_status jp_conv_gemm_prepare(const jp_step *step, bool allow_direct, jp_conv_gemm **plan,
                                jp_error *err);
 
-/* y[n, c_out, oh, ow] = act(conv(x[n, c_in, h, w])); shapes as prepared. */
-void jp_conv_gemm_run(const jp_conv_gemm *plan, const float *x, float *y);
+/* The kernels' run slot: out = act(conv(in[0]) [+ in[1], the fused residual
+ * add]), shapes as prepared. */
+jp_status jp_conv_gemm_run(void *state, const jp_step *step, jp_error *err);
 
 void jp_conv_gemm_release(jp_conv_gemm *plan);
 /* The kernels' memory slot (jp_kernel.h) for a jp_conv_gemm plan. */

@@ -4,12 +4,17 @@
  *
  * Always copies its input through im2col, even for 1x1 stride-1 layers, so
  * that comparing it with cpu/conv2d/gemm_1x1 shows what the copy costs.
- * Batch norm is folded into the weights in prepare; the activation is the
+ * Batch norm is folded into the weights in prepare; the residual (a fused
+ * add) and the activation are the
  * GEMM's epilogue.
  */
 #include "conv2d_gemm.h"
 
-static bool im2col_supports(const jp_step *step) { return jp_cpu_conv_step_ok(step); }
+/* Any convolution, with or without a fused residual add. */
+static bool im2col_supports(const jp_step *step)
+{
+    return jp_cpu_conv_step_ok(step) || jp_cpu_conv_residual_step_ok(step);
+}
 
 static jp_status im2col_prepare(const jp_step *step, void **state, jp_error *err)
 {
@@ -17,15 +22,6 @@ static jp_status im2col_prepare(const jp_step *step, void **state, jp_error *err
     jp_status st = jp_conv_gemm_prepare(step, false, &plan, err);
     *state = st == JP_OK ? plan : NULL;
     return st;
-}
-
-static jp_status im2col_run(void *state, const jp_step *step, jp_error *err)
-{
-    if (!state)
-        return jp_error_set(err, JP_ERR_INTERNAL, "%s: cpu/conv2d/im2col_blas run before prepare",
-                            step->op->name);
-    jp_conv_gemm_run(state, step->in[0].data, step->out.data);
-    return JP_OK;
 }
 
 static void im2col_release(void *state) { jp_conv_gemm_release(state); }
@@ -38,7 +34,7 @@ const jp_kernel jp_cpu_conv2d_im2col_blas = {
     .priority = 10,
     .supports = im2col_supports,
     .prepare = im2col_prepare,
-    .run = im2col_run,
+    .run = jp_conv_gemm_run,
     .release = im2col_release,
     .memory = jp_conv_gemm_memory,
     .params_copied = true,

@@ -86,6 +86,37 @@ void jp_cpu_bias_vec_act(float *y, const float *bias, int64_t n, jp_activation a
     }
 }
 
+JP_ALWAYS_INLINE void bias_res_act(float *y, const float *res, int64_t n, float bias,
+                                   const jp_activation ACT)
+{
+    const jp_vf b = jp_v_set1(bias);
+    int64_t i = 0;
+    for (; i + JP_VLEN <= n; i += JP_VLEN)
+        jp_v_store(y + i, jp_v_act(jp_v_add(jp_v_add(jp_v_load(y + i), b), jp_v_load(res + i)), ACT));
+    if (i < n) {
+        const int rest = (int)(n - i);
+        const jp_vf t = jp_v_add(jp_v_add(jp_v_load_range(y + i, 0, rest), b),
+                                 jp_v_load_range(res + i, 0, rest));
+        jp_v_store_n(y + i, jp_v_act(t, ACT), rest);
+    }
+}
+
+void jp_cpu_bias_res_act(float *y, const float *res, int64_t n, float bias, jp_activation act)
+{
+    if (!res) {
+        jp_cpu_bias_act(y, n, bias, act);
+        return;
+    }
+    switch (act) {
+#define BIAS_RES_ACT_(name)                                                                                   \
+    case JP_ACT_##name: bias_res_act(y, res, n, bias, JP_ACT_##name); break;
+        JP_ACTIVATIONS(BIAS_RES_ACT_)
+#undef BIAS_RES_ACT_
+    case JP_ACT_NONE:
+    case JP_ACT_COUNT: bias_res_act(y, res, n, bias, JP_ACT_NONE); break;
+    }
+}
+
 void jp_cpu_bias_act(float *y, int64_t n, float bias, jp_activation act)
 {
     if (act == JP_ACT_NONE && bias == 0.0f)

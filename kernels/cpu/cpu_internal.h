@@ -130,6 +130,9 @@ void jp_cpu_bias_vec_act(float *y, const float *bias, int64_t n, jp_activation a
 /* y[i] = act(y[i] + bias) for i < n, vectorised (cpu_simd.h).  Used as the
  * epilogue of the OpenBLAS convolutions while y is in cache. */
 void jp_cpu_bias_act(float *y, int64_t n, float bias, jp_activation act);
+/* y[i] = act((y[i] + bias) + res[i]) for i < n: the same epilogue with a
+ * fused residual add (res NULL: jp_cpu_bias_act). */
+void jp_cpu_bias_res_act(float *y, const float *res, int64_t n, float bias, jp_activation act);
 
 /* y[i] = act(x[i] * scale + shift): batch norm, mul and the activations;
  * y may be x. */
