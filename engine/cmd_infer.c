@@ -239,50 +239,69 @@ static void print_top(const float *logits, int n, int k)
     free(labels);
 }
 
-/* Writes input, layer.<i>, op.<name> (op granularity) and logits. */
-static jp_status dump_values(const jp_exec *ex, const jp_cli_model *m, bool op_level, const char *path, jp_error *err)
+/* The dump's state: what the after_layer hook copies, and where. */
+typedef struct dump_ctx {
+    jp_exec *ex;
+    const jp_graph *g;
+    bool op_level;
+    jp_st_writer *w;
+    float *host;
+} dump_ctx;
+
+/* after_layer hook: copies the layer's output (and at op granularity every
+ * op's value) while it is intact, before a later layer reuses its buffer. */
+static jp_status dump_layer(void *ctx, int layer, jp_error *err)
+{
+    dump_ctx *d = ctx;
+    const jp_graph *g = d->g;
+    const int first = g->layers[layer].first_op, last = first + g->layers[layer].n_ops - 1;
+    char name[600];
+    for (int i = first; i <= last; i++) {
+        if (i != last && !d->op_level)
+            continue;
+        jp_tensor t = jp_exec_value(d->ex, i);
+        if (!t.data)
+            continue;
+        free(d->host);
+        d->host = malloc((size_t)jp_tensor_numel(&t) * sizeof(float));
+        if (!d->host)
+            return jp_error_set(err, JP_ERR_NOMEM, "--dump-layers: out of memory");
+        if (jp_exec_download(d->ex, i, d->host, err))
+            return err->status;
+        if (i == last) {
+            snprintf(name, sizeof name, "layer.%d", layer);
+            if (jp_st_writer_add_copy(d->w, name, t.rank, t.dims, d->host, err))
+                return err->status;
+        }
+        if (d->op_level) {
+            snprintf(name, sizeof name, "op.%s", g->ops[i].name);
+            if (jp_st_writer_add_copy(d->w, name, t.rank, t.dims, d->host, err))
+                return err->status;
+        }
+        if (i == g->output && jp_st_writer_add_copy(d->w, "logits", t.rank, t.dims, d->host, err))
+            return err->status;
+    }
+    return JP_OK;
+}
+
+/* Writes input, layer.<i>, op.<name> (op granularity) and logits, read in
+ * one more pass, each right after its layer ran. */
+static jp_status dump_values(jp_exec *ex, const jp_cli_model *m, bool op_level, const char *path, jp_error *err)
 {
     const jp_graph *g = &m->graph;
     jp_st_writer w;
     jp_st_writer_init(&w);
-    float *host = NULL;
+    dump_ctx d = {.ex = ex, .g = g, .op_level = op_level, .w = &w};
+    const jp_exec_hooks hooks = {.ctx = &d, .after_layer = dump_layer};
     jp_status st = jp_st_writer_add_copy(&w, "input", g->input_rank, g->input_dims, m->input, err);
-    char name[600];
-    for (int i = 0; st == JP_OK && i < g->n_ops; i++) {
-        bool layer_out = i == g->layers[g->ops[i].layer].first_op + g->layers[g->ops[i].layer].n_ops - 1;
-        if (!layer_out && !op_level)
-            continue;
-        jp_tensor t = jp_exec_value(ex, i);
-        if (!t.data)
-            continue;
-        size_t bytes = (size_t)jp_tensor_numel(&t) * sizeof(float);
-        free(host);
-        host = malloc(bytes);
-        if (!host) {
-            st = jp_error_set(err, JP_ERR_NOMEM, "--dump-layers: out of memory");
-            break;
-        }
-        if ((st = jp_exec_download(ex, i, host, err)))
-            break;
-        if (layer_out) {
-            snprintf(name, sizeof name, "layer.%d", g->ops[i].layer);
-            if ((st = jp_st_writer_add_copy(&w, name, t.rank, t.dims, host, err)))
-                break;
-        }
-        if (op_level) {
-            snprintf(name, sizeof name, "op.%s", g->ops[i].name);
-            if ((st = jp_st_writer_add_copy(&w, name, t.rank, t.dims, host, err)))
-                break;
-        }
-        if (i == g->output && (st = jp_st_writer_add_copy(&w, "logits", t.rank, t.dims, host, err)))
-            break;
-    }
+    if (st == JP_OK)
+        st = jp_exec_forward(ex, &hooks, err);
     if (st == JP_OK) {
         jp_st_writer_set_metadata(&w, "model", g->model, err);
         jp_st_writer_set_metadata(&w, "weights", m->weights.synthetic ? "synthetic" : m->weights.path, err);
         st = jp_st_writer_write(&w, path, err);
     }
-    free(host);
+    free(d.host);
     jp_st_writer_free(&w);
     return st;
 }
@@ -318,6 +337,7 @@ int jp_cmd_infer(int argc, char **argv)
         .device = o.device,
         .fuse = o.fuse && !o.op_level,
         .keep_all_values = o.op_level && o.dump_path,
+        .share_layer_outputs = true, /* whole passes only; the dump reads in-pass */
         .kernel_for_op = o.plan_path ? jp_cli_plan_kernel : NULL,
         .kernel_for_op_ctx = &plan,
         .release_params = true, /* nothing reads the weights after the build */

@@ -259,7 +259,7 @@ static jp_status plan_memory(jp_exec *ex, size_t *offsets, jp_error *err)
         int last;
         consumers(g, v, &last);
         bool crosses = v == g->output || last < 0 || ex->options.keep_all_values;
-        for (int i = v + 1; i < g->n_ops && !crosses; i++)
+        for (int i = v + 1; i < g->n_ops && !crosses && !ex->options.share_layer_outputs; i++)
             for (int k = 0; k < g->ops[i].n_inputs; k++)
                 if (g->ops[i].inputs[k] == v && g->ops[i].layer != g->ops[v].layer)
                     crosses = true;
@@ -274,8 +274,8 @@ static jp_status plan_memory(jp_exec *ex, size_t *offsets, jp_error *err)
     int n_live = 0;
     int layer = -1;
     for (int v = 0; v < g->n_ops; v++) {
-        if (g->ops[v].layer != layer) {
-            layer = g->ops[v].layer;
+        if (g->ops[v].layer != layer && !ex->options.share_layer_outputs) {
+            layer = g->ops[v].layer; /* every block of the layer before is dead */
             n_live = 0;
         }
         if (!materialised[v] || persistent[v])
@@ -485,15 +485,29 @@ jp_status jp_exec_forward(jp_exec *ex, const jp_exec_hooks *hooks, jp_error *err
     return any ? JP_OK : backend_sync(ex, err);
 }
 
+/* A layer or step alone reads inputs that a shared arena no longer holds. */
+static jp_status alone_ok(const jp_exec *ex, jp_error *err)
+{
+    if (ex->options.share_layer_outputs)
+        return jp_error_set(err, JP_ERR_INTERNAL, "executor: a layer or step run alone needs the "
+                            "layer outputs kept (share_layer_outputs is set)");
+    return JP_OK;
+}
+
 jp_status jp_exec_run_layer(jp_exec *ex, int layer, jp_error *err)
 {
+    if (alone_ok(ex, err))
+        return err->status;
     for (int s = ex->layer_first_step[layer]; s < ex->layer_first_step[layer + 1]; s++)
         if (run_step(ex, s, err))
             return err->status;
     return JP_OK;
 }
 
-jp_status jp_exec_run_step(jp_exec *ex, int step, jp_error *err) { return run_step(ex, step, err); }
+jp_status jp_exec_run_step(jp_exec *ex, int step, jp_error *err)
+{
+    return alone_ok(ex, err) ? err->status : run_step(ex, step, err);
+}
 
 /* Step s's kernel takes the shared workspace, grown first if it needs more
  * (every step already bound then moves to the new buffer). */

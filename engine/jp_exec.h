@@ -14,7 +14,8 @@
  * keeps its own buffer for the executor's lifetime, so any layer can be
  * re-run alone.  Values used only inside their layer share a scratch region
  * by lifetime, unless keep_all_values (op granularity, op dumps) asks each to
- * keep its own buffer.
+ * keep its own buffer.  share_layer_outputs lets layer outputs share it too
+ * (whole passes only: `infer`).
  *
  * The executor never times: hooks do.  Before each hook call it synchronises
  * the backend, so a hook that reads a clock measures finished work.
@@ -33,6 +34,12 @@ typedef struct jp_exec_options {
     jp_device device;
     bool fuse;            /* fold batch-norm + activation into convolutions within a layer */
     bool keep_all_values; /* every op output keeps its own buffer           */
+    /* Layer outputs share the arena by lifetime as the values inside a layer
+     * do (issue 16: the arena held every layer's output, 26.5 MiB for
+     * squeezenet1_0).  Then only whole passes run (jp_exec_run_layer and
+     * jp_exec_run_step refuse), and after a pass only the graph output is
+     * sure to be intact: read a layer's output from an after_layer hook. */
+    bool share_layer_outputs;
     /* Give back each parameter's pages as soon as its step's kernel has made
      * its own copy (kernel->params_copied): madvise MADV_DONTNEED on the
      * page-aligned inside of the tensor, right after that step's prepare, so
