@@ -23,8 +23,6 @@
 #define JP_CONV_MIN_COLS 256
 #endif
 
-static int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
-static int64_t round_up(int64_t a, int64_t m) { return div_up(a, m) * m; }
 
 jp_status jp_conv_gemm_prepare(const jp_step *step, bool allow_direct, jp_conv_gemm **plan_out,
                                jp_error *err)
@@ -59,29 +57,29 @@ jp_status jp_conv_gemm_prepare(const jp_step *step, bool allow_direct, jp_conv_g
     int64_t cb_max = JP_CONV_COL_BLOCK_BYTES / (p->k_g * (int64_t)sizeof(float));
     if (cb_max < JP_CONV_MIN_COLS)
         cb_max = JP_CONV_MIN_COLS;
-    int64_t ncb = div_up(p->n_sp, cb_max);
+    int64_t ncb = jp_cpu_div_up(p->n_sp, cb_max);
     int64_t ncb_fit = p->n_sp / (JP_CONV_MIN_COLS / 2); /* most blocks that stay wide enough */
     if (ncb_fit < 1)
         ncb_fit = 1;
     if (outer * ncb % nt != 0) {
         /* Round the task count up to a multiple of the thread count when the
          * blocks stay wide enough, so that no thread idles at the end. */
-        int64_t want = div_up(round_up(outer * ncb, nt), outer);
+        int64_t want = jp_cpu_div_up(jp_cpu_round_up(outer * ncb, nt), outer);
         if (want <= ncb_fit && want > ncb)
             ncb = want;
     }
-    p->col_block = round_up(div_up(p->n_sp, ncb), 16);
+    p->col_block = jp_cpu_round_up(jp_cpu_div_up(p->n_sp, ncb), 16);
     if (p->col_block > p->n_sp)
         p->col_block = p->n_sp;
-    p->n_col_blocks = div_up(p->n_sp, p->col_block);
+    p->n_col_blocks = jp_cpu_div_up(p->n_sp, p->col_block);
     /* Rows: split only when columns cannot feed every thread. */
     int64_t nrb = 1;
     if (outer * p->n_col_blocks < nt)
-        nrb = div_up(nt, outer * p->n_col_blocks);
-    p->row_block = round_up(div_up(p->m_g, nrb), 16);
+        nrb = jp_cpu_div_up(nt, outer * p->n_col_blocks);
+    p->row_block = jp_cpu_round_up(jp_cpu_div_up(p->m_g, nrb), 16);
     if (p->row_block > p->m_g)
         p->row_block = p->m_g;
-    p->n_row_blocks = div_up(p->m_g, p->row_block);
+    p->n_row_blocks = jp_cpu_div_up(p->m_g, p->row_block);
 
     if (!p->direct) {
         size_t per_thread = (size_t)p->k_g * (size_t)p->col_block;

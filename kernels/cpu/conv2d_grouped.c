@@ -79,7 +79,6 @@ static void gc_release(void *state)
     free(p);
 }
 
-static int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Rows per task: the workspace within GC_WORK_BYTES, and at least two tasks
  * per thread where the rows allow it (RegNet's first stage has 6 groups). */
@@ -95,14 +94,14 @@ static void gc_choose_rows(gc_plan *p)
         rb = s->oh;
     const int64_t outer = s->n * s->groups;
     const int64_t want = 2 * (int64_t)p->n_threads;
-    if (outer * div_up(s->oh, rb) < want) {
-        int64_t blocks = div_up(want, outer);
+    if (outer * jp_cpu_div_up(s->oh, rb) < want) {
+        int64_t blocks = jp_cpu_div_up(want, outer);
         if (blocks > s->oh)
             blocks = s->oh;
-        rb = div_up(s->oh, blocks);
+        rb = jp_cpu_div_up(s->oh, blocks);
     }
     p->row_block = rb;
-    p->n_row_blocks = div_up(s->oh, rb);
+    p->n_row_blocks = jp_cpu_div_up(s->oh, rb);
     p->rows_alloc = (rb - 1) * s->sh + halo;
 }
 
@@ -123,8 +122,8 @@ static jp_status gc_prepare(const jp_step *step, void **state, jp_error *err)
         p->n_threads = 1;
     /* A tile's last vector reads lanes up to ow rounded up to JP_VLEN, at
      * column offsets up to (kw-1)*dw/sw. */
-    p->phase_w = div_up(s->ow, JP_VLEN) * JP_VLEN + (int64_t)(s->kw - 1) * s->dw / s->sw;
-    p->phase_w = div_up(p->phase_w, JP_VLEN) * JP_VLEN;
+    p->phase_w = jp_cpu_div_up(s->ow, JP_VLEN) * JP_VLEN + (int64_t)(s->kw - 1) * s->dw / s->sw;
+    p->phase_w = jp_cpu_div_up(p->phase_w, JP_VLEN) * JP_VLEN;
     gc_choose_rows(p);
     p->chan_floats = s->sw * p->rows_alloc * p->phase_w;
     for (int ky = 0; ky < s->kh; ky++)
@@ -133,7 +132,7 @@ static jp_status gc_prepare(const jp_step *step, void **state, jp_error *err)
             p->tap_off[ky * s->kw + kx] =
                 ((int64_t)(e % s->sw) * p->rows_alloc + (int64_t)ky * s->dh) * p->phase_w + e / s->sw;
         }
-    p->n_cb = div_up(p->cgo, GC_R);
+    p->n_cb = jp_cpu_div_up(p->cgo, GC_R);
 
     float *wt = NULL, *b = NULL;
     jp_status st = jp_cpu_conv_fold(step, &wt, &b, err);
@@ -241,7 +240,7 @@ static void gc_task(const gc_plan *p, const float *restrict x, float *restrict y
     for (int64_t ci = 0; ci < p->cgi; ci++)
         gc_fill_channel(p, xg + ci * s->h * s->w, oy0 * s->sh, ws + ci * p->chan_floats);
 
-    const int64_t nvec = div_up(s->ow, JP_VLEN);
+    const int64_t nvec = jp_cpu_div_up(s->ow, JP_VLEN);
     const int last_lanes = (int)(s->ow - (nvec - 1) * JP_VLEN);
     const int64_t k = p->cgi * p->taps;
     for (int64_t cb = 0; cb < p->n_cb; cb++) {

@@ -111,8 +111,6 @@ typedef struct pg_plan {
     pg_ktap *ktab;       /* [k_g]                                              */
 } pg_plan;
 
-static int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
-static int64_t round_up(int64_t a, int64_t m) { return div_up(a, m) * m; }
 
 /* Any convolution, and also one with a fused residual add (ResNet's last
  * convolution of a block: the add and its ReLU in the epilogue). */
@@ -168,7 +166,7 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
     p->m_g = at->c_out / at->groups;
     p->k_g = (int64_t)(at->c_in / at->groups) * at->kernel_h * at->kernel_w;
     p->n_sp = p->s.oh * p->s.ow;
-    p->m_panels = div_up(p->m_g, JP_TILE_MR);
+    p->m_panels = jp_cpu_div_up(p->m_g, JP_TILE_MR);
     p->act = step->act;
     p->contiguous = p->s.kh == 1 && p->s.kw == 1 && p->s.sh == 1 && p->s.sw == 1 && p->s.ph == 0 &&
                     p->s.pw == 0;
@@ -180,14 +178,14 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
      * thread, when every block keeps PG_MIN_SPLIT_COLS columns. */
     const int64_t outer = p->s.n * p->s.groups;
     const int nt = p->n_threads;
-    int64_t ncb = div_up(p->n_sp, PG_NC);
+    int64_t ncb = jp_cpu_div_up(p->n_sp, PG_NC);
     if (outer * ncb % nt != 0) {
-        int64_t want = div_up(round_up(outer * ncb, nt), outer);
+        int64_t want = jp_cpu_div_up(jp_cpu_round_up(outer * ncb, nt), outer);
         if (p->n_sp / want >= PG_MIN_SPLIT_COLS)
             ncb = want;
     }
-    if (ncb > div_up(p->n_sp, JP_VLEN))
-        ncb = div_up(p->n_sp, JP_VLEN);
+    if (ncb > jp_cpu_div_up(p->n_sp, JP_VLEN))
+        ncb = jp_cpu_div_up(p->n_sp, JP_VLEN);
     /* An EfficientNet block at 28x28: the expansion (M >= 4K) splits rows
      * and the projection (K >= 4M) splits K, each thread the same channels
      * the depthwise convolution, pooling and scaling between them give it.
@@ -215,21 +213,21 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
      * splitting their 196 columns in two, +5..20% over splitting rows on
      * the 7x7 ones).  Else split rows, B packed once by the team and shared
      * (packing it in every thread cost 20% of those layers). */
-    int64_t nkb = div_up(p->k_g, PG_KC); /* K blocks */
+    int64_t nkb = jp_cpu_div_up(p->k_g, PG_KC); /* K blocks */
     p->split_k = PG_SPLIT_K && nt > 1 && outer * ncb < nt && p->k_g >= (int64_t)nt * PG_MIN_KC && p->k_g >= p->m_g;
     if (chan)
         p->split_k = p->k_g >= 4 * p->m_g;
     if (p->split_k)
-        nkb = round_up(nkb, nt); /* the same number of K blocks per thread */
+        nkb = jp_cpu_round_up(nkb, nt); /* the same number of K blocks per thread */
     /* K blocks of equal size (the last one shorter). */
-    p->kc = div_up(p->k_g, nkb);
+    p->kc = jp_cpu_div_up(p->k_g, nkb);
     int64_t nrb = 1;
     if (!p->split_k && outer * ncb < nt)
-        nrb = div_up(nt, outer * ncb);
-    p->row_block = round_up(div_up(p->m_g, nrb), JP_TILE_MR);
+        nrb = jp_cpu_div_up(nt, outer * ncb);
+    p->row_block = jp_cpu_round_up(jp_cpu_div_up(p->m_g, nrb), JP_TILE_MR);
     if (p->row_block > p->m_panels * JP_TILE_MR)
         p->row_block = p->m_panels * JP_TILE_MR;
-    p->n_row_blocks = div_up(p->m_g, p->row_block);
+    p->n_row_blocks = jp_cpu_div_up(p->m_g, p->row_block);
     p->shared_b = p->n_row_blocks > 1;
 
     /* Fold, then pack W' (pg_a_tile's layout). */
@@ -273,7 +271,7 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
                                 step->op->name);
         }
     }
-    p->b_floats = round_up(p->col_block, JP_TILE_NR) * (p->shared_b ? p->k_g : p->kc);
+    p->b_floats = jp_cpu_round_up(p->col_block, JP_TILE_NR) * (p->shared_b ? p->k_g : p->kc);
     p->b = jp_cpu_alloc((size_t)p->b_floats * (size_t)(p->shared_b ? 1 : nt) * sizeof(float));
     p->max_runs = p->col_block / p->s.ow + p->col_block / JP_TILE_NR + 2;
     p->runs = jp_cpu_alloc((size_t)p->max_runs * (size_t)nt * sizeof(pg_seg));
@@ -394,7 +392,7 @@ static void pg_pack_b(const pg_plan *p, const float *restrict x_g, const pg_seg 
                       int64_t n_runs, int64_t nb, int64_t k0, int64_t kc, float *restrict b,
                       int64_t ld_panel)
 {
-    const int64_t panels = div_up(nb, JP_TILE_NR);
+    const int64_t panels = jp_cpu_div_up(nb, JP_TILE_NR);
     const int64_t last_cols = nb - (panels - 1) * JP_TILE_NR;
     const int64_t tail = jp_tile_loaded_cols(last_cols) - last_cols; /* zeros after them */
     const pg_ktap *kt = p->ktab + k0;
@@ -484,7 +482,7 @@ static void pg_block(const pg_plan *p, const float *restrict a_g, const float *r
                      float *restrict c, int64_t ldc, const float *restrict res,
                      const float *restrict bias_g, bool act)
 {
-    const int64_t panels = div_up(nb, JP_TILE_NR), in_place = pg_in_place_panels(p, nb);
+    const int64_t panels = jp_cpu_div_up(nb, JP_TILE_NR), in_place = pg_in_place_panels(p, nb);
     const int64_t plane = p->s.h * p->s.w;
     for (int64_t k0 = k_begin; k0 < k_end; k0 += p->kc) {
         const int64_t kc = k_end - k0 < p->kc ? k_end - k0 : p->kc;
@@ -515,7 +513,7 @@ static void pg_run_split_k(const pg_plan *p, const float *x, const float *res, f
 {
     const int64_t ncb = p->n_col_blocks;
     const int64_t cg = p->s.c_in / p->s.groups;
-    const int64_t nkb = div_up(p->k_g, p->kc);
+    const int64_t nkb = jp_cpu_div_up(p->k_g, p->kc);
 #pragma omp parallel num_threads(nt)
     {
         const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
@@ -587,7 +585,7 @@ static void pg_run_shared(const pg_plan *p, const float *x, const float *res, fl
             float *y_g = y + (i * p->s.c_out + g * p->m_g) * p->n_sp;
             const float *res_g = res ? res + (i * p->s.c_out + g * p->m_g) * p->n_sp : NULL;
             const float *bias_g = p->bias + g * p->m_g;
-            const int64_t panels = div_up(nb, JP_TILE_NR), in_place = pg_in_place_panels(p, nb);
+            const int64_t panels = jp_cpu_div_up(nb, JP_TILE_NR), in_place = pg_in_place_panels(p, nb);
             const int64_t plane = p->s.h * p->s.w;
             const int64_t n_runs = pg_make_runs(p, n0, nb, runs);
             const int64_t k_lo = p->k_g * tid / nth, k_hi = p->k_g * (tid + 1) / nth;

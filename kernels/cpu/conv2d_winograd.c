@@ -85,8 +85,6 @@ typedef struct wg_plan {
                                  (wg_bind_workspace), not owned            */
 } wg_plan;
 
-static int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
-static int64_t round_up(int64_t a, int64_t m) { return div_up(a, m) * m; }
 
 static int64_t wg_block_start(const wg_plan *p, int64_t i)
 {
@@ -161,8 +159,8 @@ static jp_status wg_prepare(const jp_step *step, void **state, jp_error *err)
     p->ow = step->out.dims[3];
     p->ph = at->pad_h;
     p->pw = at->pad_w;
-    p->tiles_h = div_up(p->oh, WG_M);
-    p->tiles_w = div_up(p->ow, WG_M);
+    p->tiles_h = jp_cpu_div_up(p->oh, WG_M);
+    p->tiles_w = jp_cpu_div_up(p->ow, WG_M);
     p->n_tiles = p->n * p->tiles_h * p->tiles_w;
     p->act = step->act;
     p->n_threads = omp_get_max_threads();
@@ -177,17 +175,17 @@ static jp_status wg_prepare(const jp_step *step, void **state, jp_error *err)
     int64_t max_tiles = WG_BLOCK_BYTES / tile_bytes;
     if (max_tiles < JP_VLEN)
         max_tiles = JP_VLEN;
-    p->n_blocks = div_up(p->n_tiles, max_tiles);
+    p->n_blocks = jp_cpu_div_up(p->n_tiles, max_tiles);
     p->by_tiles = nt > 1 && p->n_blocks >= nt;
     if (p->by_tiles)
-        p->n_blocks = round_up(p->n_blocks, nt);
+        p->n_blocks = jp_cpu_round_up(p->n_blocks, nt);
     p->ld = 0;
     for (int64_t i = 0; i < p->n_blocks; i++) {
         const int64_t width = wg_block_start(p, i + 1) - wg_block_start(p, i);
         if (width > p->ld)
             p->ld = width;
     }
-    p->ld = round_up(p->ld, JP_VLEN);
+    p->ld = jp_cpu_round_up(p->ld, JP_VLEN);
     p->n_bufs = p->by_tiles ? nt : 1;
 
     /* U, from the folded weights [c_out][c_in][3][3]. */
@@ -197,7 +195,7 @@ static jp_status wg_prepare(const jp_step *step, void **state, jp_error *err)
         free(p);
         return st;
     }
-    p->m_panels = div_up(p->c_out, JP_TILE_MR);
+    p->m_panels = jp_cpu_div_up(p->c_out, JP_TILE_MR);
     const size_t u_floats = (size_t)WG_POS * (size_t)p->m_panels * JP_TILE_MR * (size_t)p->c_in;
     p->u = jp_cpu_alloc(u_floats * sizeof(float));
     if (!p->u) {

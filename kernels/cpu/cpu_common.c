@@ -192,15 +192,14 @@ void jp_cpu_gather_row(float *restrict dst, const float *restrict src, int64_t l
 #elif defined(__AVX2__) && defined(__FMA__)
     else if (stride == 2) {
         for (; j < j_hi; j += 8) {
-            /* The AVX-512 path's 8 at a time: 128-bit halves regrouped, one shuffle. */
+            /* Up to 8 outputs read 2*cnt - 1 floats from src + ix0 + 2j. */
             const int cnt = j_hi - j < 8 ? (int)(j_hi - j) : 8;
             const int need = 2 * cnt - 1;
             const float *row = src + (ix0 + 2 * j);
-            const __m256 a = jp_v_load_range(row, 0, need);
-            const __m256 b = jp_v_load_range(row + 8, 0, need - 8);
-            const __m256 lo = _mm256_permute2f128_ps(a, b, 0x20);
-            const __m256 hi = _mm256_permute2f128_ps(a, b, 0x31);
-            jp_v_store_n(dst + j, _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)), cnt);
+            jp_vf even, odd;
+            jp_v_deinterleave2(jp_v_load_range(row, 0, need), jp_v_load_range(row + 8, 0, need - 8),
+                               &even, &odd);
+            jp_v_store_n(dst + j, even, cnt);
         }
         j = j_hi;
     }

@@ -174,6 +174,11 @@ static inline bool jp_cpu_no_fusion(const jp_step *step)
 /* in[i] (i < n_in) and out have the same number of elements, > 0. */
 bool jp_cpu_same_numel(const jp_step *step, int n_in);
 
+/* ceil(a / b) and a rounded up to a multiple of m, for a, b, m > 0: the
+ * blocking arithmetic of the kernels' plans. */
+static inline int64_t jp_cpu_div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static inline int64_t jp_cpu_round_up(int64_t a, int64_t m) { return jp_cpu_div_up(a, m) * m; }
+
 /* Output size of a convolution or pooling window along one axis (floor
  * mode); <= 0 when the window does not fit. */
 static inline int64_t jp_cpu_out_size(int64_t in, int k, int stride, int pad, int dilation)

@@ -131,6 +131,16 @@ JP_ALWAYS_INLINE jp_vmask jp_v_mask_range(int64_t lo, int64_t hi)
                                _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), lane));
 }
 JP_ALWAYS_INLINE jp_vf jp_v_load_mask(const float *p, jp_vmask m) { return _mm256_maskload_ps(p, m); }
+/* x[0..15] in a (0-7) and b (8-15): *even = x[0, 2, .., 14], *odd = x[1, 3,
+ * .., 15] (stride-2 rows): the 128-bit halves regrouped (x0-3 x8-11 | x4-7
+ * x12-15), then one shuffle per phase. */
+JP_ALWAYS_INLINE void jp_v_deinterleave2(jp_vf a, jp_vf b, jp_vf *even, jp_vf *odd)
+{
+    const __m256 lo = _mm256_permute2f128_ps(a, b, 0x20);
+    const __m256 hi = _mm256_permute2f128_ps(a, b, 0x31);
+    *even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    *odd = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+}
 JP_ALWAYS_INLINE jp_vf jp_v_set1(float x) { return _mm256_set1_ps(x); }
 JP_ALWAYS_INLINE jp_vf jp_v_zero(void) { return _mm256_setzero_ps(); }
 JP_ALWAYS_INLINE jp_vf jp_v_fma(jp_vf a, jp_vf b, jp_vf c) { return _mm256_fmadd_ps(a, b, c); }
