@@ -31,7 +31,7 @@
  *   - rows (shared_b): too few columns and K too short to split: B packed
  *     once by the team, each thread a block of rows.
  *
- * Portable: written against cpu_simd.h (AVX-512: 8x48 tile, AVX2: 4x24,
+ * Portable: written against cpu_simd.h (AVX-512: 8x48 tile, AVX2: 6x16,
  * scalar: 4x3), so it is correct everywhere and fast with -march=native.
  */
 #include "gemm_tile.h"
@@ -52,6 +52,9 @@
 #ifndef PG_MC
 #define PG_MC 256
 #endif
+/* The row step: PG_MC rounded down to whole tiles (AVX2's are 6 rows), so
+ * that every pass starts on a tile of the packed W'. */
+#define PG_MC_ROWS (PG_MC / JP_TILE_MR * JP_TILE_MR)
 /* Columns per task: about 512 columns of B (384 KiB at PG_KC = 192), fewer
  * when the threads need more tasks. */
 #ifndef PG_NC
@@ -487,8 +490,8 @@ static void pg_block(const pg_plan *p, const float *restrict a_g, const float *r
     for (int64_t k0 = k_begin; k0 < k_end; k0 += p->kc) {
         const int64_t kc = k_end - k0 < p->kc ? k_end - k0 : p->kc;
         pg_pack_b_from(p, x_g, runs, n_runs, nb, in_place, k0, kc, b, kc);
-        for (int64_t m0 = r0; m0 < r1; m0 += PG_MC) {
-            const int64_t m1 = m0 + PG_MC < r1 ? m0 + PG_MC : r1;
+        for (int64_t m0 = r0; m0 < r1; m0 += PG_MC_ROWS) {
+            const int64_t m1 = m0 + PG_MC_ROWS < r1 ? m0 + PG_MC_ROWS : r1;
             for (int64_t j = 0; j < panels; j++) {
                 const int64_t col = j * JP_TILE_NR;
                 const int cols = nb - col < JP_TILE_NR ? (int)(nb - col) : JP_TILE_NR;
@@ -600,8 +603,8 @@ static void pg_run_shared(const pg_plan *p, const float *x, const float *res, fl
                 const int64_t r1 = r0 + p->row_block < p->m_g ? r0 + p->row_block : p->m_g;
                 for (int64_t k0 = 0; k0 < p->k_g; k0 += p->kc) {
                     const int64_t kc = p->k_g - k0 < p->kc ? p->k_g - k0 : p->kc;
-                    for (int64_t m0 = r0; m0 < r1; m0 += PG_MC) {
-                        const int64_t m1 = m0 + PG_MC < r1 ? m0 + PG_MC : r1;
+                    for (int64_t m0 = r0; m0 < r1; m0 += PG_MC_ROWS) {
+                        const int64_t m1 = m0 + PG_MC_ROWS < r1 ? m0 + PG_MC_ROWS : r1;
                         for (int64_t j = 0; j < panels; j++) {
                             const int64_t col = j * JP_TILE_NR;
                             const int cols = nb - col < JP_TILE_NR ? (int)(nb - col) : JP_TILE_NR;
@@ -678,9 +681,11 @@ static jp_status pg_run(void *state, const jp_step *step, jp_error *err)
 /* The default GEMM convolution where the build targets AVX-512 (measured
  * with tests/bench_cpu_kernels.c at 2 threads: faster than im2col_blas and
  * gemm_1x1 on every ResNet-50 and EfficientNet-B0 layer, by 10-45%).  Built
- * for AVX2 or less, its tile is smaller than what OpenBLAS (which
- * dispatches on the CPU at run time) uses: there it ranks below
- * cpu/conv2d/im2col_blas. */
+ * for AVX2 it ranks below cpu/conv2d/im2col_blas and gemm_1x1: with its 6x16
+ * tile it is faster than them alone on many 1x1 layers (MobileNetV2's at
+ * 56x56 and 28x28: up to 2x, Zen 3, 2 threads) but not inside a forward
+ * pass (mobilenet_v2 with it as the default: sum of steps 10.1 ms against
+ * 9.5, `jplprof infer --steps`, alternating rounds). */
 #if JP_VLEN == 16
 #define PG_PRIORITY 25
 #else
