@@ -179,6 +179,11 @@ static void gc_fill_channel(const gc_plan *p, const float *restrict x, int64_t r
     const jp_cpu_conv_shape *s = &p->s;
     for (int64_t r = 0; r < p->rows_alloc; r++) {
         const int64_t iy = r0 + r - s->ph;
+        if (s->sw == 2 && iy >= 0 && iy < s->h) {
+            float *dst0 = ws + r * p->phase_w, *dst1 = dst0 + p->rows_alloc * p->phase_w;
+            jp_cpu_split_row2(dst0, dst1, x + iy * s->w, s->w, -s->pw, p->phase_w);
+            continue;
+        }
         for (int q = 0; q < s->sw; q++) {
             float *dst = ws + ((int64_t)q * p->rows_alloc + r) * p->phase_w;
             if (iy < 0 || iy >= s->h)

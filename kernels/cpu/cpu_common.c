@@ -145,12 +145,47 @@ void jp_cpu_act_map(float *y, const float *x, int64_t n, jp_activation act)
     }
 }
 
+void jp_cpu_split_row2(float *restrict dst0, float *restrict dst1, const float *restrict src,
+                       int64_t len, int64_t ix0, int64_t count)
+{
+    int64_t j = 0;
+    for (; j < count && ix0 + 2 * j < 0; j++) { /* the left padding */
+        const int64_t i1 = ix0 + 2 * j + 1;
+        dst0[j] = 0.0f;
+        dst1[j] = i1 >= 0 && i1 < len ? src[i1] : 0.0f;
+    }
+    /* Whole vectors of both phases from one pair of loads, while the
+     * 2 * JP_VLEN floats they read lie in the row. */
+    for (; j + JP_VLEN <= count && ix0 + 2 * (j + JP_VLEN) <= len; j += JP_VLEN) {
+        const float *row = src + (ix0 + 2 * j);
+        jp_vf even, odd;
+        jp_v_deinterleave2(jp_v_load(row), jp_v_load(row + JP_VLEN), &even, &odd);
+        jp_v_store(dst0 + j, even);
+        jp_v_store(dst1 + j, odd);
+    }
+    for (; j < count; j++) { /* the right end and padding (ix0 + 2j >= 0 here) */
+        const int64_t i0 = ix0 + 2 * j;
+        dst0[j] = i0 < len ? src[i0] : 0.0f;
+        dst1[j] = i0 + 1 < len ? src[i0 + 1] : 0.0f;
+    }
+}
+
 void jp_cpu_gather_row(float *restrict dst, const float *restrict src, int64_t len, int64_t ix0,
                        int stride, int64_t count)
 {
-    /* Valid j: 0 <= ix0 + j*stride <= len - 1. */
-    int64_t j_lo = ix0 < 0 ? (-ix0 + stride - 1) / stride : 0;
-    int64_t j_hi = ix0 <= len - 1 ? (len - 1 - ix0) / stride + 1 : 0;
+    /* Valid j: 0 <= ix0 + j*stride <= len - 1 (strides 1 and 2 without a
+     * division: this runs once per row and phase, rows of 28 to 112). */
+    int64_t j_lo, j_hi;
+    if (stride == 1) {
+        j_lo = ix0 < 0 ? -ix0 : 0;
+        j_hi = ix0 <= len - 1 ? len - ix0 : 0;
+    } else if (stride == 2) {
+        j_lo = ix0 < 0 ? (1 - ix0) >> 1 : 0;
+        j_hi = ix0 <= len - 1 ? ((len - 1 - ix0) >> 1) + 1 : 0;
+    } else {
+        j_lo = ix0 < 0 ? (-ix0 + stride - 1) / stride : 0;
+        j_hi = ix0 <= len - 1 ? (len - 1 - ix0) / stride + 1 : 0;
+    }
     if (j_lo > count)
         j_lo = count;
     if (j_hi > count)
@@ -178,6 +213,10 @@ void jp_cpu_gather_row(float *restrict dst, const float *restrict src, int64_t l
     else if (stride == 2) {
         const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
                                                28, 30);
+        for (; j + 16 <= j_hi && ix0 + 2 * j + 32 <= len; j += 16) {
+            const float *row = src + (ix0 + 2 * j);
+            jp_v_store(dst + j, _mm512_permutex2var_ps(jp_v_load(row), even, jp_v_load(row + 16)));
+        }
         for (; j < j_hi; j += 16) {
             /* Up to 16 outputs read 2*cnt - 1 floats from src + ix0 + 2j. */
             const int cnt = j_hi - j < 16 ? (int)(j_hi - j) : 16;
@@ -191,6 +230,15 @@ void jp_cpu_gather_row(float *restrict dst, const float *restrict src, int64_t l
     }
 #elif defined(__AVX2__) && defined(__FMA__)
     else if (stride == 2) {
+        /* Whole vectors while the 16 floats they read lie in the row: plain
+         * loads and stores (the masked ones below cost more than the
+         * shuffle: half of a grouped stride-2 convolution's time went here). */
+        for (; j + 8 <= j_hi && ix0 + 2 * j + 16 <= len; j += 8) {
+            jp_vf even, odd;
+            const float *row = src + (ix0 + 2 * j);
+            jp_v_deinterleave2(jp_v_load(row), jp_v_load(row + 8), &even, &odd);
+            jp_v_store(dst + j, even);
+        }
         for (; j < j_hi; j += 8) {
             /* Up to 8 outputs read 2*cnt - 1 floats from src + ix0 + 2j. */
             const int cnt = j_hi - j < 8 ? (int)(j_hi - j) : 8;

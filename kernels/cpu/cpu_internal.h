@@ -144,6 +144,12 @@ void jp_cpu_scale_shift_act(float *y, const float *x, int64_t n, float scale, fl
  * from outside a parallel region. */
 void jp_cpu_act_map(float *y, const float *x, int64_t n, jp_activation act);
 
+/* Both phases of a stride-2 row in one pass: dst0[j] = src[ix0 + 2j] and
+ * dst1[j] = src[ix0 + 2j + 1] for j < count, 0 where the index falls
+ * outside [0, len) (the grouped convolution's stride-2 input rows). */
+void jp_cpu_split_row2(float *dst0, float *dst1, const float *src, int64_t len, int64_t ix0,
+                       int64_t count);
+
 /* dst[j] = src[ix0 + j*stride] for j < count, 0 where ix0 + j*stride falls
  * outside [0, len): one row of an im2col matrix (padding included).  Vector
  * copies for stride 1, and for stride 2 on AVX-512 and AVX2 (short rows are

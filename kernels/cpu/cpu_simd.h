@@ -62,6 +62,15 @@ JP_ALWAYS_INLINE jp_vf jp_v_load_mask(const float *p, jp_vmask m)
 {
     return _mm512_maskz_loadu_ps(m, p);
 }
+/* x[0..31] in a (0-15) and b (16-31): *even = x[0, 2, .., 30], *odd = x[1,
+ * 3, .., 31] (stride-2 rows). */
+JP_ALWAYS_INLINE void jp_v_deinterleave2(jp_vf a, jp_vf b, jp_vf *even, jp_vf *odd)
+{
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    *even = _mm512_permutex2var_ps(a, ie, b);
+    *odd = _mm512_permutex2var_ps(a, io, b);
+}
 JP_ALWAYS_INLINE jp_vf jp_v_set1(float x) { return _mm512_set1_ps(x); }
 JP_ALWAYS_INLINE jp_vf jp_v_zero(void) { return _mm512_setzero_ps(); }
 JP_ALWAYS_INLINE jp_vf jp_v_fma(jp_vf a, jp_vf b, jp_vf c) { return _mm512_fmadd_ps(a, b, c); }
@@ -232,6 +241,13 @@ JP_ALWAYS_INLINE jp_vf jp_v_load_n(const float *p, int n)
 {
     return jp_v_load_mask(p, jp_v_mask_range(0, n));
 }
+/* x[0..7] in a (0-3) and b (4-7): *even = x[0, 2, 4, 6], *odd = x[1, 3, 5,
+ * 7] (stride-2 rows). */
+JP_ALWAYS_INLINE void jp_v_deinterleave2(jp_vf a, jp_vf b, jp_vf *even, jp_vf *odd)
+{
+    *even = vuzp1q_f32(a, b);
+    *odd = vuzp2q_f32(a, b);
+}
 JP_ALWAYS_INLINE jp_vf jp_v_set1(float x) { return vdupq_n_f32(x); }
 JP_ALWAYS_INLINE jp_vf jp_v_zero(void) { return vdupq_n_f32(0.0f); }
 /* a * b + c, one rounding: FMLA, written as an asm statement because gcc
@@ -303,6 +319,12 @@ JP_ALWAYS_INLINE jp_vf jp_v_load_n(const float *p, int n) { return n > 0 ? *p : 
 typedef int jp_vmask;
 JP_ALWAYS_INLINE jp_vmask jp_v_mask_range(int64_t lo, int64_t hi) { return lo <= 0 && hi > 0; }
 JP_ALWAYS_INLINE jp_vf jp_v_load_mask(const float *p, jp_vmask m) { return m ? *p : 0.0f; }
+/* x[0..1] in a and b: *even = x[0], *odd = x[1]. */
+JP_ALWAYS_INLINE void jp_v_deinterleave2(jp_vf a, jp_vf b, jp_vf *even, jp_vf *odd)
+{
+    *even = a;
+    *odd = b;
+}
 JP_ALWAYS_INLINE jp_vf jp_v_set1(float x) { return x; }
 JP_ALWAYS_INLINE jp_vf jp_v_zero(void) { return 0.0f; }
 JP_ALWAYS_INLINE jp_vf jp_v_fma(jp_vf a, jp_vf b, jp_vf c) { return JP_FMA(a, b, c); }
