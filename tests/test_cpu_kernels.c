@@ -991,6 +991,55 @@ static void test_elementwise(void)
     }
 }
 
+/* The row copies of the im2col and grouped kernels (jp_cpu_gather_row,
+ * jp_cpu_split_row2) against their definition, over every row length, start
+ * and count up to a few vectors: the vector bodies, their tails and the
+ * padding on both sides, on whichever SIMD target this build has. */
+static void test_row_copies(void)
+{
+    float got[2][96];
+    int bad_gather = 0, bad_split = 0, cases = 0;
+    for (int64_t len = 1; len <= 70; len++) {
+        /* the row alone in its allocation: a read past it is a sanitizer
+         * report (tests/sanitize.sh) */
+        float *src = malloc((size_t)len * sizeof(float));
+        if (!src)
+            abort();
+        for (int64_t i = 0; i < len; i++)
+            src[i] = (float)(i + 1);
+        for (int64_t ix0 = -3; ix0 <= 3; ix0++)
+            for (int64_t count = 1; count <= 40; count++) {
+                for (int stride = 1; stride <= 3; stride++) {
+                    for (int j = 0; j < 96; j++)
+                        got[0][j] = -1.0f;
+                    jp_cpu_gather_row(got[0], src, len, ix0, stride, count);
+                    for (int64_t j = 0; j < 96; j++) {
+                        const int64_t i = ix0 + j * stride;
+                        const float want = j >= count ? -1.0f : i >= 0 && i < len ? src[i] : 0.0f;
+                        bad_gather += got[0][j] != want;
+                    }
+                    cases++;
+                }
+                for (int j = 0; j < 96; j++)
+                    got[0][j] = got[1][j] = -1.0f;
+                jp_cpu_split_row2(got[0], got[1], src, len, ix0, count);
+                for (int64_t j = 0; j < 96; j++)
+                    for (int q = 0; q < 2; q++) {
+                        const int64_t i = ix0 + 2 * j + q;
+                        const float want = j >= count ? -1.0f : i >= 0 && i < len ? src[i] : 0.0f;
+                        bad_split += got[q][j] != want;
+                    }
+                cases++;
+            }
+        free(src);
+    }
+    char name[128];
+    snprintf(name, sizeof name, "cpu gather_row and split_row2: %d rows as defined (err 0.0e+00)",
+             cases);
+    JP_CHECK(name, bad_gather == 0 && bad_split == 0, "%d gathered and %d split floats wrong",
+             bad_gather, bad_split);
+}
+
 /* The polynomial expf against libm's over its whole clamped range. */
 static void test_expf(void)
 {
@@ -1885,6 +1934,7 @@ int main(void)
     test_registry_and_backend();
     test_rejections();
     test_expf();
+    test_row_copies();
     test_convs();
     test_conv_residual();
     test_linears();

@@ -209,44 +209,25 @@ void jp_cpu_gather_row(float *restrict dst, const float *restrict src, int64_t l
         j = j_hi;
 #endif
     }
-#if defined(__AVX512F__)
+#if JP_VLEN > 1
     else if (stride == 2) {
-        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
-                                               28, 30);
-        for (; j + 16 <= j_hi && ix0 + 2 * j + 32 <= len; j += 16) {
-            const float *row = src + (ix0 + 2 * j);
-            jp_v_store(dst + j, _mm512_permutex2var_ps(jp_v_load(row), even, jp_v_load(row + 16)));
-        }
-        for (; j < j_hi; j += 16) {
-            /* Up to 16 outputs read 2*cnt - 1 floats from src + ix0 + 2j. */
-            const int cnt = j_hi - j < 16 ? (int)(j_hi - j) : 16;
-            const int need = 2 * cnt - 1;
-            const float *row = src + (ix0 + 2 * j);
-            const __m512 a = jp_v_load_range(row, 0, need);
-            const __m512 b = jp_v_load_range(row + 16, 0, need - 16);
-            jp_v_store_n(dst + j, _mm512_permutex2var_ps(a, even, b), cnt);
-        }
-        j = j_hi;
-    }
-#elif defined(__AVX2__) && defined(__FMA__)
-    else if (stride == 2) {
-        /* Whole vectors while the 16 floats they read lie in the row: plain
-         * loads and stores (the masked ones below cost more than the
-         * shuffle: half of a grouped stride-2 convolution's time went here). */
-        for (; j + 8 <= j_hi && ix0 + 2 * j + 16 <= len; j += 8) {
+        /* Whole vectors while the 2 * JP_VLEN floats they read lie in the
+         * row: plain loads and stores (the masked ones below cost more than
+         * the shuffle: half of a grouped stride-2 convolution's time). */
+        for (; j + JP_VLEN <= j_hi && ix0 + 2 * (j + JP_VLEN) <= len; j += JP_VLEN) {
             jp_vf even, odd;
             const float *row = src + (ix0 + 2 * j);
-            jp_v_deinterleave2(jp_v_load(row), jp_v_load(row + 8), &even, &odd);
+            jp_v_deinterleave2(jp_v_load(row), jp_v_load(row + JP_VLEN), &even, &odd);
             jp_v_store(dst + j, even);
         }
-        for (; j < j_hi; j += 8) {
-            /* Up to 8 outputs read 2*cnt - 1 floats from src + ix0 + 2j. */
-            const int cnt = j_hi - j < 8 ? (int)(j_hi - j) : 8;
+        for (; j < j_hi; j += JP_VLEN) {
+            /* Up to JP_VLEN outputs read 2*cnt - 1 floats from src + ix0 + 2j. */
+            const int cnt = j_hi - j < JP_VLEN ? (int)(j_hi - j) : JP_VLEN;
             const int need = 2 * cnt - 1;
             const float *row = src + (ix0 + 2 * j);
             jp_vf even, odd;
-            jp_v_deinterleave2(jp_v_load_range(row, 0, need), jp_v_load_range(row + 8, 0, need - 8),
-                               &even, &odd);
+            jp_v_deinterleave2(jp_v_load_range(row, 0, need),
+                               jp_v_load_range(row + JP_VLEN, 0, need - JP_VLEN), &even, &odd);
             jp_v_store_n(dst + j, even, cnt);
         }
         j = j_hi;

@@ -152,7 +152,7 @@ void jp_cpu_split_row2(float *dst0, float *dst1, const float *src, int64_t len, 
 
 /* dst[j] = src[ix0 + j*stride] for j < count, 0 where ix0 + j*stride falls
  * outside [0, len): one row of an im2col matrix (padding included).  Vector
- * copies for stride 1, and for stride 2 on AVX-512 and AVX2 (short rows are
+ * copies for strides 1 and 2 on every SIMD target (short rows are
  * common: 7 and 14). */
 void jp_cpu_gather_row(float *dst, const float *src, int64_t len, int64_t ix0, int stride,
                        int64_t count);
