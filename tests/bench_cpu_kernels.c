@@ -1,7 +1,7 @@
 /*
  * bench_cpu_kernels.c: times every CPU convolution kernel on the layers that
  * dominate ResNet-50 and EfficientNet-B0 (batch 1, 224x224), and OpenBLAS's
- * large sgemm as the ceiling.  Not a test: a benchmark binary.
+ * large sgemm and our GEMM microkernel in L1 as the ceilings.  Not a test: a benchmark binary.
  *
  *   bench_cpu_kernels [--threads N] [--filter TEXT] [--min-ms MS] [--reference]
  *                     [--cold MIB]
@@ -27,6 +27,7 @@
 
 #include "../kernels/cpu/cpu_internal.h"
 #include "../kernels/cpu/cpu_kernels.h"
+#include "../kernels/cpu/gemm_tile.h"
 
 typedef struct bench_layer {
     const char *name;
@@ -192,6 +193,42 @@ static void bench_sgemm(int threads)
     jp_cpu_free(c);
 }
 
+/* The GEMM microkernel (gemm_tile.h) alone, one thread, its A panel and B
+ * panel in L1 (kc = 192) and C rows a 56x56 map apart, against the machine's
+ * peak: the ceiling of packed_gemm and winograd, as sgemm 2048^3 is
+ * OpenBLAS's. */
+static void bench_tile(void)
+{
+    const int64_t kc = 192, ldc = 56 * 56;
+    unsigned seed = 3;
+    float *a = alloc_fill(kc * JP_TILE_MR + JP_TILE_PREFETCH_FLOATS, -1, 1, &seed);
+    float *b = alloc_fill(kc * JP_TILE_NR, -1, 1, &seed);
+    float *c = alloc_fill(JP_TILE_MR * ldc, 0, 0, &seed);
+    const int calls = 20000;
+    double best = 1e9;
+    for (int r = 0; r < 7; r++) {
+        double t0 = now_s();
+        for (int i = 0; i < calls; i++)
+            jp_tile_cols(kc, a, b, JP_TILE_NR, c, ldc, NULL, NULL, i == 0, false, JP_ACT_NONE,
+                         JP_TILE_MR, JP_TILE_NR);
+        double t = now_s() - t0;
+        best = t < best ? t : best;
+    }
+    const double gflops = 2.0 * calls * kc * JP_TILE_MR * JP_TILE_NR / best * 1e-9;
+    char name[64], how[256];
+    snprintf(name, sizeof name, "microkernel %dx%d, kc %d, in L1", JP_TILE_MR, JP_TILE_NR, (int)kc);
+    double peak = 0.0;
+    jp_error err;
+    omp_set_num_threads(1);
+    if (jp_cpu_measure_peak(&peak, how, sizeof how, &err) != JP_OK)
+        peak = 0.0;
+    printf("%-36s %-24s %9.3f ms %7.1f GFLOP/s (%.0f%% of %s)\n", name, "gemm_tile.h", best * 1e3,
+           gflops, peak > 0 ? 100.0 * gflops / peak : 0.0, peak > 0 ? how : "no peak");
+    jp_cpu_free(a);
+    jp_cpu_free(b);
+    jp_cpu_free(c);
+}
+
 /* The other ops at the sizes where they cost most in ResNet-50 and
  * EfficientNet-B0, reported in GB/s of tensor traffic (inputs + output):
  * they are memory-bound. */
@@ -313,6 +350,10 @@ int main(int argc, char **argv)
            "best rate");
     if (!filter || strstr("sgemm", filter))
         bench_sgemm(threads);
+    if (!filter || strstr("microkernel", filter)) {
+        bench_tile();
+        omp_set_num_threads(threads);
+    }
 
     size_t count;
     const jp_kernel *const *all = jp_cpu_kernels(&count);
