@@ -22,9 +22,9 @@
 /* Register tile: JP_TILE_MR rows x JP_TILE_NV vectors.  AVX-512 has 32
  * registers: 24 accumulators + 3 B vectors + 1 broadcast; AVX2 has 16:
  * 12 + 2 + 1 as 6x16 (4x24's 12 + 3 + 1 left gcc no spare register: it
- * folded the B loads into the FMAs, 16 loads per 12 FMAs, and the tile ran
- * at 66 GFLOP/s in L1 against 88-90 for 6x16 or an unrolled 4x24, Zen 3,
- * peak 96).  NEON has 32 of 4 floats: 24 accumulators + 3 B vectors + the
+ * folded the B loads into the FMAs, 16 loads per 12 FMAs; bench_cpu_kernels'
+ * microkernel row on Zen 3, alternating runs: 4x24 median 60 GFLOP/s, 6x16
+ * 80, of a 96 peak).  NEON has 32 of 4 floats: 24 accumulators + 3 B vectors + the
  * 8 A values of a k in 2 vectors, read by FMLA's lane operand (5 loads per
  * 24 FMAs, where a broadcast per row would take 11): an 8x12 tile, chosen
  * by counting registers and loads, not timed (no ARM machine here). */
