@@ -794,14 +794,18 @@ static void test_rapl(void)
         for (size_t z = 0; ok && z < N_ZONES && z < n; z++) {
             stats r = column_stats(src, &s, p[z].name, 0);
             /* A wrap read as a negative delta gives a negative power, one
-             * read as a huge delta or a reset gives an outlier or a missing
-             * sample.  The bounds leave room for the writer thread being
-             * late on a loaded machine.  Emulated (JP_TEST_TIME_SCALE > 1:
-             * qemu, where the writer once fell 80 % behind for one 20 ms
-             * interval and caught up in the next), only those signatures
-             * are checked: no negative power, no outlier of 10x. */
+             * read as a huge delta raises the mean (package-0 wraps every
+             * 100 ms: 2 J more in one of five 20 ms samples doubles it), a
+             * reset drops samples.  Single samples are bounded by those
+             * signatures only (no negative power, no outlier of 10x): the
+             * writer thread can fall behind for one interval and catch up in
+             * the next (80 % behind once under qemu; 87 % once natively, in
+             * the ASan build on a loaded 2-core machine: dram 396 mW against
+             * 3000), which moves single samples but not the mean.  The mean
+             * is held to 10 % natively, 25 % emulated (JP_TEST_TIME_SCALE >
+             * 1). */
             const bool emulated = jp_test_time_scale() > 1.0;
-            const double lo = emulated ? 0.0 : 0.3, hi = emulated ? 10.0 : 3.0, mean_tol = emulated ? 0.25 : 0.1;
+            const double lo = 0.0, hi = 10.0, mean_tol = emulated ? 0.25 : 0.1;
             if (r.n < 10 || r.n + 3 < core_n || fabs(r.mean - g_zones[z].mw) > mean_tol * g_zones[z].mw ||
                 r.min < lo * g_zones[z].mw || r.max > hi * g_zones[z].mw) {
                 ok = false;
