@@ -40,7 +40,7 @@
 
 /* 2 * PIL's Image.MAX_IMAGE_PIXELS (1024 * 1024 * 1024 / 4 / 3).  The fuzz
  * build (Makefile) sets a smaller one, so that an execution decodes at most
- * 4 Mpixels: the same checks, at a size that keeps executions fast. */
+ * 256 Kpixels: the same checks, at a size that keeps executions fast. */
 #ifndef JP_IMAGE_MAX_PIXELS
 #define JP_IMAGE_MAX_PIXELS 178956970LL
 #endif

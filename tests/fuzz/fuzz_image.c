@@ -1,7 +1,7 @@
 /*
  * fuzz_image.c: engine/jp_image.c on any bytes: JPEG through libjpeg, PNG
  * and every other format stb_image reads (BMP, GIF, PSD, TGA, HDR, PNM,
- * PIC), each decoded as PIL would (at most 4 Mpixels in this build: the
+ * PIC), each decoded as PIL would (at most 256 Kpixels in this build: the
  * decoders' own limit, JP_IMAGE_MAX_PIXELS, set by the Makefile), then
  * resized, center-cropped and normalised as torchvision does: Resize 16 +
  * CenterCrop 14 and a Resize 8 + CenterCrop 5 on every input, the full-size
