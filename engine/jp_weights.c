@@ -126,48 +126,64 @@ jp_status jp_weights_synthesize(jp_weights *w, jp_graph *g, uint64_t seed, jp_er
     return JP_OK;
 }
 
+/* Calibration's before_step: a batch norm's running statistics from the
+ * input the pass gives it, then the step's kernel prepared (on the
+ * calibrated parameters). */
+static jp_status calibrate_before_step(void *ctx, int s, jp_error *err)
+{
+    jp_exec *ex = ctx;
+    const jp_op *op = ex->steps[s].step.op;
+    if (op->type == JP_OP_BATCH_NORM2D) {
+        const jp_tensor *x = &ex->steps[s].step.in[0]; /* [n, c, h, w] on the CPU */
+        int64_t n = x->dims[0], c = x->dims[1], hw = x->dims[2] * x->dims[3];
+        /* The parameters are ours (synthetic_data), so writing is safe. */
+        float *mean = (float *)op->params[JP_PARAM_MEAN].data;
+        float *var = (float *)op->params[JP_PARAM_VAR].data;
+        for (int64_t ch = 0; ch < c; ch++) {
+            double sum = 0, sq = 0;
+            for (int64_t b = 0; b < n; b++) {
+                const float *p = x->data + (b * c + ch) * hw;
+                for (int64_t k = 0; k < hw; k++)
+                    sum += p[k], sq += (double)p[k] * p[k];
+            }
+            double cnt = (double)(n * hw);
+            double m = sum / cnt;
+            double v = sq / cnt - m * m;
+            mean[ch] = (float)m;
+            /* A constant channel (variance 0, e.g. all-zero after ReLU)
+             * keeps variance 1 rather than amplifying rounding noise. */
+            var[ch] = v > 1e-6 ? (float)v : 1.0f;
+        }
+    }
+    return jp_exec_prepare_step(ex, s, err);
+}
+
+static jp_status calibrate_after_step(void *ctx, int s, jp_error *err)
+{
+    (void)err;
+    jp_exec_release_step(ctx, s);
+    return JP_OK;
+}
+
 jp_status jp_weights_calibrate(jp_weights *w, jp_graph *g, const float *input, jp_error *err)
 {
     if (!w->synthetic)
         return jp_error_set(err, JP_ERR_INTERNAL, "calibration applies to synthetic weights only");
     jp_exec ex;
-    /* One step prepared at a time: the kernels' prepared copies of the
-     * whole model would otherwise sit beside the weights (issue 16: this was
-     * the peak RSS of every run with synthetic weights). */
-    jp_exec_options opt = {.device = JP_DEVICE_CPU, .fuse = false, .defer_prepare = true};
+    /* One pass, one step prepared at a time, the values sharing the arena by
+     * lifetime: the kernels' prepared copies of the whole model, or every
+     * op's output, would otherwise sit beside the weights (issue 16: each was
+     * in turn the peak RSS of every run with synthetic weights; the outputs
+     * were 37 MB of squeezenet1_0's 56). */
+    jp_exec_options opt = {.device = JP_DEVICE_CPU, .fuse = false, .defer_prepare = true,
+                           .share_layer_outputs = true};
     if (jp_exec_build(&ex, g, &opt, err))
         return jp_error_prefix(err, "calibrating synthetic weights: ");
+    const jp_exec_hooks hooks = {.ctx = &ex, .before_step = calibrate_before_step,
+                                 .after_step = calibrate_after_step};
     jp_status st = jp_exec_set_input(&ex, input, err);
-    for (int s = 0; st == JP_OK && s < ex.n_steps; s++) {
-        const jp_op *op = ex.steps[s].step.op;
-        if (op->type == JP_OP_BATCH_NORM2D) {
-            const jp_tensor *x = &ex.steps[s].step.in[0]; /* [n, c, h, w] on the CPU */
-            int64_t n = x->dims[0], c = x->dims[1], hw = x->dims[2] * x->dims[3];
-            /* The parameters are ours (synthetic_data), so writing is safe. */
-            float *mean = (float *)op->params[JP_PARAM_MEAN].data;
-            float *var = (float *)op->params[JP_PARAM_VAR].data;
-            for (int64_t ch = 0; ch < c; ch++) {
-                double sum = 0, sq = 0;
-                for (int64_t b = 0; b < n; b++) {
-                    const float *p = x->data + (b * c + ch) * hw;
-                    for (int64_t k = 0; k < hw; k++)
-                        sum += p[k], sq += (double)p[k] * p[k];
-                }
-                double cnt = (double)(n * hw);
-                double m = sum / cnt;
-                double v = sq / cnt - m * m;
-                mean[ch] = (float)m;
-                /* A constant channel (variance 0, e.g. all-zero after ReLU)
-                 * keeps variance 1 rather than amplifying rounding noise. */
-                var[ch] = v > 1e-6 ? (float)v : 1.0f;
-            }
-        }
-        if (st == JP_OK)
-            st = jp_exec_prepare_step(&ex, s, err);
-        if (st == JP_OK)
-            st = jp_exec_run_step(&ex, s, err);
-        jp_exec_release_step(&ex, s);
-    }
+    if (st == JP_OK)
+        st = jp_exec_forward(&ex, &hooks, err);
     jp_exec_free(&ex);
     return st;
 }
