@@ -111,8 +111,32 @@ typedef struct pg_plan {
     float *b;            /* [n_threads][b_floats], or [b_floats] when shared  */
     int64_t max_runs;    /* per thread                                         */
     pg_seg *runs;        /* [n_threads][max_runs]                              */
+    void *own_scratch;   /* partial, b and runs (pg_scratch_bytes), until the
+                            executor binds its shared workspace: then NULL */
     pg_ktap *ktab;       /* [k_g]                                              */
 } pg_plan;
+
+/* The per-run scratch, partial then b then runs, each on 64 bytes: their
+ * offsets in *b_at and *runs_at; returns the whole size. */
+static size_t pg_scratch_bytes(const pg_plan *p, size_t *b_at, size_t *runs_at)
+{
+    const size_t nt = (size_t)p->n_threads;
+    const size_t partial = p->split_k ? (nt - 1) * (size_t)p->m_g * (size_t)p->col_block * sizeof(float) : 0;
+    const size_t b = (size_t)p->b_floats * (p->shared_b ? 1 : nt) * sizeof(float);
+    *b_at = ((partial + 63) & ~(size_t)63);
+    *runs_at = *b_at + ((b + 63) & ~(size_t)63);
+    return *runs_at + (size_t)p->max_runs * nt * sizeof(pg_seg);
+}
+
+/* Points partial, b and runs into scratch (64-byte aligned). */
+static void pg_use_scratch(pg_plan *p, void *scratch)
+{
+    size_t b_at, runs_at;
+    pg_scratch_bytes(p, &b_at, &runs_at);
+    p->partial = p->split_k ? scratch : NULL;
+    p->b = (float *)((char *)scratch + b_at);
+    p->runs = (pg_seg *)((char *)scratch + runs_at);
+}
 
 
 /* Any convolution, and also one with a fused residual add (ResNet's last
@@ -151,9 +175,7 @@ static void pg_release(void *state)
         return;
     jp_cpu_free(p->a);
     jp_cpu_free(p->bias);
-    jp_cpu_free(p->b);
-    jp_cpu_free(p->runs);
-    jp_cpu_free(p->partial);
+    jp_cpu_free(p->own_scratch);
     jp_cpu_free(p->ktab);
     free(p);
 }
@@ -265,19 +287,12 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
     jp_cpu_free(wf);
 
     /* Workspaces. */
-    if (p->split_k) {
-        p->partial = jp_cpu_alloc((size_t)(nt - 1) * (size_t)p->m_g * (size_t)p->col_block *
-                                  sizeof(float));
-        if (!p->partial) {
-            pg_release(p);
-            return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate the partial sums",
-                                step->op->name);
-        }
-    }
     p->b_floats = jp_cpu_round_up(p->col_block, JP_TILE_NR) * (p->shared_b ? p->k_g : p->kc);
-    p->b = jp_cpu_alloc((size_t)p->b_floats * (size_t)(p->shared_b ? 1 : nt) * sizeof(float));
     p->max_runs = p->col_block / p->s.ow + p->col_block / JP_TILE_NR + 2;
-    p->runs = jp_cpu_alloc((size_t)p->max_runs * (size_t)nt * sizeof(pg_seg));
+    size_t b_at, runs_at;
+    p->own_scratch = jp_cpu_alloc(pg_scratch_bytes(p, &b_at, &runs_at));
+    if (p->own_scratch)
+        pg_use_scratch(p, p->own_scratch);
     p->ktab = jp_cpu_alloc((size_t)p->k_g * sizeof(pg_ktap));
     if (p->ktab)
         for (int64_t k = 0; k < p->k_g; k++) {
@@ -286,7 +301,7 @@ static jp_status pg_prepare(const jp_step *step, void **state, jp_error *err)
             p->ktab[k] = (pg_ktap){(k / taps) * p->s.h * p->s.w, (int32_t)(ky * p->s.dh - p->s.ph),
                                    (int32_t)(kx * p->s.dw - p->s.pw)};
         }
-    if (!p->b || !p->runs || !p->ktab) {
+    if (!p->own_scratch || !p->ktab) {
         pg_release(p);
         return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate the packing workspace",
                             step->op->name);
@@ -695,11 +710,22 @@ static jp_status pg_run(void *state, const jp_step *step, jp_error *err)
 static void pg_memory(const void *state, const jp_step *step, size_t *prepared_bytes, size_t *workspace_bytes)
 {
     const pg_plan *p = state;
+    size_t b_at, runs_at;
     *prepared_bytes = ((size_t)p->s.groups * (size_t)p->m_panels * JP_TILE_MR * (size_t)p->k_g + (size_t)p->s.c_out) *
-                      sizeof(float);
-    *workspace_bytes = ((p->split_k ? (size_t)(p->n_threads - 1) * (size_t)p->m_g * (size_t)p->col_block : 0) +
-                        (size_t)p->b_floats * (size_t)(p->shared_b ? 1 : p->n_threads)) * sizeof(float) +
-                       (size_t)p->max_runs * (size_t)p->n_threads * sizeof(pg_seg) + (size_t)p->k_g * sizeof(pg_ktap);
+                          sizeof(float) +
+                      (size_t)p->k_g * sizeof(pg_ktap);
+    *workspace_bytes = pg_scratch_bytes(p, &b_at, &runs_at);
+}
+
+/* The executor's shared workspace instead of the own scratch: every run
+ * writes what it reads there (packed panels with their zero tails, the
+ * runs, the partial sums), so whatever other steps left does not matter. */
+static void pg_bind_workspace(void *state, void *workspace)
+{
+    pg_plan *p = state;
+    jp_cpu_free(p->own_scratch);
+    p->own_scratch = NULL;
+    pg_use_scratch(p, workspace);
 }
 
 const jp_kernel jp_cpu_conv2d_packed_gemm = {
@@ -713,5 +739,6 @@ const jp_kernel jp_cpu_conv2d_packed_gemm = {
     .run = pg_run,
     .release = pg_release,
     .memory = pg_memory,
+    .bind_workspace = pg_bind_workspace,
     .params_copied = true,
 };

@@ -35,7 +35,9 @@
  *
  * Invariants: the tiles of all images are numbered together (image, tile
  * row, tile column) and processed in blocks of consecutive tiles; columns of
- * v and m past a block's tile count are neither written nor read.
+ * v and m past a block's tile count hold no data (the GEMMs load whole
+ * vectors of v there, which the input transform zeroes, and store only the
+ * block's columns of m).
  *
  * Threads (chosen in prepare): with many tiles each thread transforms and
  * multiplies its own blocks (by_tiles); otherwise the team shares one block
@@ -226,9 +228,6 @@ static jp_status wg_prepare(const jp_step *step, void **state, jp_error *err)
                             "%s: cannot allocate %zu bytes of Winograd workspace",
                             step->op->name, (v_floats + m_floats) * sizeof(float));
     }
-    /* The GEMMs load whole vectors of v past a block's tile count (up to
-     * ld): finite there, never stored. */
-    memset(p->v, 0, v_floats * sizeof(float));
     *state = p;
     return JP_OK;
 }
@@ -406,6 +405,15 @@ static void wg_input_transform(const wg_plan *p, const float *x, int64_t t0, int
             }
         }
     }
+    /* The GEMMs load whole vectors past column count - 1 (up to count rounded
+     * up to JP_VLEN, within ld; never stored): zeros there, whatever the
+     * shared workspace held before (another kernel's scratch: its integers
+     * read as denormals, slow on some cores, or as NaN). */
+    const int64_t pad = jp_cpu_round_up(count, JP_VLEN) - count;
+    if (pad > 0)
+        for (int64_t c = c0; c < c1; c++)
+            for (int pos = 0; pos < WG_POS; pos++)
+                memset(v + pos * pos_stride + c * p->ld + count, 0, (size_t)pad * sizeof(float));
 }
 
 /* m[pos][c_out][ld] = u[pos] * v[pos] for positions [pos0, pos1), count
@@ -564,10 +572,8 @@ static void wg_memory(const void *state, const jp_step *step, size_t *prepared_b
 
 /* v then m in the shared workspace (v's size is a multiple of 64 bytes: ld is
  * a multiple of JP_VLEN floats, and the 36 * c_in rows keep it so when
- * JP_VLEN >= 16; else rounded up here).  The GEMMs read v's columns past a
- * block's tiles, which must be finite: v is zeroed here, at build time, and
- * afterwards only Winograd steps write there, finite transforms of finite
- * inputs. */
+ * JP_VLEN >= 16; else rounded up here).  Nothing is read there before it is
+ * written (wg_input_transform zeroes what the GEMMs read past a block). */
 static void wg_bind_workspace(void *state, void *workspace)
 {
     wg_plan *p = state;
@@ -579,7 +585,6 @@ static void wg_bind_workspace(void *state, void *workspace)
     p->shared = true;
     p->v = workspace;
     p->m = (float *)((char *)workspace + v_bytes);
-    memset(p->v, 0, wg_v_bytes(p));
 }
 
 const jp_kernel jp_cpu_conv2d_winograd = {
