@@ -70,7 +70,8 @@ static void usage(FILE *out)
             "                          the logits as safetensors; at op granularity also op.<name>\n"
             "  --plan FILE             the kernel per op from `jplprof compare --plan`\n"
             "  --memory                print where the memory went: weights (mapped or\n"
-            "                          synthetic, and how much of them was given back),\n"
+            "                          synthetic, how much of them was given back and how\n"
+            "                          much the kernels read where they are),\n"
             "                          the kernels' prepared weights, the activation arena,\n"
             "                          the kernels' workspace, and the peak RSS\n"
             "  --quiet                 print only the summary line and the classes\n");
@@ -93,11 +94,12 @@ static void print_memory(const jp_exec *ex, const jp_cli_model *m)
     size_t bound = weights_bytes + mem.prepared_bytes + 2 * mem.largest_pair_bytes + slack_bytes;
     struct rusage ru;
     double peak = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1.0;
-    printf("memory: weights %.1f MiB (%s), %.1f MiB of them given back | prepared weights %.1f MiB | "
+    printf("memory: weights %.1f MiB (%s), %.1f MiB of them given back, %.1f MiB read in place | "
+           "prepared weights %.1f MiB | "
            "activation arena %.1f MiB | workspace %.1f MiB | largest activation pair %.1f MiB | "
            "bound %.1f MiB (weights + prepared + 2 x pair + 16 MiB) | peak RSS %.1f MiB\n",
            mib(weights_bytes), m->weights.synthetic ? "synthetic" : "mapped", mib(ex->released_param_bytes),
-           mib(mem.prepared_bytes), mib(mem.arena_bytes), mib(mem.workspace_bytes), mib(mem.largest_pair_bytes),
+           mib(mem.in_place_param_bytes), mib(mem.prepared_bytes), mib(mem.arena_bytes), mib(mem.workspace_bytes), mib(mem.largest_pair_bytes),
            mib(bound), peak);
     if (mem.n_unaccounted)
         printf("memory: %d steps' kernels cannot say what they prepared (not counted above)\n",

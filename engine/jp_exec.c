@@ -583,6 +583,10 @@ void jp_exec_memory_of(const jp_exec *ex, jp_exec_memory *m)
             pair += (size_t)jp_tensor_numel(&es->step.in[k]);
         if (pair * sizeof(float) > m->largest_pair_bytes)
             m->largest_pair_bytes = pair * sizeof(float);
+        if (!es->kernel->params_copied)
+            for (int i = es->first_op; i < es->first_op + es->n_ops; i++)
+                for (int p = 0; p < ex->graph->ops[i].n_params; p++)
+                    m->in_place_param_bytes += (size_t)jp_param_numel(&ex->graph->ops[i].params[p]) * sizeof(float);
         if (es->kernel->memory) {
             size_t prepared = 0, workspace = 0;
             es->kernel->memory(es->state, &es->step, &prepared, &workspace);

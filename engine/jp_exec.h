@@ -134,6 +134,8 @@ typedef struct jp_exec_memory {
     size_t workspace_bytes;    /* the kernels' other buffers (one shared
                                   buffer for those with bind_workspace)    */
     size_t largest_pair_bytes; /* the largest step's inputs + output       */
+    size_t in_place_param_bytes; /* parameters whose kernel reads them where
+                                  they are (params_copied false): kept     */
     int n_unaccounted;         /* steps whose kernel prepares but cannot
                                   say how much (no memory slot)            */
 } jp_exec_memory;
