@@ -5,12 +5,11 @@
 #include "jp_exec.h"
 
 #include "jp_ops.h"
+#include "jp_weights.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #define ARENA_ALIGN_BYTES 256 /* cudaMalloc's alignment: some cuDNN kernels need it */
 
@@ -337,22 +336,15 @@ static jp_tensor value_tensor(const jp_exec *ex, int v)
  * keeps its own copy (see jp_exec.h). */
 static size_t release_step_params(const jp_exec *ex, const jp_exec_step *es)
 {
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     size_t released = 0;
     if (!es->kernel->params_copied)
         return 0;
     for (int i = es->first_op; i < es->first_op + es->n_ops; i++) {
         const jp_op *op = &ex->graph->ops[i];
-        for (int p = 0; p < op->n_params; p++) {
-            const jp_param *prm = &op->params[p];
-            if (!prm->data)
-                continue;
-            const size_t bytes = (size_t)jp_param_numel(prm) * sizeof(float);
-            uintptr_t lo = ((uintptr_t)prm->data + page - 1) & ~(page - 1);
-            uintptr_t hi = ((uintptr_t)prm->data + bytes) & ~(page - 1);
-            if (hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)
-                released += hi - lo;
-        }
+        for (int p = 0; p < op->n_params; p++)
+            if (op->params[p].data)
+                released += jp_weights_give_back(op->params[p].data,
+                                                 (size_t)jp_param_numel(&op->params[p]) * sizeof(float));
     }
     return released;
 }
@@ -463,15 +455,15 @@ static jp_status backend_sync(jp_exec *ex, jp_error *err)
     return ex->backend->synchronize ? ex->backend->synchronize(err) : JP_OK;
 }
 
-jp_status jp_exec_forward(jp_exec *ex, const jp_exec_hooks *hooks, jp_error *err)
+jp_status jp_exec_forward_to(jp_exec *ex, const jp_exec_hooks *hooks, int last_step, jp_error *err)
 {
     static const jp_exec_hooks none = {0};
     const jp_exec_hooks *h = hooks ? hooks : &none;
     bool any = h->before_layer || h->after_layer || h->before_step || h->after_step;
-    for (int l = 0; l < ex->graph->n_layers; l++) {
+    for (int l = 0; l < ex->graph->n_layers && ex->layer_first_step[l] <= last_step; l++) {
         if (h->before_layer && (backend_sync(ex, err) || h->before_layer(h->ctx, l, err)))
             return err->status;
-        for (int s = ex->layer_first_step[l]; s < ex->layer_first_step[l + 1]; s++) {
+        for (int s = ex->layer_first_step[l]; s < ex->layer_first_step[l + 1] && s <= last_step; s++) {
             if (h->before_step && (backend_sync(ex, err) || h->before_step(h->ctx, s, err)))
                 return err->status;
             if (run_step(ex, s, err))
@@ -479,10 +471,16 @@ jp_status jp_exec_forward(jp_exec *ex, const jp_exec_hooks *hooks, jp_error *err
             if (h->after_step && (backend_sync(ex, err) || h->after_step(h->ctx, s, err)))
                 return err->status;
         }
-        if (h->after_layer && (backend_sync(ex, err) || h->after_layer(h->ctx, l, err)))
+        if (h->after_layer && ex->layer_first_step[l + 1] - 1 <= last_step &&
+            (backend_sync(ex, err) || h->after_layer(h->ctx, l, err)))
             return err->status;
     }
     return any ? JP_OK : backend_sync(ex, err);
+}
+
+jp_status jp_exec_forward(jp_exec *ex, const jp_exec_hooks *hooks, jp_error *err)
+{
+    return jp_exec_forward_to(ex, hooks, ex->n_steps - 1, err);
 }
 
 /* A layer or step alone reads inputs that a shared arena no longer holds. */
@@ -539,6 +537,7 @@ jp_status jp_exec_prepare_step(jp_exec *ex, int s, jp_error *err)
         es->prepared = true;
         return JP_OK;
     }
+    es->step.give_back_params = ex->options.release_params && es->kernel->params_copied;
     if (es->kernel->prepare(&es->step, &es->state, err))
         return jp_error_prefix(err, "op %s, kernel %s: ", es->step.op->name, es->kernel->name);
     es->prepared = true;

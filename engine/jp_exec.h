@@ -109,6 +109,9 @@ jp_status jp_exec_set_input(jp_exec *exec, const float *host_input, jp_error *er
 
 /* Runs every step in order, calling the hooks (may be NULL). */
 jp_status jp_exec_forward(jp_exec *exec, const jp_exec_hooks *hooks, jp_error *err);
+/* The same, up to step last_step only (its layer's after_layer hook is not
+ * called unless it is the layer's last step): for values early in the pass. */
+jp_status jp_exec_forward_to(jp_exec *exec, const jp_exec_hooks *hooks, int last_step, jp_error *err);
 
 /* Runs the steps of one layer / one step alone, without hooks, on the inputs
  * the last forward pass left.  For repeated timing. */

@@ -47,4 +47,11 @@ jp_status jp_weights_calibrate(jp_weights *w, jp_graph *graph, const float *inpu
 
 void jp_weights_free(jp_weights *w);
 
+/* Gives the whole pages inside [data, data + bytes) back to the kernel
+ * (madvise MADV_DONTNEED), for parameters nothing will read again: a mapped
+ * file's pages fault back in from the file if they are read after all,
+ * anonymous ones (synthetic weights) read as zeros.  Returns the bytes given
+ * back. */
+size_t jp_weights_give_back(const void *data, size_t bytes);
+
 #endif /* JP_WEIGHTS_H */

@@ -47,6 +47,12 @@ typedef struct jp_step {
     int n_in;
     jp_tensor in[JP_MAX_OP_INPUTS];
     jp_tensor out;
+    /* Nothing reads the parameters after prepare (the executor's
+     * release_params, for a kernel with params_copied): prepare may give
+     * their pages back as soon as it has copied them (jp_weights_give_back),
+     * so that the largest original and its copies are not all resident at
+     * once. */
+    bool give_back_params;
 } jp_step;
 
 typedef struct jp_kernel {

@@ -660,6 +660,100 @@ static void test_linear_case(int n, int in_f, int out_f, bool bias, jp_activatio
     jp_cpu_free(ref);
 }
 
+/* ---- giving the originals back during prepare (jp_step.give_back_params) ---- */
+
+/* Whether every whole page inside [p, p + n) reads zero: given back. */
+static bool pages_zero(const float *p, int64_t n)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)(p + n)) & ~(page - 1);
+    for (const unsigned char *b = (const unsigned char *)lo; b < (const unsigned char *)hi; b++)
+        if (*b)
+            return false;
+    return hi > lo;
+}
+
+/* Kernel k on step twice, from the same weights w (n floats, restored from
+ * keep): without and with give_back_params.  The outputs must be equal bit
+ * for bit, and with it the weights' pages must have been given back. */
+static void check_give_back(const jp_kernel *k, jp_step *step, float *w, const float *keep, int64_t n,
+                            const char *label)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s gives its weights back in prepare (%s)", k->name, label);
+    const size_t out_bytes = (size_t)jp_tensor_numel(&step->out) * sizeof(float);
+    float *first = malloc(out_bytes);
+    jp_error err = {0};
+    memcpy(w, keep, (size_t)n * sizeof(float));
+    step->give_back_params = false;
+    jp_status st = first ? run_kernel(k, step, &err) : JP_ERR_NOMEM;
+    if (st == JP_OK) {
+        memcpy(first, step->out.data, out_bytes);
+        step->give_back_params = true;
+        st = run_kernel(k, step, &err);
+    }
+    step->give_back_params = false;
+    if (st != JP_OK)
+        jp_test_fail(name, "%s", err.msg);
+    else
+        JP_CHECK(name, memcmp(first, step->out.data, out_bytes) == 0 && pages_zero(w, n),
+                 "output %s, weights' pages %s", memcmp(first, step->out.data, out_bytes) ? "differs" : "equal",
+                 pages_zero(w, n) ? "given back" : "still there");
+    memcpy(w, keep, (size_t)n * sizeof(float));
+    free(first);
+}
+
+/* Every kernel that copies its weights (params_copied) gives the originals
+ * back as it copies them when the step allows, so that the largest
+ * original is not resident beside its copies (issue 16: VGG's fc6, 392 MiB,
+ * was the peak of the whole run). */
+static void test_give_back(void)
+{
+    const conv_case cases[] = {
+        {"64->128 3x3 s1 p1", 1, 64, 128, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, 1},
+        {"256->128 1x1", 1, 256, 128, 14, 14, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, 1},
+        {"512 dw 3x3", 1, 512, 512, 10, 10, 3, 3, 1, 1, 1, 1, 1, 1, 512, false, 1},
+        {"128->128 g8 3x3", 1, 128, 128, 10, 10, 3, 3, 1, 1, 1, 1, 1, 1, 8, false, 1},
+    };
+    const jp_kernel *convs[32];
+    const int n_convs = kernels_of(JP_OP_CONV2D, false, convs);
+    set_threads(2);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        conv_fixture f;
+        conv_fixture_init(&f, &cases[c]);
+        const int64_t n = jp_param_numel(&f.op.params[0]);
+        float *keep = malloc((size_t)n * sizeof(float));
+        memcpy(keep, f.wt, (size_t)n * sizeof(float));
+        for (int k = 0; k < n_convs; k++)
+            if (convs[k]->params_copied && convs[k]->supports(&f.step))
+                check_give_back(convs[k], &f.step, f.wt, keep, n, cases[c].label);
+        free(keep);
+        conv_fixture_free(&f);
+    }
+    /* cpu/linear/gemv: 12 MiB of weights, copied in more than one chunk */
+    const int in_f = 2048, out_f = 1536;
+    jp_op op = {.name = "test.fc", .type = JP_OP_LINEAR, .n_inputs = 1, .n_params = 1};
+    op.attrs.linear = (jp_linear_attrs){in_f, out_f, false};
+    const int64_t w_dims[2] = {out_f, in_f}, in_dims[2] = {1, in_f}, out_dims[2] = {1, out_f};
+    const int64_t n = (int64_t)out_f * in_f;
+    float *wt = rand_buf(n, -0.02f, 0.02f), *keep = malloc((size_t)n * sizeof(float));
+    float *x = rand_buf(in_f, -1.0f, 1.0f), *out = zero_buf(out_f);
+    memcpy(keep, wt, (size_t)n * sizeof(float));
+    set_param(&op.params[0], "test.fc.weight", 2, w_dims, wt);
+    jp_step step = {.op = &op, .n_in = 1};
+    step.in[0] = make_tensor(2, in_dims, x);
+    step.out = make_tensor(2, out_dims, out);
+    const jp_kernel *linears[32];
+    const int n_linears = kernels_of(JP_OP_LINEAR, false, linears);
+    for (int k = 0; k < n_linears; k++)
+        if (linears[k]->params_copied && linears[k]->supports(&step))
+            check_give_back(linears[k], &step, wt, keep, n, "1x2048->1536");
+    free(keep);
+    jp_cpu_free(wt);
+    jp_cpu_free(x);
+    jp_cpu_free(out);
+}
+
 static void test_linears(void)
 {
     test_linear_case(1, 37, 129, true, JP_ACT_NONE);
@@ -1972,6 +2066,7 @@ int main(void)
     test_convs();
     test_conv_residual();
     test_linears();
+    test_give_back();
     test_pools();
     test_elementwise();
     test_means();

@@ -365,6 +365,8 @@ jp_status jp_cpu_conv_fold(const jp_step *step, float **w_out, float **b_out, jp
             wf[co * k_per_out + k] = (float)(w[co * k_per_out + k] * scale);
         bf[co] = (float)shift;
     }
+    if (step->give_back_params) /* before the kernel packs or transforms wf */
+        jp_weights_give_back(w, (size_t)a->c_out * (size_t)k_per_out * sizeof(float));
     *w_out = wf;
     *b_out = bf;
     return JP_OK;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../../engine/jp_weights.h" /* jp_weights_give_back */
 #include "../jp_kernel.h"
 
 #if defined(__FMA__) || defined(__ARM_FEATURE_FMA)

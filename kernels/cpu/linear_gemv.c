@@ -81,7 +81,16 @@ static jp_status gemv_prepare(const jp_step *step, void **state, jp_error *err)
     if (!w)
         return jp_error_set(err, JP_ERR_NOMEM, "%s: cannot allocate %zu bytes of weights",
                             step->op->name, bytes);
-    memcpy(w, wt, bytes);
+    /* In chunks, each original chunk given back once copied when the step
+     * allows: VGG's fc6 (392 MiB) and its copy were both resident, the peak
+     * RSS of the whole run. */
+    const size_t chunk = (size_t)8 << 20;
+    for (size_t at = 0; at < bytes; at += chunk) {
+        const size_t n = bytes - at < chunk ? bytes - at : chunk;
+        memcpy((char *)w + at, (const char *)wt + at, n);
+        if (step->give_back_params)
+            jp_weights_give_back((const char *)wt + at, n);
+    }
     *state = w;
     return JP_OK;
 }
