@@ -592,9 +592,14 @@ bool jp_tegrastats_name_selects(const char *requested, const char *param_name)
 /* Cut lines reported one by one; after these, one count at the end. */
 #define CSV_MAX_CUT_NOTES 10
 
+/* Names allocated for at first; doubled as needed up to CSV_MAX_COLUMNS (all
+ * 4096 at once were 192 KiB a conversion: under the fuzzer's ASan, a fresh
+ * mapping every execution and half its time). */
+#define CSV_FIRST_COLUMNS 64
+
 typedef struct csv_columns {
-    size_t count;
-    char (*names)[JP_TGR_NAME_BYTES]; /* (count) in first-seen order */
+    size_t count, cap;
+    char (*names)[JP_TGR_NAME_BYTES]; /* (count) in first-seen order, room for cap */
     int32_t *slots;                   /* (CSV_HASH_SLOTS) column index or -1 */
 } csv_columns;
 
@@ -608,7 +613,8 @@ static uint32_t name_hash(const char *s)
     return h;
 }
 
-/* Index of name, added when absent; -1 when the table is full. */
+/* Index of name, added when absent; -1 when the table is full, -2 when
+ * there is no memory for more names. */
 static int32_t column_index(csv_columns *c, const char *name, bool add)
 {
     uint32_t slot = name_hash(name) & (CSV_HASH_SLOTS - 1);
@@ -622,6 +628,14 @@ static int32_t column_index(csv_columns *c, const char *name, bool add)
     }
     if (!add || c->count >= CSV_MAX_COLUMNS)
         return -1;
+    if (c->count == c->cap) {
+        const size_t cap = c->cap * 2 < CSV_MAX_COLUMNS ? c->cap * 2 : CSV_MAX_COLUMNS;
+        void *grown = realloc(c->names, cap * sizeof *c->names);
+        if (!grown)
+            return -2;
+        c->names = grown;
+        c->cap = cap;
+    }
     int32_t idx = (int32_t)c->count++;
     snprintf(c->names[idx], JP_TGR_NAME_BYTES, "%s", name);
     c->slots[slot] = idx;
@@ -666,7 +680,8 @@ jp_status jp_tegrastats_to_csv_spooled(FILE *in, FILE *out, FILE *notes, FILE *s
     if ((st = jp_line_reader_init(&rd, in, JP_LINE_MAX_BYTES, err)) != JP_OK)
         return st;
     parsed = malloc(sizeof *parsed);
-    cols.names = malloc(sizeof *cols.names * CSV_MAX_COLUMNS);
+    cols.cap = CSV_FIRST_COLUMNS;
+    cols.names = malloc(sizeof *cols.names * cols.cap);
     cols.slots = malloc(sizeof *cols.slots * CSV_HASH_SLOTS);
     if (!parsed || !cols.names || !cols.slots) {
         st = jp_error_set(err, JP_ERR_NOMEM, "tegrastats to CSV: out of memory");
@@ -708,7 +723,13 @@ jp_status jp_tegrastats_to_csv_spooled(FILE *in, FILE *out, FILE *notes, FILE *s
         if (parsed->timestamp[0])
             any_timestamp = true;
         for (size_t i = 0; i < parsed->count; i++) {
-            if (column_index(&cols, parsed->params[i].name, true) < 0) {
+            const int32_t idx = column_index(&cols, parsed->params[i].name, true);
+            if (idx == -2) {
+                st = jp_error_set(err, JP_ERR_NOMEM, "tegrastats to CSV: out of memory (%zu parameter names)",
+                                  cols.count);
+                goto done;
+            }
+            if (idx < 0) {
                 st = jp_error_set(err, JP_ERR_UNSUPPORTED,
                                   "tegrastats to CSV: line %zu: more than %d distinct parameter names",
                                   lines_read, CSV_MAX_COLUMNS);

@@ -388,6 +388,54 @@ static long column(char **cells, size_t n, const char *name)
     return -1;
 }
 
+/* A log of `lines` lines, each with `per_line` rails whose names are new
+ * (R_0, R_1, ...), converted; the CSV text in *csv (to free). */
+static jp_status csv_of_many_names(int lines, int per_line, char **csv, jp_error *err)
+{
+    char *text = NULL;
+    size_t text_len = 0, csv_len = 0;
+    FILE *in = open_memstream(&text, &text_len);
+    for (int l = 0, name = 0; l < lines; l++) {
+        for (int i = 0; i < per_line; i++)
+            fprintf(in, "%sR_%d %dmW/%dmW", i ? " " : "", name++, l, l);
+        fputc('\n', in);
+    }
+    fclose(in);
+    in = fmemopen(text, text_len, "r");
+    FILE *out = open_memstream(csv, &csv_len);
+    jp_status st = jp_tegrastats_to_csv(in, out, NULL, err);
+    fclose(in);
+    fclose(out);
+    free(text);
+    return st;
+}
+
+/* The column table grows as names come (64 at first, doubled), up to its
+ * limit of 4096 distinct names: past it, a named error. */
+static void test_csv_many_names(void)
+{
+    char *csv = NULL;
+    jp_error err = {0};
+    jp_status st = csv_of_many_names(3, 150, &csv, &err); /* 450 names: grown three times */
+    size_t n = 0;
+    long first = -1, last = -1;
+    static char *cells[4096];
+    if (st == JP_OK) {
+        n = split_csv(csv, cells, 4096);
+        first = column(cells, n, "R_0");
+        last = column(cells, n, "R_449");
+    }
+    JP_CHECK("csv_450_names_in_first_seen_order", st == JP_OK && n == 450 && first == 0 && last == 449,
+             "status %d (%s), %zu columns, R_0 at %ld, R_449 at %ld", st, err.msg, n, first, last);
+    free(csv);
+    csv = NULL;
+    st = csv_of_many_names(30, 150, &csv, &err); /* 4500 names */
+    JP_CHECK("csv_more_than_4096_names_is_an_error",
+             st == JP_ERR_UNSUPPORTED && strstr(err.msg, "more than 4096 distinct parameter names"),
+             "status %d: %s", st, err.msg);
+    free(csv);
+}
+
 static void test_csv(void)
 {
     data_file a, b, c;
@@ -484,5 +532,6 @@ int main(void)
     test_odd_lines();
     test_seed_names();
     test_csv();
+    test_csv_many_names();
     return jp_test_exit_code();
 }
