@@ -96,6 +96,18 @@ def main():
     raw["tgr_smpl_boundary_s"] = 1e300
     put("power_raw", "boundary_1e300", json.dumps(raw))
 
+    # profiler/calibration.h's example, and the shapes its checks tell apart
+    rail = {"tau_s": 0.43, "fits": True, "why": "single exponential", "fit_rms_residual": 2.1, "noise": 2.0,
+            "lsb": 1, "update_period_s": 0.02, "delivery_interval_s": 0.021, "idle_mw": 1200, "busy_mw": 3400}
+    cal = {"format": "jplprof-calibration", "version": 1, "created": "2026-12-08T03:00:00Z", "board": "tx2",
+           "power_source": "tegrastats", "describe": "fuzz seed",
+           "protocol": {"periods": 4, "half_period_s": 3, "threads": 6},
+           "rails": {"VDD_SYS_CPU": rail, "VDD_SYS_GPU": dict(rail, tau_s=0.0, fits=False, why="flat")}}
+    put("calibration", "tx2_two_rails", json.dumps(cal))
+    put("calibration", "one_rail_compact", json.dumps(dict(cal, rails={"VDD_IN": {"tau_s": 1e-3, "fits": True}}),
+                                                      separators=(",", ":")))
+    put("calibration", "duplicate_key", json.dumps(cal)[:-1] + ', "board": "orin"}')
+
     # first byte: bit 0 power (1) or latency (0), bit 1 --params all, bit 2 --stats
     put("seed", "latency", b"\x00" + b'{"0": [0.001, 0.002, 0.0015]}\n{"1": [0.01, 0.011, 0.012]}\n')
     put("seed", "latency_stats", b"\x04" + b'{"0": [0.001]}\n\n{"conv1": [1e-05, 2e-05]}\n')
