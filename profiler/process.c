@@ -1264,7 +1264,6 @@ static jp_status power_json(out_ctx *oc, const char *where, const dev_acc *dev, 
     return JP_OK;
 }
 
-
 /* --stats: "latency_in_pass" (each layer inside whole forward passes) and
  * "closure": the isolated medians summed against the end-to-end pass. */
 static jp_status context_json(cJSON *dobj, dev_acc *dev, jp_error *err)

@@ -23,7 +23,6 @@
 #define JP_CONV_MIN_COLS 256
 #endif
 
-
 jp_status jp_conv_gemm_prepare(const jp_step *step, bool allow_direct, jp_conv_gemm **plan_out,
                                jp_error *err)
 {

@@ -79,7 +79,6 @@ static void gc_release(void *state)
     free(p);
 }
 
-
 /* Rows per task: the workspace within GC_WORK_BYTES, and at least two tasks
  * per thread where the rows allow it (RegNet's first stage has 6 groups). */
 static void gc_choose_rows(gc_plan *p)

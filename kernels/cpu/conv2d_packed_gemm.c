@@ -138,7 +138,6 @@ static void pg_use_scratch(pg_plan *p, void *scratch)
     p->runs = (pg_seg *)((char *)scratch + runs_at);
 }
 
-
 /* Any convolution, and also one with a fused residual add (ResNet's last
  * convolution of a block: the add and its ReLU in the epilogue). */
 static bool pg_supports(const jp_step *step)

@@ -87,7 +87,6 @@ typedef struct wg_plan {
                                  (wg_bind_workspace), not owned            */
 } wg_plan;
 
-
 static int64_t wg_block_start(const wg_plan *p, int64_t i)
 {
     return i >= p->n_blocks ? p->n_tiles : i * p->n_tiles / p->n_blocks;
