@@ -127,52 +127,18 @@ static void set_param(jp_param *p, char *name, int rank, const int64_t *dims, co
     p->data = data;
 }
 
-/* After a first run on its own workspace: binds a shared one of the size
- * k->memory reports, full of NaN (the executor's holds whatever other steps
- * left), runs again and wants the same output bit for bit.  *ws: the shared
- * workspace, for the caller to free after release. */
-static jp_status run_on_dirty_workspace(const jp_kernel *k, const jp_step *step, void *state, void **ws,
-                                        jp_error *err)
-{
-    for (int i = 0; i < step->n_in; i++)
-        if (step->in[i].data == step->out.data)
-            return JP_OK; /* in place: a second run reads the first's output */
-    size_t prepared = 0, need = 0;
-    k->memory(state, step, &prepared, &need);
-    const size_t out_bytes = (size_t)jp_tensor_numel(&step->out) * sizeof(float);
-    float *first = malloc(out_bytes);
-    *ws = jp_cpu_alloc(need ? need : 64);
-    if (!first || !*ws) {
-        free(first);
-        return jp_error_set(err, JP_ERR_NOMEM, "%s: no memory for the shared-workspace run", k->name);
-    }
-    memcpy(first, step->out.data, out_bytes);
-    memset(*ws, 0xff, need); /* 0xffffffff: a NaN */
-    k->bind_workspace(state, *ws);
-    jp_status st = k->run(state, step, err);
-    if (st == JP_OK && memcmp(first, step->out.data, out_bytes) != 0)
-        st = jp_error_set(err, JP_ERR_INTERNAL, "%s: on a shared workspace full of NaN the output differs "
-                          "from the run on its own workspace", k->name);
-    free(first);
-    return st;
-}
-
-/* Runs kernel k on step: prepare, run, release; a kernel that takes the
- * executor's shared workspace runs once more on a dirty one
- * (run_on_dirty_workspace).  Returns the status and fills err. */
+/* Runs kernel k on step: prepare, run, release.  Returns the status and
+ * fills err. */
 static jp_status run_kernel(const jp_kernel *k, const jp_step *step, jp_error *err)
 {
-    void *state = NULL, *ws = NULL;
+    void *state = NULL;
     jp_status st = JP_OK;
     if (k->prepare)
         st = k->prepare(step, &state, err);
     if (st == JP_OK)
         st = k->run(state, step, err);
-    if (st == JP_OK && k->bind_workspace && k->memory)
-        st = run_on_dirty_workspace(k, step, state, &ws, err);
     if (k->release)
         k->release(state);
-    jp_cpu_free(ws);
     if (st == JP_OK)
         note_ran(k);
     return st;
